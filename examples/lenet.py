@@ -1,0 +1,146 @@
+"""LeNet trained by a jobflow train job, evaluated by a predict job that shares its weights.
+
+Data: scikit-learn's bundled handwritten digits (8x8, no download), or MNIST when
+``--mnist DIR`` points at the four IDX files (``train-images-idx3-ubyte[.gz]`` ...).
+
+    python examples/lenet.py                 # digits, about 20 s on 2 CPU cores
+    python examples/lenet.py --mnist ~/mnist --epochs 2
+"""
+
+import argparse
+import gzip
+import os
+import sys
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import jobflow as flow
+import jobflow.typing as tp
+
+
+def load_digits(seed: int):
+    """sklearn's digits as (N, 1, 8, 8) float32 in [0, 1], split 80/20."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    y = d.target.astype(np.int32)
+    idx = np.random.default_rng(seed).permutation(len(y))
+    cut = int(0.8 * len(y))
+    return (x[idx[:cut]], y[idx[:cut]]), (x[idx[cut:]], y[idx[cut:]])
+
+
+def _read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist(directory: str):
+    """MNIST from IDX files as (N, 1, 28, 28) float32 in [0, 1]."""
+    def find(stem):
+        for name in (stem, stem + ".gz"):
+            p = os.path.join(directory, name)
+            if os.path.exists(p):
+                return p
+        raise FileNotFoundError(f"--mnist {directory}: no {stem}[.gz] there")
+
+    def images(stem):
+        return (_read_idx(find(stem)) / 255.0).astype(np.float32)[:, None]
+
+    def labels(stem):
+        return _read_idx(find(stem)).astype(np.int32)
+
+    return ((images("train-images-idx3-ubyte"), labels("train-labels-idx1-ubyte")),
+            (images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte")))
+
+
+def lenet(images, train: bool):
+    """The LeNet of OneFlow's quick start (conv-pool-conv-pool-dense-dropout-dense)."""
+    init = flow.truncated_normal(0.1)
+    h = flow.layers.conv2d(images, 32, 5, padding="SAME", activation=flow.nn.relu,
+                           kernel_initializer=init, name="conv1")
+    h = flow.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
+    h = flow.layers.conv2d(h, 64, 5, padding="SAME", activation=flow.nn.relu,
+                           kernel_initializer=init, name="conv2")
+    h = flow.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
+    h = flow.reshape(h, [h.shape[0], -1])
+    h = flow.layers.dense(h, 512, activation=flow.nn.relu, kernel_initializer=init, name="dense1")
+    if train:
+        h = flow.nn.dropout(h, rate=0.5)
+    return flow.layers.dense(h, 10, kernel_initializer=init, name="dense2")
+
+
+def build_jobs(image_shape, total_steps: int, base_lr: float):
+    shape = (None, *image_shape)  # None: the last, smaller batch compiles once more
+
+    @flow.global_function(type="train")
+    def train_job(images: tp.Numpy.Placeholder(shape, dtype=flow.float),
+                  labels: tp.Numpy.Placeholder((None,), dtype=flow.int32)) -> tp.Numpy:
+        loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, lenet(images, train=True))
+        sched = flow.optimizer.CosineScheduler(
+            base_lr=base_lr, steps=total_steps, warmup=flow.optimizer.warmup.linear(total_steps // 20, 0))
+        flow.optimizer.SGD(sched, momentum=0.9,
+                           grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)).minimize(loss)
+        return loss
+
+    @flow.global_function(type="predict")
+    def eval_job(images: tp.Numpy.Placeholder(shape, dtype=flow.float)) -> tp.Numpy:
+        return lenet(images, train=False)  # same variable names: shares train_job's weights
+
+    return train_job, eval_job
+
+
+def accuracy(eval_job, x, y, batch_size):
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        logits = eval_job(x[i:i + batch_size])
+        correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+    return correct / len(y)
+
+
+def main(argv=None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist", help="directory with the MNIST IDX files (default: sklearn digits)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    console = Console()
+
+    (xtr, ytr), (xte, yte) = load_mnist(args.mnist) if args.mnist else load_digits(args.seed)
+    console.print(f"data: {len(ytr)} train / {len(yte)} test images of shape {xtr.shape[1:]}")
+    flow.config.seed(args.seed)
+    steps_per_epoch = -(-len(ytr) // args.batch_size)
+    train_job, eval_job = build_jobs(xtr.shape[1:], args.epochs * steps_per_epoch, args.lr)
+
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.4f}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("train", total=args.epochs * steps_per_epoch, epoch=1, loss=float("nan"), lr=0.0)
+        for epoch in range(args.epochs):
+            order = rng.permutation(len(ytr))
+            for i in range(0, len(ytr), args.batch_size):
+                batch = order[i:i + args.batch_size]
+                loss = train_job(xtr[batch], ytr[batch])
+                progress.update(task, advance=1, epoch=epoch + 1, loss=float(loss.mean()), lr=train_job.last_lr)
+    train_time = time.perf_counter() - start
+
+    acc = accuracy(eval_job, xte, yte, args.batch_size)
+    console.print(f"trained {args.epochs * steps_per_epoch} steps in {train_time:.1f} s "
+                  f"(train job compiled {train_job.num_traces}x, one per batch size)")
+    console.print(f"[bold green]test accuracy: {acc:.2%}[/]")
+    return acc
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() >= 0.9 else 1)

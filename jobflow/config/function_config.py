@@ -1,0 +1,182 @@
+"""Per-job configuration: ``cfg = flow.function_config(); cfg.default_data_type(flow.float)``.
+
+Setters are methods, as in OneFlow, and return the config so calls can be chained. The
+values are read from ``cfg.settings`` (a dict). A config is read when a job is compiled;
+changing it afterwards does not affect compiled jobs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+
+import numpy as np
+
+from jobflow import dtypes as _dtypes
+from jobflow import scope as _scope
+
+__all__ = ["FunctionConfig", "function_config"]
+
+# OneFlow flags that tune its own runtime (fusion, cuDNN, memory reuse). XLA makes these
+# decisions itself; jobflow accepts and records them so OneFlow programs run unchanged.
+COMPAT_FLAGS = {
+    "enable_fuse_model_update_ops": False,
+    "enable_fuse_add_to_output": False,
+    "enable_fuse_cast_scale": False,
+    "enable_gradients_stats_aggregation": True,
+    "prune_parallel_cast_ops": True,
+    "enable_cudnn": True,
+    "cudnn_conv_heuristic_search_algo": True,
+    "enable_inplace": True,
+    "cudnn_buf_limit_mbyte": 1024,
+    "concurrency_width": 128,
+    "use_xla_jit": False,
+    "use_tensorrt": False,
+    "allow_cpu_return_op": True,
+    "enable_keep_header_only": False,
+    "indexed_slices_optimizer_conf": None,
+}
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"function_config.{name} expects True or False; got {value!r}")
+    return bool(value)
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"function_config.{name} expects an int >= {minimum}; got {value!r}")
+    return int(value)
+
+
+class _TrainConfig:
+    """``cfg.train.*``: settings that only train jobs read."""
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+
+    def __getattr__(self, name):
+        if name in ("primary_lr", "model_update_conf", "loss_scale_factor", "secondary_lr"):
+            raise AttributeError(
+                f"function_config.train.{name} is OneFlow's pre-0.3 optimizer configuration; "
+                f"jobflow uses optimizers in the job body instead: "
+                f"flow.optimizer.SGD(lr_scheduler, ...).minimize(loss)"
+            )
+        raise AttributeError(f"function_config.train has no setting {name!r}")
+
+
+class FunctionConfig:
+    """The configuration of one job (OneFlow's ``flow.function_config()``).
+
+    Settings (defaults in brackets):
+
+    * ``default_data_type(dtype)`` [float32]: dtype of variables created without one.
+    * ``default_logical_view(view)`` [consistent]: ``flow.scope.consistent_view()`` or
+      ``flow.scope.mirrored_view()``.
+    * ``default_placement_scope(placement)`` [all local accelerators, else cpu 0:0].
+    * ``enable_auto_mixed_precision(bool)`` [False]; ``amp_dtype(dtype)`` [bfloat16 on
+      CPU/TPU, float16 on GPU].
+    * ``seed(int)`` (alias ``random_seed``) [the session seed]: seeds the job's random
+      stream (dropout) and the variables this job creates first.
+    * ``default_initializer_conf(initializer)`` [none]: initializer for variables created
+      without one.
+    * OneFlow's runtime tuning flags (``enable_fuse_model_update_ops``, ``enable_cudnn``,
+      ``concurrency_width``, ...) are accepted and recorded; XLA decides these itself.
+    """
+
+    def __init__(self):
+        self.settings: dict = {
+            "default_data_type": _dtypes.float32,
+            "default_logical_view": _scope.consistent_view(),
+            "default_placement_scope": None,
+            "enable_auto_mixed_precision": False,
+            "amp_dtype": None,
+            "seed": None,
+            "default_initializer_conf": None,
+            **COMPAT_FLAGS,
+        }
+        self.train = _TrainConfig(self)
+
+    def default_data_type(self, dtype):
+        dtype = _dtypes.as_dtype(dtype, "function_config.default_data_type")
+        if not _dtypes.is_floating(dtype):
+            raise ValueError(
+                f"function_config.default_data_type expects a floating dtype "
+                f"(float16, bfloat16, float32, float64); got {dtype.name}"
+            )
+        self.settings["default_data_type"] = dtype
+        return self
+
+    def default_logical_view(self, view):
+        if not isinstance(view, _scope.LogicalView):
+            raise TypeError(
+                "function_config.default_logical_view expects flow.scope.consistent_view() "
+                f"or flow.scope.mirrored_view(); got {view!r}"
+            )
+        self.settings["default_logical_view"] = view
+        return self
+
+    def default_placement_scope(self, placement):
+        if not isinstance(placement, _scope.Placement):
+            raise TypeError(
+                "function_config.default_placement_scope expects flow.scope.placement(...); "
+                f"got {placement!r}"
+            )
+        self.settings["default_placement_scope"] = placement
+        return self
+
+    def enable_auto_mixed_precision(self, enabled: bool = True):
+        self.settings["enable_auto_mixed_precision"] = _check_bool(
+            "enable_auto_mixed_precision", enabled
+        )
+        return self
+
+    def amp_dtype(self, dtype):
+        dtype = _dtypes.as_dtype(dtype, "function_config.amp_dtype")
+        if dtype not in (_dtypes.float16, _dtypes.bfloat16):
+            raise ValueError(
+                f"function_config.amp_dtype expects flow.float16 or flow.bfloat16; got {dtype.name}"
+            )
+        self.settings["amp_dtype"] = dtype
+        return self
+
+    def seed(self, seed: int):
+        self.settings["seed"] = _check_int("seed", seed, 0)
+        return self
+
+    random_seed = seed
+
+    def default_initializer_conf(self, initializer):
+        if not callable(initializer):
+            raise TypeError(
+                "function_config.default_initializer_conf expects an initializer such as "
+                f"flow.random_normal_initializer(); got {initializer!r}"
+            )
+        self.settings["default_initializer_conf"] = initializer
+        return self
+
+    def __getattr__(self, name):
+        if name in COMPAT_FLAGS:
+            def setter(value=True):
+                self.settings[name] = value
+                return self
+
+            setter.__name__ = name
+            setter.__doc__ = f"OneFlow runtime flag {name!r}: recorded, no effect under XLA."
+            return setter
+        known = [n for n in dir(type(self)) if not n.startswith("_")] + list(COMPAT_FLAGS)
+        hint = difflib.get_close_matches(name, known, n=1)
+        raise AttributeError(
+            f"function_config has no setting {name!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else "")
+        )
+
+    def __repr__(self):
+        changed = {k: v for k, v in self.settings.items() if k not in COMPAT_FLAGS}
+        return f"FunctionConfig({changed})"
+
+
+def function_config() -> FunctionConfig:
+    """A new :class:`FunctionConfig` with default settings."""
+    return FunctionConfig()

@@ -1,0 +1,608 @@
+"""``@global_function``: a job function traced once into one compiled XLA program.
+
+Execution model (see DESIGN.md):
+
+1. *Definition*: the signature's placeholders and the return annotation are read; the job
+   registers in the default session under the function's name.
+2. *Discovery* (first call, ``compile()``, or any call with a new input signature): the
+   body runs abstractly (``jax.eval_shape``) and records its variables, optimizers and
+   placement. New variables are initialized on the host and put in the store.
+3. *The compiled step*: ``step(mutable_state, readonly_state, inputs) -> (mutable_state,
+   outputs, info)`` is traced once per input signature and compiled with the mutable
+   state donated. For a train job the body runs inside ``jax.value_and_grad`` and the
+   optimizer update, the schedule ``lr(step)`` and the step counter run in the same
+   program.
+4. *Call*: inputs are checked (clear errors; nothing changes on failure), put on the
+   job's devices, the program runs, the store is updated, and outputs are returned as
+   the return annotation says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import inspect
+import typing
+import zlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jobflow import _trace
+from jobflow import scope as _scope
+from jobflow import session as _session
+from jobflow import typing as tp
+from jobflow.config.function_config import FunctionConfig
+from jobflow.optimizer.base import OptimizerPlan, build_plan, select_variables
+from jobflow.variables import VariableSpec
+
+__all__ = ["global_function", "Job"]
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def step_counter_name(job_name: str) -> str:
+    """The store name of a train job's step counter (OneFlow's name)."""
+    return f"System-Train-TrainStep-{job_name}"
+
+
+def rng_name(job_name: str) -> str:
+    return f"System-RNG-{job_name}"
+
+
+def _system_spec(name, shape, dtype, init, job_name, kind="system"):
+    return VariableSpec(name=name, shape=shape, dtype=np.dtype(dtype), init=init,
+                        trainable=False, kind=kind, origin=f"job {job_name!r}")
+
+
+def _annotations(fn) -> dict:
+    """The function's annotations, evaluated (also under ``from __future__ import annotations``)."""
+    try:
+        return typing.get_type_hints(fn)
+    except Exception as e:  # noqa: BLE001 - explain below
+        raw = dict(getattr(fn, "__annotations__", {}))
+        if any(isinstance(v, str) for v in raw.values()):
+            raise TypeError(
+                f"job {fn.__name__!r}: its annotations are strings (from __future__ import annotations) "
+                f"and cannot be evaluated ({e}); placeholders must be built from names visible at "
+                f"module level, or drop the __future__ import in that module"
+            ) from None
+        return raw
+
+
+@contextlib.contextmanager
+def _fresh_scopes():
+    """Traces start with empty namespace/placement stacks, whatever the caller has open."""
+    saved = {k: getattr(_scope._local, k, []) for k in ("ns", "placement", "view")}
+    for k in saved:
+        setattr(_scope._local, k, [])
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(_scope._local, k, v)
+
+
+@dataclasses.dataclass
+class _Discovery:
+    """What one abstract run of the body found."""
+
+    specs: dict  # name -> VariableSpec (model variables)
+    minimize_calls: list
+    update_names: list
+    uses_rng: bool
+    placements: list
+    out_avals: Any
+
+
+@dataclasses.dataclass
+class _Program:
+    """A compiled step for one input signature."""
+
+    compiled: Any
+    lowered: Any
+    mutable: list  # names donated and returned
+    readonly: list
+    state_sharding: Any
+    input_shardings: list
+    devices: list
+
+
+class Job:
+    """A compiled job. Call it with numpy arrays, one per placeholder.
+
+    Attributes:
+      name: the job's name (the function's ``__name__``).
+      type: ``"train"`` or ``"predict"``.
+      num_traces: how many times the compiled step was traced (once per distinct input
+        signature; it never grows with the learning rate, loss scale or step).
+      num_discovery_traces: how many abstract discovery runs of the body happened.
+    """
+
+    def __init__(self, fn, type: str, config: FunctionConfig):
+        self.fn = fn
+        self.name = fn.__name__
+        self.type = type
+        self.config = config
+        hints = _annotations(fn)
+        self.placeholders = self._read_placeholders(fn, hints)
+        ret = hints.get("return", tp._NO_ANNOTATION)
+        self.return_spec = tp.parse_return(ret, self.name)
+        self.num_traces = 0
+        self.num_discovery_traces = 0
+        self._session_id = None
+        self._programs: dict = {}
+        self._discoveries: dict = {}
+        self._last_program: _Program | None = None
+        self._last_info: dict | None = None
+        self._plans: list[OptimizerPlan] = []
+        functools.update_wrapper(self, fn)
+        _session.default_session().jobs[self.name] = self
+
+    # -- definition -------------------------------------------------------------------
+    def _read_placeholders(self, fn, hints):
+        sig = inspect.signature(fn)
+        out = []
+        for p in sig.parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"job {fn.__name__!r}: *args/**kwargs are not supported; "
+                                f"annotate each argument with tp.Numpy.Placeholder(shape, dtype)")
+            ann = hints.get(p.name, p.annotation)
+            if not isinstance(ann, tp.Placeholder):
+                raise TypeError(
+                    f"job {fn.__name__!r}: argument {p.name!r} must be annotated with "
+                    f"tp.Numpy.Placeholder(shape, dtype=...); got {ann!r}"
+                )
+            if p.default is not p.empty:
+                raise TypeError(f"job {fn.__name__!r}: argument {p.name!r} cannot have a default value")
+            out.append((p.name, ann))
+        return out
+
+    # -- session binding --------------------------------------------------------------
+    def _session(self) -> _session.Session:
+        sess = _session.default_session()
+        if self._session_id != sess.id:  # new session (after clear_default_session)
+            self._session_id = sess.id
+            self._programs.clear()
+            self._discoveries.clear()
+            self._last_program = None
+            self._last_info = None
+            sess.jobs.setdefault(self.name, self)
+        return sess
+
+    @property
+    def seed(self) -> int:
+        from jobflow import config as _config
+
+        s = self.config.settings["seed"]
+        return _config.get_seed() if s is None else s
+
+    # -- inputs -----------------------------------------------------------------------
+    def _check_inputs(self, args, kwargs) -> list:
+        n = len(self.placeholders)
+        names = [name for name, _ in self.placeholders]
+        if len(args) > n:
+            raise TypeError(
+                f"job {self.name!r} takes {n} argument{'s' if n != 1 else ''} ({', '.join(names)}); "
+                f"got {len(args)}"
+            )
+        values = list(args) + [None] * (n - len(args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"job {self.name!r} has no argument {k!r}; its arguments are {names}")
+            i = names.index(k)
+            if i < len(args):
+                raise TypeError(f"job {self.name!r} got argument {k!r} twice")
+            values[i] = v
+        missing = [names[i] for i in range(n) if i >= len(args) and names[i] not in kwargs]
+        if missing:
+            raise TypeError(f"job {self.name!r} is missing argument(s) {missing}; it takes ({', '.join(names)})")
+        return [self._check_one(name, ph, v) for (name, ph), v in zip(self.placeholders, values)]
+
+    def _check_one(self, name, ph: tp.Placeholder, x):
+        where = f"job {self.name!r} argument {name!r}"
+        if ph.mirrored:
+            raise NotImplementedError(f"{where}: mirrored (ListNumpy) inputs need the mirrored view")
+        if isinstance(x, np.generic):
+            x = np.asarray(x)
+        if not isinstance(x, (np.ndarray, jax.Array)):
+            raise TypeError(f"{where}: expected a numpy array with {ph.describe()}; got {type(x).__name__}")
+        if x.ndim != ph.ndim:
+            raise ValueError(
+                f"{where}: expected rank {ph.ndim} ({ph.describe()}); got shape {tuple(x.shape)} (rank {x.ndim})"
+            )
+        if any(d is not None and d != s for d, s in zip(ph.shape, x.shape)):
+            raise ValueError(f"{where}: expected {ph.describe()}; got shape {tuple(x.shape)}")
+        want = ph.dtype
+        got = np.dtype(x.dtype)
+        if got != want:
+            same_kind = got.kind == want.kind or (
+                got.kind in "iu" and want.kind in "iu" and np.can_cast(got, want, "safe")
+            )
+            if want.kind == "f" and got.kind == "V":  # bfloat16 and friends
+                same_kind = True
+            if not same_kind:
+                raise TypeError(f"{where}: expected dtype {want.name}; got {got.name} (a different kind of number)")
+            x = x.astype(want)
+        return x
+
+    # -- discovery --------------------------------------------------------------------
+    def _abstract_inputs(self, shapes) -> list:
+        return [jax.ShapeDtypeStruct(s, ph.dtype) for s, (_, ph) in zip(shapes, self.placeholders)]
+
+    def _amp_dtype(self, devices=None):
+        """The low dtype white-list ops use, or None when AMP is off."""
+        settings = self.config.settings
+        if not settings["enable_auto_mixed_precision"]:
+            return None
+        if settings["amp_dtype"] is not None:
+            return settings["amp_dtype"]
+        platform = (devices or jax.devices())[0].platform
+        return jnp.float16 if platform == "gpu" else jnp.bfloat16
+
+    def _discover(self, shapes) -> _Discovery:
+        ctx = _trace.TraceContext(self.name, self.type == "train", True, self.config,
+                                  amp_dtype=self._amp_dtype())
+
+        def body(*xs):
+            with _trace.active(ctx), _fresh_scopes():
+                out = self.fn(*xs)
+            self.return_spec.check(self.name, out)
+            losses = [l for _, ls in ctx.minimize_calls for l in ls]
+            return out, losses, dict(ctx.updates)
+
+        self.num_discovery_traces += 1
+        out_avals, _, _ = jax.eval_shape(body, *self._abstract_inputs(shapes))
+        if self.type == "train":
+            if not ctx.minimize_calls:
+                raise RuntimeError(
+                    f"train job {self.name!r} does not call Optimizer.minimize(loss); add e.g. "
+                    f"flow.optimizer.SGD(0.1).minimize(loss), or declare the job type='predict'"
+                )
+            if len(ctx.minimize_calls) > 1:
+                raise RuntimeError(
+                    f"train job {self.name!r} calls minimize {len(ctx.minimize_calls)} times; use one "
+                    f"optimizer, or flow.optimizer.CombinedOptimizer([...]).minimize(loss) for "
+                    f"several optimizers on disjoint variables"
+                )
+        return _Discovery(dict(ctx.specs), ctx.minimize_calls, list(ctx.updates),
+                          ctx._rng_count > 0, ctx.placements, out_avals)
+
+    def _ensure_discovered(self):
+        """Discovers the job once (for session initialization before any call)."""
+        self._session()
+        if self._discoveries:
+            return
+        if any(d is None for _, ph in self.placeholders for d in ph.shape):
+            return  # needs real inputs to know its shapes; discovered at the first call
+        self._prepare(tuple(ph.shape for _, ph in self.placeholders))
+
+    # -- placement --------------------------------------------------------------------
+    def _devices(self, disc: _Discovery) -> list:
+        chosen = self.config.settings["default_placement_scope"]
+        body = set(disc.placements)
+        if chosen is None and body:
+            if len(body) > 1:
+                raise ValueError(
+                    f"job {self.name!r} uses several placements in its body ({sorted(map(repr, body))}); "
+                    f"jobflow compiles a job into one program on one set of devices"
+                )
+            chosen = next(iter(body))
+        return (chosen or _scope.default_placement()).devices()
+
+    # -- preparing a signature: discovery, variables, plans ---------------------------
+    def _prepare(self, shapes):
+        """Discovers the body for ``shapes`` and creates the variables it needs."""
+        sess = self._session()
+        if shapes in self._discoveries:
+            return self._discoveries[shapes]
+        disc = self._discover(shapes)
+        devices = self._devices(disc)
+        self._check_divisible(shapes, devices)
+        mesh = _scope.mesh_for(devices)
+        replicated = NamedSharding(mesh, P())
+        specs = dict(disc.specs)
+        system = []
+        if disc.uses_rng:
+            name = rng_name(self.name)
+            seed = self.seed
+            system.append(_system_spec(
+                name, (2,), np.uint32,
+                lambda _s, _n=self.name, _seed=seed: np.asarray(jax.random.key_data(
+                    jax.random.fold_in(jax.random.key(_seed), zlib.crc32(_n.encode()) & 0x7FFFFFFF))),
+                self.name))
+        plans = []
+        if self.type == "train":
+            system.append(_system_spec(step_counter_name(self.name), (), np.int32,
+                                       lambda _s: np.zeros((), np.int32), self.name))
+            plans = self._build_plans(disc, specs)
+        # Check everything before changing the store: a failure leaves it untouched.
+        sess.check_specs([*specs.values(), *system])
+        sess.add([*specs.values(), *system], self.seed, lambda s: replicated)
+        for plan in plans:
+            params = {n: sess.store[n] for n in plan.var_names}
+            values = plan.init_slots(params)
+            slot_specs = [
+                _system_spec(n, tuple(a.shape), a.dtype, lambda _s, _v=values[n]: np.asarray(_v),
+                             self.name, kind="slot")
+                for n, a in zip(plan.slot_names, plan.slot_avals)
+            ]
+            sess.add(slot_specs, self.seed, lambda s: replicated)
+        self._plans = plans
+        self._discoveries[shapes] = (disc, devices, mesh, plans)
+        return self._discoveries[shapes]
+
+    def _build_plans(self, disc: _Discovery, specs: dict) -> list[OptimizerPlan]:
+        top, _ = disc.minimize_calls[0]
+        trainable = [n for n, s in specs.items() if s.trainable]
+        avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
+        plans, owner = [], {}
+        for i, opt in enumerate(top.leaves()):
+            names = select_variables(opt, trainable, self.name)
+            for n in names:
+                if n in owner:
+                    raise ValueError(
+                        f"job {self.name!r}: variable {n!r} is selected by two optimizers "
+                        f"({type(owner[n]).__name__} and {type(opt).__name__}); their variable sets must be disjoint"
+                    )
+                owner[n] = opt
+            plans.append(build_plan(opt, names, avals, f"System-Optimizer-{self.name}-{i}"))
+        return plans
+
+    # -- the compiled step ------------------------------------------------------------
+    def _loss_scale(self, disc):
+        top, _ = disc.minimize_calls[0]
+        return top.loss_scale_factor or 1.0
+
+    def _make_step(self, disc: _Discovery, plans, var_names, devices):
+        is_train = self.type == "train"
+        rng = rng_name(self.name) if disc.uses_rng else None
+        step_name = step_counter_name(self.name)
+        specs = _session.default_session().specs
+        grad_names = [n for p in plans for n in p.var_names]
+        scale = self._loss_scale(disc) if is_train else 1.0
+
+        amp = self._amp_dtype(devices)
+
+        def run_body(variables, key, inputs):
+            ctx = _trace.TraceContext(self.name, is_train, False, self.config,
+                                      variables=variables, rng=key, amp_dtype=amp)
+            with _trace.active(ctx), _fresh_scopes():
+                out = self.fn(*inputs)
+            return out, ctx
+
+        def step(mutable, readonly, inputs):
+            self.num_traces += 1
+            state = {**readonly, **mutable}
+            new, info = {}, {}
+            key = None
+            if rng is not None:
+                k, key = jax.random.split(jax.random.wrap_key_data(state[rng]))
+                new[rng] = jax.random.key_data(k)
+            model = {n: state[n] for n in var_names}
+            if not is_train:
+                out, ctx = run_body(model, key, inputs)
+                new.update({n: v for n, v in ctx.updates.items() if n in mutable})
+                return new, out, info
+
+            def loss_fn(params):
+                out, ctx = run_body({**model, **params}, key, inputs)
+                losses = [l for _, ls in ctx.minimize_calls for l in ls]
+                total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
+                updates = jax.lax.stop_gradient(dict(ctx.updates))
+                return total * scale, (out, updates, total)
+
+            params = {n: state[n] for n in grad_names}
+            (_, (out, updates, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            if scale != 1.0:
+                grads = {n: g / scale for n, g in grads.items()}
+            counter = state[step_name]
+            for i, plan in enumerate(plans):
+                p = {n: params[n] for n in plan.var_names}
+                g = {n: grads[n] for n in plan.var_names}
+                slots = {n: state[n] for n in plan.slot_names}
+                regs = {n: specs[n].regularizer for n in plan.var_names}
+                new_p, new_slots, plan_info = plan.apply(counter, p, g, slots, regs)
+                new.update(new_p)
+                new.update(new_slots)
+                for k, v in plan_info.items():
+                    info[k if i == 0 else f"{k}_{i}"] = v
+            new.update(updates)
+            new[step_name] = jnp.where(counter < _INT32_MAX, counter + 1, counter)
+            info["loss"] = loss
+            info["step"] = counter
+            return new, out, info
+
+        return step
+
+    def _program(self, shapes) -> _Program:
+        if shapes in self._programs:
+            return self._programs[shapes]
+        sess = self._session()
+        disc, devices, mesh, plans = self._prepare(shapes)
+        replicated = NamedSharding(mesh, P())
+        var_names = list(disc.specs)
+        names = set(var_names)
+        if disc.uses_rng:
+            names.add(rng_name(self.name))
+        if self.type == "train":
+            names.add(step_counter_name(self.name))
+            for p in plans:
+                names.update(p.slot_names)
+            mutable = {rng_name(self.name), step_counter_name(self.name)} & names
+            for p in plans:
+                mutable.update(p.var_names)
+                mutable.update(p.slot_names)
+            mutable.update(disc.update_names)
+        else:
+            mutable = {rng_name(self.name)} & names
+        mutable = sorted(mutable)
+        readonly = sorted(names - set(mutable))
+        input_shardings = []
+        for (pname, ph), s in zip(self.placeholders, shapes):
+            if len(devices) > 1 and ph.batch_axis is not None and len(s) > 0:
+                spec = [None] * len(s)
+                spec[ph.batch_axis] = "data"
+                input_shardings.append(NamedSharding(mesh, P(*spec)))
+            else:
+                input_shardings.append(replicated)
+        step = self._make_step(disc, plans, var_names, devices)
+        jitted = jax.jit(
+            step,
+            donate_argnums=(0,),
+            in_shardings=({n: replicated for n in mutable}, {n: replicated for n in readonly}, input_shardings),
+        )
+
+        def aval(n):
+            a = sess.store[n]
+            return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated)
+
+        inputs = [jax.ShapeDtypeStruct(s, ph.dtype, sharding=sh)
+                  for s, (_, ph), sh in zip(shapes, self.placeholders, input_shardings)]
+        lowered = jitted.lower({n: aval(n) for n in mutable}, {n: aval(n) for n in readonly}, inputs)
+        program = _Program(lowered.compile(), lowered, mutable, readonly, replicated, input_shardings, devices)
+        self._programs[shapes] = program
+        return program
+
+    # -- public API -------------------------------------------------------------------
+    def compile(self, *example_args, **example_kwargs) -> Job:
+        """Compiles the job ahead of its first call.
+
+        Without arguments the placeholders' shapes are used (they must have no ``None``
+        dimension); with example arguments, their shapes.
+        """
+        if example_args or example_kwargs:
+            shapes = tuple(tuple(x.shape) for x in self._check_inputs(example_args, example_kwargs))
+        else:
+            if any(d is None for _, ph in self.placeholders for d in ph.shape):
+                raise ValueError(
+                    f"job {self.name!r} has placeholders with None dimensions; pass example "
+                    f"arguments to compile(...) to choose their sizes"
+                )
+            shapes = tuple(ph.shape for _, ph in self.placeholders)
+        self._last_program = self._program(shapes)
+        return self
+
+    def _place(self, program: _Program, arrays):
+        return [jax.device_put(x, sh) for x, sh in zip(arrays, program.input_shardings)]
+
+    def _check_divisible(self, shapes, devices):
+        if len(devices) < 2:
+            return
+        for (pname, ph), shape in zip(self.placeholders, shapes):
+            if ph.batch_axis is not None and len(shape) > 0 and shape[ph.batch_axis] % len(devices):
+                raise ValueError(
+                    f"job {self.name!r} argument {pname!r}: the batch axis ({ph.batch_axis}) has size "
+                    f"{shape[ph.batch_axis]}, which does not divide across the job's {len(devices)} devices"
+                )
+
+    def _gather_state(self, sess, names, sharding):
+        state = {}
+        for n in names:
+            a = sess.store[n]
+            if a.sharding != sharding:
+                a = jax.device_put(a, sharding)
+            state[n] = a
+        return state
+
+    def __call__(self, *args, **kwargs):
+        sess = self._session()
+        arrays = self._check_inputs(args, kwargs)
+        program = self._program(tuple(tuple(x.shape) for x in arrays))
+        inputs = self._place(program, arrays)
+        mutable = self._gather_state(sess, program.mutable, program.state_sharding)
+        readonly = self._gather_state(sess, program.readonly, program.state_sharding)
+        new, out, info = program.compiled(mutable, readonly, inputs)
+        sess.store.update(new)
+        self._last_program = program
+        self._last_info = info
+        return self._result(sess, out)
+
+    def _result(self, sess, out):
+        spec = self.return_spec
+        if spec.kind == "none":
+            return None
+        convert = functools.partial(tp.to_host, spec.structure)
+        if spec.kind == "sync":
+            return convert(out)
+        if spec.kind == "callback":
+            def register(callback):
+                if not callable(callback):
+                    raise TypeError(f"job {self.name!r} returns a callback registrar; pass it a callable, got {callback!r}")
+                sess.executor.submit(lambda: callback(convert(out)))
+            return register
+        return tp.Future(out, convert, sess.executor)
+
+    # -- inspection -------------------------------------------------------------------
+    def _require_program(self) -> _Program:
+        if self._last_program is None:
+            raise RuntimeError(f"job {self.name!r} has not been compiled yet; call it or call .compile() first")
+        return self._last_program
+
+    def lower_text(self) -> str:
+        """The StableHLO text of the most recently used compiled step."""
+        return self._require_program().lowered.as_text()
+
+    def compiled_text(self) -> str:
+        """The optimized HLO text XLA produced for the most recently used step."""
+        return self._require_program().compiled.as_text()
+
+    @property
+    def last_info(self) -> dict:
+        """Scalars of the last call, read without retracing: ``lr``, ``loss``, ``step``
+        (the counter the update used), and ``grad_norm`` when clipping is on."""
+        if self._last_info is None:
+            raise RuntimeError(f"job {self.name!r} has not run yet")
+        return {k: np.asarray(v).item() for k, v in self._last_info.items()}
+
+    @property
+    def last_lr(self) -> float:
+        """The learning rate the last train step used."""
+        info = self.last_info
+        if "lr" not in info:
+            raise RuntimeError(f"job {self.name!r} is a predict job; it has no learning rate")
+        return info["lr"]
+
+    @property
+    def variable_names(self) -> list[str]:
+        """The names of the variables (model, slots, system) this job reads or writes."""
+        program = self._require_program()
+        return sorted(program.mutable + program.readonly)
+
+    def __repr__(self):
+        return f"<jobflow.Job {self.name!r} type={self.type!r}>"
+
+
+def global_function(type: str = "predict", function_config: FunctionConfig | None = None):
+    """Declares a job: ``@flow.global_function(type="train", function_config=cfg)``.
+
+    Args:
+      type: ``"train"`` (the body must call ``Optimizer.minimize(loss)``) or ``"predict"``.
+      function_config: a :class:`~jobflow.config.FunctionConfig`; default settings if None.
+
+    Returns:
+      A decorator turning the job function into a :class:`Job`. The job is named after
+      the function; defining a job with the name of an existing one replaces it.
+    """
+    if callable(type) and not isinstance(type, str):  # bare @global_function
+        return Job(type, "predict", FunctionConfig())
+    if type not in ("train", "predict"):
+        raise ValueError(f"global_function(type) must be 'train' or 'predict'; got {type!r}")
+    if function_config is None:
+        function_config = FunctionConfig()
+    if not isinstance(function_config, FunctionConfig):
+        raise TypeError(
+            f"global_function(function_config) must come from flow.function_config(); got {function_config!r}"
+        )
+
+    def decorate(fn):
+        if not callable(fn):
+            raise TypeError(f"global_function decorates a function; got {fn!r}")
+        return Job(fn, type, function_config)
+
+    return decorate

@@ -13,6 +13,7 @@ import sys
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("jobflow.cli", "print the versions of jobflow, jax, flax and optax"),
+    "launch": ("jobflow.launch", "start a multi-process run of a script on this machine"),
 }
 
 

@@ -30,13 +30,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from jobflow import _trace
+from jobflow import _sharding, _trace
 from jobflow import scope as _scope
 from jobflow import session as _session
 from jobflow import typing as tp
+from jobflow.config import env as _env
 from jobflow.config.function_config import FunctionConfig
 from jobflow.optimizer.base import OptimizerPlan, build_plan, select_variables
 from jobflow.variables import VariableSpec
@@ -108,8 +107,8 @@ class _Program:
     lowered: Any
     mutable: list  # names donated and returned
     readonly: list
-    state_sharding: Any
-    input_shardings: list
+    state_shardings: dict  # name -> NamedSharding
+    inputs: list  # one _sharding.InputLayout per argument
     devices: list
 
 
@@ -176,6 +175,11 @@ class Job:
         return sess
 
     @property
+    def mirrored(self) -> bool:
+        """True when the job runs in the mirrored view (``tp.ListNumpy`` inputs)."""
+        return _sharding.is_mirrored(self.config)
+
+    @property
     def seed(self) -> int:
         from jobflow import config as _config
 
@@ -207,7 +211,10 @@ class Job:
     def _check_one(self, name, ph: tp.Placeholder, x):
         where = f"job {self.name!r} argument {name!r}"
         if ph.mirrored:
-            raise NotImplementedError(f"{where}: mirrored (ListNumpy) inputs need the mirrored view")
+            return _sharding.mirrored_input(where, x, functools.partial(self._check_array, ph=ph))
+        return self._check_array(where, x, ph)
+
+    def _check_array(self, where, x, ph: tp.Placeholder):
         if isinstance(x, np.generic):
             x = np.asarray(x)
         if not isinstance(x, (np.ndarray, jax.Array)):
@@ -285,15 +292,14 @@ class Job:
     # -- placement --------------------------------------------------------------------
     def _devices(self, disc: _Discovery) -> list:
         chosen = self.config.settings["default_placement_scope"]
-        body = set(disc.placements)
-        if chosen is None and body:
-            if len(body) > 1:
-                raise ValueError(
-                    f"job {self.name!r} uses several placements in its body ({sorted(map(repr, body))}); "
-                    f"jobflow compiles a job into one program on one set of devices"
-                )
-            chosen = next(iter(body))
-        return (chosen or _scope.default_placement()).devices()
+        named = set(disc.placements) | ({chosen} if chosen is not None else set())
+        if len(named) > 1:
+            raise ValueError(
+                f"job {self.name!r} uses several placements (its default_placement_scope and those "
+                f"entered in its body: {sorted(map(repr, named))}); jobflow compiles a job into one "
+                f"program on one set of devices"
+            )
+        return (named.pop() if named else _scope.default_placement()).devices()
 
     # -- preparing a signature: discovery, variables, plans ---------------------------
     def _prepare(self, shapes):
@@ -301,11 +307,13 @@ class Job:
         sess = self._session()
         if shapes in self._discoveries:
             return self._discoveries[shapes]
+        _env.ensure_initialized()
+        _sharding.check_views(self.name, self.placeholders, self.mirrored)
         disc = self._discover(shapes)
         devices = self._devices(disc)
         self._check_divisible(shapes, devices)
         mesh = _scope.mesh_for(devices)
-        replicated = NamedSharding(mesh, P())
+        sharding_for = functools.partial(_sharding.state_sharding, mesh, config=self.config)
         specs = dict(disc.specs)
         system = []
         if disc.uses_rng:
@@ -323,16 +331,16 @@ class Job:
             plans = self._build_plans(disc, specs)
         # Check everything before changing the store: a failure leaves it untouched.
         sess.check_specs([*specs.values(), *system])
-        sess.add([*specs.values(), *system], self.seed, lambda s: replicated)
+        sess.add([*specs.values(), *system], self.seed, sharding_for)
         for plan in plans:
             params = {n: sess.store[n] for n in plan.var_names}
             values = plan.init_slots(params)
             slot_specs = [
-                _system_spec(n, tuple(a.shape), a.dtype, lambda _s, _v=values[n]: np.asarray(_v),
+                _system_spec(n, tuple(a.shape), a.dtype, lambda _s, _v=values[n]: _sharding.to_numpy(_v),
                              self.name, kind="slot")
                 for n, a in zip(plan.slot_names, plan.slot_avals)
             ]
-            sess.add(slot_specs, self.seed, lambda s: replicated)
+            sess.add(slot_specs, self.seed, sharding_for)
         self._plans = plans
         self._discoveries[shapes] = (disc, devices, mesh, plans)
         return self._discoveries[shapes]
@@ -359,7 +367,7 @@ class Job:
         top, _ = disc.minimize_calls[0]
         return top.loss_scale_factor or 1.0
 
-    def _make_step(self, disc: _Discovery, plans, var_names, devices):
+    def _make_step(self, disc: _Discovery, plans, var_names, devices, mesh=None, layouts=None):
         is_train = self.type == "train"
         rng = rng_name(self.name) if disc.uses_rng else None
         step_name = step_counter_name(self.name)
@@ -376,6 +384,26 @@ class Job:
                 out = self.fn(*inputs)
             return out, ctx
 
+        def forward(shared, key, inputs):
+            """The body (and its gradients): ``(outputs, (updates, loss, grads))``."""
+            model, params = shared
+            if not is_train:
+                out, ctx = run_body(model, key, inputs)
+                return out, (dict(ctx.updates), None, None)
+
+            def loss_fn(params):
+                out, ctx = run_body({**model, **params}, key, inputs)
+                losses = [l for _, ls in ctx.minimize_calls for l in ls]
+                total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
+                updates = jax.lax.stop_gradient(dict(ctx.updates))
+                return total * scale, (out, updates, total)
+
+            (_, (out, updates, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            return out, (updates, loss, grads)
+
+        if self.mirrored:  # the body runs once per device; gradients are averaged
+            forward = _sharding.per_device(forward, mesh, layouts)
+
         def step(mutable, readonly, inputs):
             self.num_traces += 1
             state = {**readonly, **mutable}
@@ -385,20 +413,11 @@ class Job:
                 k, key = jax.random.split(jax.random.wrap_key_data(state[rng]))
                 new[rng] = jax.random.key_data(k)
             model = {n: state[n] for n in var_names}
+            params = {n: state[n] for n in grad_names} if is_train else {}
+            out, (updates, loss, grads) = forward((model, params), key, inputs)
             if not is_train:
-                out, ctx = run_body(model, key, inputs)
-                new.update({n: v for n, v in ctx.updates.items() if n in mutable})
+                new.update({n: v for n, v in updates.items() if n in mutable})
                 return new, out, info
-
-            def loss_fn(params):
-                out, ctx = run_body({**model, **params}, key, inputs)
-                losses = [l for _, ls in ctx.minimize_calls for l in ls]
-                total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
-                updates = jax.lax.stop_gradient(dict(ctx.updates))
-                return total * scale, (out, updates, total)
-
-            params = {n: state[n] for n in grad_names}
-            (_, (out, updates, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             if scale != 1.0:
                 grads = {n: g / scale for n, g in grads.items()}
             counter = state[step_name]
@@ -425,7 +444,6 @@ class Job:
             return self._programs[shapes]
         sess = self._session()
         disc, devices, mesh, plans = self._prepare(shapes)
-        replicated = NamedSharding(mesh, P())
         var_names = list(disc.specs)
         names = set(var_names)
         if disc.uses_rng:
@@ -443,29 +461,28 @@ class Job:
             mutable = {rng_name(self.name)} & names
         mutable = sorted(mutable)
         readonly = sorted(names - set(mutable))
-        input_shardings = []
-        for (pname, ph), s in zip(self.placeholders, shapes):
-            if len(devices) > 1 and ph.batch_axis is not None and len(s) > 0:
-                spec = [None] * len(s)
-                spec[ph.batch_axis] = "data"
-                input_shardings.append(NamedSharding(mesh, P(*spec)))
-            else:
-                input_shardings.append(replicated)
-        step = self._make_step(disc, plans, var_names, devices)
+        shardings = {n: _sharding.state_sharding(mesh, sess.specs[n], self.config) for n in names}
+        layouts = _sharding.input_layouts(mesh, self.placeholders, shapes, self.mirrored)
+        step = self._make_step(disc, plans, var_names, devices, mesh, layouts)
+
+        def pinned_step(mutable, readonly, inputs):  # new state keeps the store's layout
+            new, out, info = step(mutable, readonly, inputs)
+            return _sharding.constrain(new, shardings), out, info
+
         jitted = jax.jit(
-            step,
+            pinned_step,
             donate_argnums=(0,),
-            in_shardings=({n: replicated for n in mutable}, {n: replicated for n in readonly}, input_shardings),
+            in_shardings=({n: shardings[n] for n in mutable}, {n: shardings[n] for n in readonly},
+                          [lay.sharding for lay in layouts]),
         )
 
         def aval(n):
             a = sess.store[n]
-            return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated)
+            return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shardings[n])
 
-        inputs = [jax.ShapeDtypeStruct(s, ph.dtype, sharding=sh)
-                  for s, (_, ph), sh in zip(shapes, self.placeholders, input_shardings)]
-        lowered = jitted.lower({n: aval(n) for n in mutable}, {n: aval(n) for n in readonly}, inputs)
-        program = _Program(lowered.compile(), lowered, mutable, readonly, replicated, input_shardings, devices)
+        lowered = jitted.lower({n: aval(n) for n in mutable}, {n: aval(n) for n in readonly},
+                               [lay.aval for lay in layouts])
+        program = _Program(lowered.compile(), lowered, mutable, readonly, shardings, layouts, devices)
         self._programs[shapes] = program
         return program
 
@@ -489,34 +506,31 @@ class Job:
         return self
 
     def _place(self, program: _Program, arrays):
-        return [jax.device_put(x, sh) for x, sh in zip(arrays, program.input_shardings)]
+        return [lay.place(f"job {self.name!r} argument {name!r}", x)
+                for (name, _), lay, x in zip(self.placeholders, program.inputs, arrays)]
 
     def _check_divisible(self, shapes, devices):
         if len(devices) < 2:
             return
         for (pname, ph), shape in zip(self.placeholders, shapes):
-            if ph.batch_axis is not None and len(shape) > 0 and shape[ph.batch_axis] % len(devices):
+            if ph.mirrored or ph.batch_axis is None or len(shape) == 0:
+                continue  # a mirrored argument already is one array per device
+            if shape[ph.batch_axis] % len(devices):
                 raise ValueError(
                     f"job {self.name!r} argument {pname!r}: the batch axis ({ph.batch_axis}) has size "
                     f"{shape[ph.batch_axis]}, which does not divide across the job's {len(devices)} devices"
                 )
 
-    def _gather_state(self, sess, names, sharding):
-        state = {}
-        for n in names:
-            a = sess.store[n]
-            if a.sharding != sharding:
-                a = jax.device_put(a, sharding)
-            state[n] = a
-        return state
+    def _gather_state(self, sess, names, shardings):
+        return {n: _sharding.reshard(sess.store[n], shardings[n]) for n in names}
 
     def __call__(self, *args, **kwargs):
         sess = self._session()
         arrays = self._check_inputs(args, kwargs)
         program = self._program(tuple(tuple(x.shape) for x in arrays))
         inputs = self._place(program, arrays)
-        mutable = self._gather_state(sess, program.mutable, program.state_sharding)
-        readonly = self._gather_state(sess, program.readonly, program.state_sharding)
+        mutable = self._gather_state(sess, program.mutable, program.state_shardings)
+        readonly = self._gather_state(sess, program.readonly, program.state_shardings)
         new, out, info = program.compiled(mutable, readonly, inputs)
         sess.store.update(new)
         self._last_program = program
@@ -527,7 +541,7 @@ class Job:
         spec = self.return_spec
         if spec.kind == "none":
             return None
-        convert = functools.partial(tp.to_host, spec.structure)
+        convert = functools.partial(tp.to_host, spec.structure, mirrored=self.mirrored)
         if spec.kind == "sync":
             return convert(out)
         if spec.kind == "callback":
@@ -567,6 +581,23 @@ class Job:
         if "lr" not in info:
             raise RuntimeError(f"job {self.name!r} is a predict job; it has no learning rate")
         return info["lr"]
+
+    @property
+    def devices(self) -> list:
+        """The devices the most recently used compiled step runs on, in mesh order."""
+        return list(self._require_program().devices)
+
+    @property
+    def input_shardings(self) -> dict:
+        """``{argument: NamedSharding}`` of the last compiled step's inputs (mirrored
+        arguments: a leading device axis split over ``"data"``)."""
+        program = self._require_program()
+        return {name: lay.sharding for (name, _), lay in zip(self.placeholders, program.inputs)}
+
+    @property
+    def state_shardings(self) -> dict:
+        """``{store name: NamedSharding}`` of the state the last compiled step reads or writes."""
+        return dict(self._require_program().state_shardings)
 
     @property
     def variable_names(self) -> list[str]:

@@ -64,6 +64,9 @@ _IDS_RE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
 def _platform_devices(platform: str) -> list:
+    from jobflow.config import env as _env
+
+    _env.ensure_initialized()  # several processes join before JAX's devices are first listed
     try:
         return list(jax.devices(platform))
     except RuntimeError:
@@ -164,11 +167,12 @@ def placement(device_tag: str, machine_device_ids="0:0") -> Placement:
         if hi < lo:
             raise ValueError(f"placement range {item!r} is empty (end before start)")
         parsed.append((machine, lo, hi))
-    return Placement(device_tag.lower(), tuple(parsed))
+    return Placement(_TAGS[device_tag.lower()], tuple(parsed))
 
 
 def default_placement() -> Placement:
-    """Every local accelerator (at most ``flow.config.gpu_device_num``), else CPU device 0."""
+    """OneFlow's default: every local accelerator (at most ``flow.config.gpu_device_num``)
+    of every process, else CPU device 0 of every process (``cpu 0:0`` in one process)."""
     from jobflow import config as _config
 
     limit = _config._settings["gpu_device_num"]
@@ -177,7 +181,7 @@ def default_placement() -> Placement:
         if devs and limit != 0:
             n = len(devs) if limit is None else min(limit, len(devs))
             return placement(tag, [f"{p}:0-{n - 1}" for p in range(jax.process_count())])
-    return placement("cpu", "0:0")
+    return placement("cpu", [f"{p}:0" for p in range(jax.process_count())])
 
 
 def current_placement() -> Placement | None:
@@ -194,11 +198,24 @@ def mesh_for(devices) -> jax.sharding.Mesh:
 
 @dataclasses.dataclass(frozen=True)
 class LogicalView:
-    """How a job's inputs map onto its devices: ``consistent`` or ``mirrored``."""
+    """How a job's inputs map onto its devices: ``consistent`` or ``mirrored``.
+
+    A job runs in one view, chosen with ``cfg.default_logical_view(view)``. Entering a
+    view in a job body is allowed when it is the job's view, and an error otherwise.
+    """
 
     kind: str
 
     def __enter__(self):
+        ctx = _trace.current()
+        if ctx is not None:
+            job_view = ctx.config.settings["default_logical_view"]
+            if job_view.kind != self.kind:
+                raise ValueError(
+                    f"job {ctx.job_name!r} runs in the {job_view.kind} view and cannot enter "
+                    f"flow.scope.{self.kind}_view() in its body; a job has one view, chosen with "
+                    f"cfg.default_logical_view(flow.scope.{self.kind}_view())"
+                )
         _stack("view").append(self)
         return self
 
@@ -213,5 +230,6 @@ def consistent_view() -> LogicalView:
 
 
 def mirrored_view() -> LogicalView:
-    """One array per device per input (``tp.ListNumpy.Placeholder``)."""
+    """One array per device per input (``tp.ListNumpy.Placeholder``): the body runs once
+    per device on that device's arrays; gradients are averaged across devices."""
     return LogicalView("mirrored")

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jobflow import _sharding
 from jobflow.variables import VariableSpec
 
 __all__ = [
@@ -111,7 +112,7 @@ class Session:
 
     def get_all(self) -> dict[str, Blob]:
         self.initialize_jobs()
-        return {name: np.asarray(jax.device_get(arr)).view(Blob) for name, arr in self.store.items()}
+        return {name: _sharding.to_numpy(arr).view(Blob) for name, arr in self.store.items()}
 
     def load(self, values: Mapping[str, Any], ignore_mismatch: bool = True) -> None:
         if not isinstance(values, Mapping):

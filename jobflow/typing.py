@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from jobflow import _sharding
 from jobflow import dtypes as _dtypes
 
 __all__ = ["Numpy", "ListNumpy", "Callback", "Bundle", "Future", "Placeholder"]
@@ -251,19 +252,24 @@ def parse_return(ann, job_name: str) -> ReturnSpec:
     return ReturnSpec("sync", _parse_structure(ann, job_name))
 
 
-def to_host(structure, value):
-    """Converts device outputs to numpy following the annotation (blocks until ready)."""
+def to_host(structure, value, mirrored: bool = False):
+    """Converts device outputs to numpy following the annotation (blocks until ready).
+
+    ``tp.ListNumpy`` gives one array per device of this process; in the mirrored view
+    (``mirrored=True``, outputs stacked per device) ``tp.Numpy`` gives the per-device
+    results concatenated along axis 0. Arrays split across processes are gathered.
+    """
     if structure == "list_leaf":
-        return [np.asarray(shard.data) for shard in value.addressable_shards]
+        return _sharding.host_list(value, mirrored)
     if isinstance(structure, dict):
         inner = next(iter(structure.values()))
-        return {k: to_host(inner, v) for k, v in value.items()}
+        return {k: to_host(inner, v, mirrored) for k, v in value.items()}
     if isinstance(structure, (tuple, list)) and structure != "leaf":
         if getattr(structure, "_variadic", False):
-            return type(value)(to_host(structure[0], v) for v in value)
-        return type(value)(to_host(s, v) for s, v in zip(structure, value))
+            return type(value)(to_host(structure[0], v, mirrored) for v in value)
+        return type(value)(to_host(s, v, mirrored) for s, v in zip(structure, value))
     if structure == "bundle":
         import jax
 
-        return jax.tree.map(np.asarray, value)
-    return np.asarray(value)
+        return jax.tree.map(lambda v: _sharding.host_leaf(v, mirrored), value)
+    return _sharding.host_leaf(value, mirrored)

@@ -21,7 +21,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["int_step", "f32", "ipow", "frac_pow", "half_cos", "half_cos_pair", "cos_mix", "lin_mix", "split_float"]
+__all__ = ["int_step", "f32", "ipow", "frac_pow", "half_cos", "half_cos_pair", "cos_mix", "lin_mix", "poly_decay", "split_float"]
 
 _LO_BITS = 10
 
@@ -105,6 +105,18 @@ def lin_mix(start, end, done, left):
     done, left = f32(done), f32(left)
     total = done + left
     return start * (left / total) + end * (done / total)
+
+
+def poly_decay(n, base, end: float, d: int, power: float, cycle: bool):
+    """OneFlow's polynomial decay: ``(base - end) * (1 - c / D') ** power + end`` with
+    ``c = min(n, d), D' = d``, or with ``cycle``: ``c = max(n, 1), D' = d * ceil(c / d)``.
+    ``1 - c / D'`` is ``(D' - c) / D'`` in integers."""
+    if cycle:
+        c = jnp.maximum(n, 1)
+        total = d * ((c + d - 1) // d)
+    else:
+        c, total = jnp.minimum(n, d), d
+    return (base - end) * (f32(total - c) / f32(total)) ** power + end
 
 
 def split_float(x: float) -> tuple[int, float]:

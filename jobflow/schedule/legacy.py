@@ -20,7 +20,7 @@ import numpy as np
 
 from jobflow import _trace
 from jobflow.schedule import _check
-from jobflow.schedule._math import cos_mix, f32, frac_pow, int_step, ipow
+from jobflow.schedule._math import cos_mix, f32, frac_pow, int_step, ipow, poly_decay
 from jobflow.schedule.base import Schedule
 
 __all__ = [
@@ -189,14 +189,7 @@ class PolynomialScheduler(_Legacy):
         self._set_warmup(warmup)
 
     def _decay(self, n, base):
-        d = self.steps
-        if self.cycle:
-            c = jnp.maximum(n, 1)
-            total = d * ((c + d - 1) // d)
-        else:
-            c, total = jnp.minimum(n, d), d
-        frac = f32(total - c) / f32(total)
-        return (base - self.end_learning_rate) * frac ** self.power + self.end_learning_rate
+        return poly_decay(n, base, self.end_learning_rate, self.steps, self.power, self.cycle)
 
 
 PolynomialSchduler = PolynomialScheduler  # OneFlow's misspelled alias (used by its BERT scripts)

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jobflow.schedule import _check
-from jobflow.schedule._math import cos_mix, f32, int_step, ipow, lin_mix, split_float
+from jobflow.schedule._math import cos_mix, f32, int_step, ipow, lin_mix, poly_decay, split_float
 from jobflow.schedule.base import Schedule, as_schedule
 from jobflow.schedule.compose import Chain, Join
-from jobflow.schedule.plateau import ReduceLROnPlateau
+from jobflow.schedule.plateau import ReduceLROnPlateau as ReduceLROnPlateau
 from jobflow.schedule.state import StatefulSchedule
 
 __all__ = [
@@ -131,14 +131,7 @@ class PolynomialLR(Schedule):
         self.cycle = _check.flag(cls, "cycle", cycle)
 
     def _lr(self, step, base):
-        n, d = int_step(step), self.decay_batch
-        if self.cycle:
-            c = jnp.maximum(n, 1)
-            total = d * ((c + d - 1) // d)
-        else:
-            c, total = jnp.minimum(n, d), d
-        frac = f32(total - c) / f32(total)
-        return (base - self.end_learning_rate) * frac ** self.power + self.end_learning_rate
+        return poly_decay(int_step(step), base, self.end_learning_rate, self.decay_batch, self.power, self.cycle)
 
 
 class CosineDecayLR(Schedule):

@@ -20,10 +20,10 @@ __all__ = ["Join", "join", "Product", "product", "Chain", "chain", "Warmup", "wi
 _STEP_MODES = ("offset", "global")
 
 
-def _schedules(owner: str, schedules) -> tuple[Schedule, ...]:
+def _schedules(owner: str, schedules, name: str = "schedules") -> tuple[Schedule, ...]:
     if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence) or not schedules:
-        raise ValueError(f"{owner}(schedules) must be a non-empty list of schedules; got schedules={schedules!r}")
-    return tuple(as_schedule(s, f"{owner}(schedules[{i}])") for i, s in enumerate(schedules))
+        raise ValueError(f"{owner}({name}) must be a non-empty list of schedules; got {name}={schedules!r}")
+    return tuple(as_schedule(s, f"{owner}({name}[{i}])") for i, s in enumerate(schedules))
 
 
 class Join(Schedule):
@@ -35,17 +35,20 @@ class Join(Schedule):
     ``SequentialLR``; ``step="global"`` is OneFlow's ``SequentialLR`` default.
     """
 
+    _names = ("join", "schedules", "boundaries")  # owner and argument names in errors
+
     def __init__(self, schedules, boundaries, offsets):
-        self.schedules = _schedules("join", schedules)
-        self.boundaries = _check.int_list("join", "boundaries", boundaries, increasing="strict")
+        owner, sch, bnd = self._names
+        self.schedules = _schedules(owner, schedules, sch)
+        self.boundaries = _check.int_list(owner, bnd, boundaries, increasing="strict")
         if len(self.boundaries) != len(self.schedules) - 1:
             raise ValueError(
-                f"join needs len(boundaries) == len(schedules) - 1; got {len(self.schedules)} "
-                f"schedules and boundaries={list(self.boundaries)!r}"
+                f"{owner} needs len({bnd}) == len({sch}) - 1; got {len(self.schedules)} "
+                f"{sch} and {bnd}={list(self.boundaries)!r}"
             )
         self.offsets = tuple(bool(o) for o in offsets)
         if len(self.offsets) != len(self.boundaries):
-            raise ValueError(f"join needs one offset flag per boundary; got offsets={list(offsets)!r}")
+            raise ValueError(f"{owner} needs one offset flag per boundary; got offsets={list(offsets)!r}")
 
     def __call__(self, step):
         n = int_step(step)
@@ -101,7 +104,7 @@ class Chain(Schedule):
     """
 
     def __init__(self, schedules):
-        self.schedules = _schedules("ChainedScheduler", schedules)
+        self.schedules = _schedules("ChainedScheduler", schedules, "schedulers")
         self.base_lr = self.schedules[0].base_lr
 
     def _rest(self, step, out):

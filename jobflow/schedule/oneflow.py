@@ -267,6 +267,8 @@ class SequentialLR(Join):
     to offset it (``t - milestones[i-1]``). PyTorch's ``SequentialLR`` always offsets:
     ``jobflow.schedule.pytorch.SequentialLR``."""
 
+    _names = ("SequentialLR", "schedulers", "milestones")
+
     def __init__(self, schedulers, milestones, interval_rescaling=False):
         n = len(milestones) if isinstance(milestones, (list, tuple)) else 0
         flags = [interval_rescaling] * n if isinstance(interval_rescaling, bool) else list(interval_rescaling)

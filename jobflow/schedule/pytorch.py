@@ -82,6 +82,8 @@ class CosineAnnealingWarmRestarts(_oneflow.CosineAnnealingWarmRestarts):
 class SequentialLR(Join):
     """``schedulers[i]`` from ``milestones[i-1]`` on, seeing ``t - milestones[i-1]``."""
 
+    _names = ("SequentialLR", "schedulers", "milestones")
+
     def __init__(self, schedulers, milestones):
         n = len(milestones) if isinstance(milestones, (list, tuple)) else 0
         super().__init__(schedulers, milestones, [True] * n)

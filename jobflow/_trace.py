@@ -35,6 +35,9 @@ class TraceContext:
       placements: placements entered in the body (discovery).
       rng: the job's key for this call, or None in discovery.
       amp_dtype: the low dtype white-list ops compute in, or None when AMP is off.
+      feeds: key -> value the body hands to this step's optimizer update (an lr from
+        ``CustomScheduler``, a metric for ``ReduceLROnPlateau.step``); read there with
+        :func:`fed` while the job binds them with :func:`feeding`.
     """
 
     job_name: str
@@ -49,6 +52,7 @@ class TraceContext:
     placements: list = dataclasses.field(default_factory=list)
     rng: Any = None
     amp_dtype: Any = None
+    feeds: dict = dataclasses.field(default_factory=dict)
     _rng_count: int = 0
     _names: dict = dataclasses.field(default_factory=dict)
 
@@ -91,3 +95,20 @@ def active(ctx: TraceContext):
         yield ctx
     finally:
         _local.ctx = prev
+
+
+@contextlib.contextmanager
+def feeding(feeds: dict):
+    """Binds the values a traced body fed (``ctx.feeds``) while the optimizers update."""
+    prev = getattr(_local, "feeds", None)
+    _local.feeds = feeds
+    try:
+        yield
+    finally:
+        _local.feeds = prev
+
+
+def fed(key: str):
+    """The value fed under ``key`` in the step being traced, or None."""
+    feeds = getattr(_local, "feeds", None)
+    return None if feeds is None else feeds.get(key)

@@ -385,21 +385,21 @@ class Job:
             return out, ctx
 
         def forward(shared, key, inputs):
-            """The body (and its gradients): ``(outputs, (updates, loss, grads))``."""
+            """The body (and its gradients): ``(outputs, (updates, loss, grads, feeds))``."""
             model, params = shared
             if not is_train:
                 out, ctx = run_body(model, key, inputs)
-                return out, (dict(ctx.updates), None, None)
+                return out, (dict(ctx.updates), None, None, None)
 
             def loss_fn(params):
                 out, ctx = run_body({**model, **params}, key, inputs)
                 losses = [l for _, ls in ctx.minimize_calls for l in ls]
                 total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
                 updates = jax.lax.stop_gradient(dict(ctx.updates))
-                return total * scale, (out, updates, total)
+                return total * scale, (out, updates, total, jax.lax.stop_gradient(dict(ctx.feeds)))
 
-            (_, (out, updates, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            return out, (updates, loss, grads)
+            (_, (out, updates, loss, feeds)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            return out, (updates, loss, grads, feeds)
 
         if self.mirrored:  # the body runs once per device; gradients are averaged
             forward = _sharding.per_device(forward, mesh, layouts)
@@ -414,7 +414,7 @@ class Job:
                 new[rng] = jax.random.key_data(k)
             model = {n: state[n] for n in var_names}
             params = {n: state[n] for n in grad_names} if is_train else {}
-            out, (updates, loss, grads) = forward((model, params), key, inputs)
+            out, (updates, loss, grads, feeds) = forward((model, params), key, inputs)
             if not is_train:
                 new.update({n: v for n, v in updates.items() if n in mutable})
                 return new, out, info
@@ -426,7 +426,8 @@ class Job:
                 g = {n: grads[n] for n in plan.var_names}
                 slots = {n: state[n] for n in plan.slot_names}
                 regs = {n: specs[n].regularizer for n in plan.var_names}
-                new_p, new_slots, plan_info = plan.apply(counter, p, g, slots, regs)
+                with _trace.feeding(feeds):  # body values for the update (schedule/state.py)
+                    new_p, new_slots, plan_info = plan.apply(counter, p, g, slots, regs)
                 new.update(new_p)
                 new.update(new_slots)
                 for k, v in plan_info.items():

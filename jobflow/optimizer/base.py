@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow import _trace
+from jobflow.schedule import state as schedule_state
 from jobflow.schedule.base import as_schedule
 
 __all__ = ["Optimizer", "select_variables", "OptimizerPlan", "build_plan"]
@@ -200,18 +201,27 @@ def _slot_names(paths, var_names: set, system_prefix: str) -> list[str]:
 
 @dataclasses.dataclass
 class OptimizerPlan:
-    """One optimizer as compiled into a job: its variables and named state leaves."""
+    """One optimizer as compiled into a job: its variables and named state leaves.
+
+    ``slot_names`` lists the update rule's state leaves, then the state of a stateful
+    learning-rate schedule (``schedule``, see ``jobflow/schedule/state.py``).
+    """
 
     optimizer: Optimizer
     var_names: list[str]
     slot_names: list[str]
     treedef: Any
     slot_avals: list[jax.ShapeDtypeStruct]
+    schedule: schedule_state.PlanState
+
+    @property
+    def tx_slot_names(self) -> list[str]:
+        return self.slot_names[: self.treedef.num_leaves]
 
     def init_slots(self, params: dict) -> dict:
         """Initial slot values from the variables' current values."""
         state = jax.jit(self.optimizer._make_tx(jnp.float32(0), jnp.int32(0)).init)(params)
-        return dict(zip(self.slot_names, jax.tree_util.tree_leaves(state)))
+        return {**dict(zip(self.tx_slot_names, jax.tree_util.tree_leaves(state))), **self.schedule.initial()}
 
     def apply(self, step, params: dict, grads: dict, slots: dict, regularizers: dict):
         """One update: returns (new params, new slots, info) for this optimizer's variables."""
@@ -223,13 +233,14 @@ class OptimizerPlan:
         info = {}
         if opt.grad_clipping is not None:
             grads, info["grad_norm"] = opt.grad_clipping(grads)
-        lr = jnp.asarray(opt.lr_scheduler(step), jnp.float32)
+        lr, schedule_slots = self.schedule.lr(step, slots)
         tx = opt._make_tx(lr, step)
-        state = jax.tree_util.tree_unflatten(self.treedef, [slots[n] for n in self.slot_names])
+        state = jax.tree_util.tree_unflatten(self.treedef, [slots[n] for n in self.tx_slot_names])
         updates, state = tx.update(grads, state, params)
         new_params = {n: (params[n] + updates[n].astype(params[n].dtype)) for n in params}
         info["lr"] = lr
-        return new_params, dict(zip(self.slot_names, jax.tree_util.tree_leaves(state))), info
+        new_slots = {**dict(zip(self.tx_slot_names, jax.tree_util.tree_leaves(state))), **schedule_slots}
+        return new_params, new_slots, info
 
 
 def build_plan(opt: Optimizer, var_names: list[str], avals: dict, system_prefix: str) -> OptimizerPlan:
@@ -238,7 +249,9 @@ def build_plan(opt: Optimizer, var_names: list[str], avals: dict, system_prefix:
     state = jax.eval_shape(lambda p: opt._make_tx(jnp.float32(0), jnp.int32(0)).init(p), params)
     leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
     names = _slot_names([p for p, _ in leaves_with_paths], set(var_names), system_prefix)
-    return OptimizerPlan(opt, list(var_names), names, treedef, [leaf for _, leaf in leaves_with_paths])
+    sched = schedule_state.bind(opt.lr_scheduler, system_prefix)
+    return OptimizerPlan(opt, list(var_names), names + sched.slot_names, treedef,
+                         [leaf for _, leaf in leaves_with_paths] + sched.avals(), sched)
 
 
 def global_norm(grads: dict) -> jax.Array:

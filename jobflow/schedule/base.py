@@ -1,7 +1,9 @@
 """The schedule protocol: a pure, jit-safe function ``step -> learning rate``.
 
 Step convention (all of jobflow): the job's step counter starts at 0 and the first
-update uses ``lr(0)``; the counter advances once per applied update.
+update uses ``lr(0)``; the counter advances once per applied update (a skipped update
+does not advance it). Schedules compute in float32 and return a float32 scalar (or an
+array shaped like ``step``).
 """
 
 from __future__ import annotations
@@ -13,25 +15,66 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Schedule", "Constant", "Table", "FunctionSchedule", "as_schedule"]
+__all__ = ["Schedule", "Constant", "Table", "FunctionSchedule", "as_schedule", "walk"]
 
 
 class Schedule:
     """Base class: an immutable object with ``__call__(step) -> lr``.
 
     ``step`` is an integer scalar (a JAX array inside a job); the result is a float32
-    scalar. Subclasses implement ``__call__`` without Python control flow on ``step``.
+    scalar. Subclasses implement ``__call__`` (or ``_lr(step, base)`` when the schedule
+    is relative to a ``base_lr``) without Python control flow on ``step``.
+
+    Attributes:
+      base_lr: the rate the schedule scales, or None when it has none (a table, a
+        function). Chaining (``ChainedScheduler``) re-evaluates a schedule at another
+        base through :meth:`at_base`.
     """
 
+    base_lr: float | None = None
+
     def __call__(self, step) -> jax.Array:
-        raise NotImplementedError
+        return self._lr(step, self.base_lr)
+
+    def _lr(self, step, base):
+        raise NotImplementedError(f"{type(self).__name__} implements neither __call__ nor _lr")
+
+    def at_base(self, step, base):
+        """The schedule's value with ``base`` in place of ``base_lr`` (a traced scalar)."""
+        if type(self)._lr is not Schedule._lr:
+            return self._lr(step, base)
+        if not self.base_lr:
+            raise TypeError(
+                f"{type(self).__name__} has no base_lr, so it cannot be re-based (e.g. in "
+                f"ChainedScheduler); use flow.schedule.product(...) to multiply schedules"
+            )
+        return self(step) * (base / self.base_lr)
+
+    def children(self) -> tuple[Schedule, ...]:
+        """The schedules this one is built from (composites), found in its attributes."""
+        out = []
+        for v in vars(self).values():
+            if isinstance(v, Schedule):
+                out.append(v)
+            elif isinstance(v, (list, tuple)):
+                out.extend(x for x in v if isinstance(x, Schedule))
+        return tuple(out)
 
     def values(self, num_steps: int) -> np.ndarray:
-        """The learning rates of steps ``0 .. num_steps-1`` as a float32 numpy array."""
+        """The learning rates of steps ``0 .. num_steps-1`` as a float32 numpy array.
+
+        One compiled program: a ``vmap`` over the steps, or a ``scan`` when the schedule
+        keeps state (``MultiplicativeLR``, ``ReduceLROnPlateau``: no metrics are fed, so a
+        plateau schedule stays at its current rate).
+        """
         if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) or num_steps < 0:
-            raise ValueError(f"values(num_steps) needs an int >= 0; got {num_steps!r}")
+            raise ValueError(f"values(num_steps) needs an int >= 0; got num_steps={num_steps!r}")
+        from jobflow.schedule import state as _state
+
         steps = jnp.arange(int(num_steps), dtype=jnp.int32)
-        return np.asarray(jax.jit(jax.vmap(self))(steps), dtype=np.float32)
+        if not _state.stateful_leaves(self):
+            return np.asarray(jax.jit(jax.vmap(self))(steps), dtype=np.float32)
+        return np.asarray(_state.scan_values(self, steps), dtype=np.float32)
 
     def plot(self, num_steps: int, path: str | None = None, ax=None, label: str | None = None):
         """Plots the first ``num_steps`` values (needs matplotlib: ``pip install jobflow[examples]``).
@@ -65,8 +108,16 @@ class Schedule:
         return f"{type(self).__name__}({fields})"
 
 
-def _f32(step):
-    return jnp.asarray(step).astype(jnp.float32)
+def walk(schedule: Schedule):
+    """``schedule`` and every schedule it is built from, depth first, each once."""
+    seen, stack = set(), [schedule]
+    while stack:
+        s = stack.pop()
+        if id(s) in seen:
+            continue
+        seen.add(id(s))
+        yield s
+        stack.extend(reversed(s.children()))
 
 
 class Constant(Schedule):
@@ -76,9 +127,13 @@ class Constant(Schedule):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
             raise ValueError(f"a constant learning rate must be a finite number; got {value!r}")
         self.value = float(value)
+        self.base_lr = self.value
 
-    def __call__(self, step):
-        return jnp.full(jnp.shape(step), self.value, jnp.float32)
+    def _lr(self, step, base):
+        return jnp.broadcast_to(jnp.asarray(base, jnp.float32), jnp.shape(step))
+
+    def __repr__(self):
+        return f"Constant({self.value!r})"
 
 
 class Table(Schedule):
@@ -109,7 +164,7 @@ class FunctionSchedule(Schedule):
         self.fn = fn
 
     def __call__(self, step):
-        return jnp.asarray(self.fn(step), jnp.float32)
+        return jnp.asarray(self.fn(step)).astype(jnp.float32)
 
 
 def as_schedule(lr, argname: str = "lr_scheduler") -> Schedule:

@@ -6,36 +6,28 @@ Source: OneFlow ``learning_rate_schedule_kernel.cpp`` (v0.2-v0.5)::
           = decay(t)    otherwise        # the ABSOLUTE step t, not t - W
 
 so at ``t = W`` the rate jumps from the warmup ramp to ``decay(W)`` (OneFlow #3011; kept
-for parity). OneFlow computes in double; jobflow in float32.
+for parity). OneFlow computes in double; jobflow in float32, with integer powers taken
+exactly (``jobflow/schedule/_math.py``). ``D`` below is ``steps``, ``lr`` is ``base_lr``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jobflow.schedule.base import Schedule, _f32
+from jobflow import _trace
+from jobflow.schedule import _check
+from jobflow.schedule._math import cos_mix, f32, frac_pow, int_step, ipow, poly_decay
+from jobflow.schedule.base import Schedule
 
-__all__ = ["WarmupConf", "warmup", "PiecewiseConstantScheduler", "CosineScheduler"]
-
-
-def _check_number(cls, name, value, *, positive=False, nonneg=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{cls}({name}) must be a finite number; got {name}={value!r}")
-    if positive and not value > 0:
-        raise ValueError(f"{cls}({name}) must be > 0; got {name}={value!r}")
-    if nonneg and value < 0:
-        raise ValueError(f"{cls}({name}) must be >= 0; got {name}={value!r}")
-    return value
-
-
-def _check_steps(cls, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{cls}({name}) must be an int > 0; got {name}={value!r}")
-    return int(value)
+__all__ = [
+    "WarmupConf", "warmup", "PiecewiseConstantScheduler", "PiecewiseScalingScheduler",
+    "CosineScheduler", "PolynomialScheduler", "PolynomialSchduler", "LinearCosineScheduler",
+    "ExponentialScheduler", "InverseTimeScheduler", "NaturalExpScheduler", "CustomScheduler",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,48 +51,57 @@ class _Warmup:
     @staticmethod
     def linear(steps: int, start_multiplier: float) -> WarmupConf:
         """``lr(t) = base * (s + (1 - s) * t / steps)`` for ``t < steps``; ``0 <= s < 1``."""
-        steps = _check_steps("warmup.linear", "steps", steps)
-        _check_number("warmup.linear", "start_multiplier", start_multiplier)
-        if not 0 <= start_multiplier < 1:
-            raise ValueError(f"warmup.linear(start_multiplier) must be in [0, 1); got {start_multiplier!r}")
-        return WarmupConf("linear", steps, float(start_multiplier))
+        steps = _check.integer("warmup.linear", "steps", steps, lo=1)
+        s = _check.number("warmup.linear", "start_multiplier", start_multiplier, lo=0, hi=1, hi_open=True)
+        return WarmupConf("linear", steps, s)
 
     @staticmethod
     def constant(steps: int, multiplier: float) -> WarmupConf:
         """``lr(t) = base * multiplier`` for ``t < steps``; ``0 < multiplier < 1``."""
-        steps = _check_steps("warmup.constant", "steps", steps)
-        _check_number("warmup.constant", "multiplier", multiplier)
-        if not 0 < multiplier < 1:
-            raise ValueError(f"warmup.constant(multiplier) must be in (0, 1); got {multiplier!r}")
-        return WarmupConf("constant", steps, float(multiplier))
+        steps = _check.integer("warmup.constant", "steps", steps, lo=1)
+        m = _check.number("warmup.constant", "multiplier", multiplier, lo=0, hi=1, lo_open=True, hi_open=True)
+        return WarmupConf("constant", steps, m)
 
 
 warmup = _Warmup()
 
 
 class _Legacy(Schedule):
-    """Shared warmup handling; subclasses implement ``_decay(t)`` with ``t`` float32."""
+    """Shared warmup handling; subclasses implement ``_decay(n, base)`` with ``n`` the
+    int32 step."""
 
-    base_lr: float
     warmup: WarmupConf | None
 
     def _set_warmup(self, warmup):
         if warmup is not None and not isinstance(warmup, WarmupConf):
             raise TypeError(
                 f"{type(self).__name__}(warmup) must be flow.optimizer.warmup.linear(...) or "
-                f".constant(...); got {warmup!r}"
+                f".constant(...); got warmup={warmup!r}"
             )
         self.warmup = warmup
 
-    def _decay(self, t):
+    def _decay(self, n, base):
         raise NotImplementedError
 
-    def __call__(self, step):
-        t = _f32(step)
-        lr = self._decay(t)
+    def _lr(self, step, base):
+        n = int_step(step)
+        lr = f32(self._decay(n, base))
         if self.warmup is not None:
-            lr = jnp.where(t < self.warmup.steps, self.warmup(self.base_lr, t), lr)
+            lr = jnp.where(n < self.warmup.steps, self.warmup(base, f32(n)), lr)
         return lr.astype(jnp.float32)
+
+
+def _base(cls, base_lr):
+    return _check.number(cls, "base_lr", base_lr)
+
+
+def _boundaries(cls, boundaries):
+    return _check.int_list(cls, "boundaries", boundaries, increasing="strict")
+
+
+def _segment(n, boundaries):
+    """Index ``i`` of the first boundary with ``n <= boundaries[i]`` (inclusive)."""
+    return sum((n > b).astype(jnp.int32) for b in boundaries) if boundaries else jnp.zeros_like(n)
 
 
 class PiecewiseConstantScheduler(_Legacy):
@@ -114,25 +115,42 @@ class PiecewiseConstantScheduler(_Legacy):
 
     def __init__(self, boundaries, values, warmup=None):
         cls = "PiecewiseConstantScheduler"
-        boundaries, values = list(boundaries), list(values)
-        if len(values) != len(boundaries) + 1:
+        self.boundaries = _boundaries(cls, boundaries)
+        values = list(values) if not isinstance(values, (str, bytes)) else values
+        if not isinstance(values, list) or len(values) != len(self.boundaries) + 1:
             raise ValueError(
-                f"{cls} needs len(values) == len(boundaries) + 1; got {len(values)} values "
-                f"and {len(boundaries)} boundaries"
+                f"{cls} needs len(values) == len(boundaries) + 1; got values={values!r} "
+                f"and boundaries={list(self.boundaries)!r}"
             )
-        for b in boundaries:
-            _check_number(cls, "boundaries", b, nonneg=True)
-        if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
-            raise ValueError(f"{cls}(boundaries) must be strictly increasing; got {boundaries!r}")
-        for v in values:
-            _check_number(cls, "values", v)
-        self.boundaries, self.values_ = tuple(boundaries), tuple(float(v) for v in values)
+        self.values_ = tuple(_check.number(cls, "values", v) for v in values)
         self.base_lr = self.values_[0]
         self._set_warmup(warmup)
 
-    def _decay(self, t):
-        idx = sum(jnp.asarray(t > b, jnp.int32) for b in self.boundaries) if self.boundaries else 0
-        return jnp.asarray(self.values_, jnp.float32)[idx]
+    def _decay(self, n, base):
+        v = jnp.asarray(self.values_, jnp.float32)[_segment(n, self.boundaries)]
+        return v * (base / self.base_lr) if self.base_lr else v
+
+
+class PiecewiseScalingScheduler(_Legacy):
+    """``lr(t) = base_lr * scales[i]`` with ``scales = [1] + scale`` and the same inclusive
+    rule as :class:`PiecewiseConstantScheduler` (``scale`` is a number or a list with
+    one entry per boundary)."""
+
+    def __init__(self, base_lr, boundaries, scale, warmup=None):
+        cls = "PiecewiseScalingScheduler"
+        self.base_lr = _base(cls, base_lr)
+        self.boundaries = _boundaries(cls, boundaries)
+        scales = [scale] * len(self.boundaries) if not isinstance(scale, (list, tuple)) else list(scale)
+        if len(scales) != len(self.boundaries):
+            raise ValueError(
+                f"{cls}(scale) needs one entry per boundary; got scale={scale!r} for "
+                f"boundaries={list(self.boundaries)!r}"
+            )
+        self.scale = tuple(_check.number(cls, "scale", s) for s in scales)
+        self._set_warmup(warmup)
+
+    def _decay(self, n, base):
+        return base * jnp.asarray((1.0, *self.scale), jnp.float32)[_segment(n, self.boundaries)]
 
 
 class CosineScheduler(_Legacy):
@@ -143,12 +161,139 @@ class CosineScheduler(_Legacy):
 
     def __init__(self, base_lr, steps, alpha=0.0, warmup=None):
         cls = "CosineScheduler"
-        self.base_lr = float(_check_number(cls, "base_lr", base_lr))
-        self.steps = _check_steps(cls, "steps", steps)
-        self.alpha = float(_check_number(cls, "alpha", alpha))
+        self.base_lr = _base(cls, base_lr)
+        self.steps = _check.integer(cls, "steps", steps, lo=1)
+        self.alpha = _check.number(cls, "alpha", alpha)
         self._set_warmup(warmup)
 
-    def _decay(self, t):
-        c = jnp.minimum(t, self.steps)
-        cos = 0.5 * (1.0 + jnp.cos(jnp.pi * c / self.steps))
-        return self.base_lr * ((1.0 - self.alpha) * cos + self.alpha)
+    def _decay(self, n, base):
+        c = jnp.minimum(n, self.steps)
+        return base * cos_mix(1.0, self.alpha, c, self.steps - c)
+
+
+class PolynomialScheduler(_Legacy):
+    """``lr(t) = (base - end) * (1 - c / D') ** power + end``.
+
+    ``cycle=False``: ``c = min(t, D)``, ``D' = D`` (the rate holds at ``end`` after ``D``).
+    ``cycle=True``: ``c = max(t, 1)``, ``D' = D * ceil(c / D)`` (restarts at each multiple
+    of ``D``). ``end_learning_rate`` is absolute (default 1e-4).
+    """
+
+    def __init__(self, base_lr, steps, end_learning_rate=0.0001, power=1.0, cycle=False, warmup=None):
+        cls = type(self).__name__
+        self.base_lr = _base(cls, base_lr)
+        self.steps = _check.integer(cls, "steps", steps, lo=1)
+        self.end_learning_rate = _check.number(cls, "end_learning_rate", end_learning_rate)
+        self.power = _check.number(cls, "power", power, lo=0, lo_open=True)
+        self.cycle = _check.flag(cls, "cycle", cycle)
+        self._set_warmup(warmup)
+
+    def _decay(self, n, base):
+        return poly_decay(n, base, self.end_learning_rate, self.steps, self.power, self.cycle)
+
+
+PolynomialSchduler = PolynomialScheduler  # OneFlow's misspelled alias (used by its BERT scripts)
+
+
+class LinearCosineScheduler(_Legacy):
+    """``lr(t) = base * ((alpha + (D - c) / D) * 0.5 * (1 + cos(2 pi num_periods c / D)) + beta)``
+    with ``c = min(t, D)``."""
+
+    def __init__(self, base_lr, steps, num_periods=0.5, alpha=0.0, beta=0.001, warmup=None):
+        cls = "LinearCosineScheduler"
+        self.base_lr = _base(cls, base_lr)
+        self.steps = _check.integer(cls, "steps", steps, lo=1)
+        self.num_periods = _check.number(cls, "num_periods", num_periods)
+        self.alpha = _check.number(cls, "alpha", alpha)
+        self.beta = _check.number(cls, "beta", beta)
+        self._set_warmup(warmup)
+
+    def _decay(self, n, base):
+        d = self.steps
+        c = jnp.minimum(n, d)
+        linear = self.alpha + f32(d - c) / d
+        cosine = 0.5 * (1.0 + jnp.cos(np.float32(2 * np.pi * self.num_periods / d) * f32(c)))
+        return base * (linear * cosine + self.beta)
+
+
+class _DecayRate(_Legacy):
+    def __init__(self, base_lr, steps, decay_rate, staircase=False, warmup=None):
+        cls = type(self).__name__
+        self.base_lr = _base(cls, base_lr)
+        self.steps = _check.integer(cls, "steps", steps, lo=1)
+        self.decay_rate = _check.number(cls, "decay_rate", decay_rate, lo=0, lo_open=self._positive_rate)
+        self.staircase = _check.flag(cls, "staircase", staircase)
+        self._set_warmup(warmup)
+
+    _positive_rate = False
+
+    def _p(self, n):
+        """``t / D`` (floored when ``staircase``) as float32."""
+        return f32(n // self.steps) if self.staircase else f32(n) / self.steps
+
+
+class ExponentialScheduler(_DecayRate):
+    """``lr(t) = base * decay_rate ** p`` with ``p = t / D`` (floored if ``staircase``);
+    no clamping."""
+
+    _positive_rate = True
+
+    def _decay(self, n, base):
+        p = n // self.steps if self.staircase else n
+        return base * (ipow(self.decay_rate, p) if self.staircase else frac_pow(self.decay_rate, p, self.steps))
+
+
+class InverseTimeScheduler(_DecayRate):
+    """``lr(t) = base / (1 + decay_rate * p)``, ``p = t / D`` (only ``p`` is floored when
+    ``staircase``, not ``decay_rate * p`` as OneFlow's docstring says)."""
+
+    def _decay(self, n, base):
+        return base / (1.0 + self.decay_rate * self._p(n))
+
+
+class NaturalExpScheduler(_DecayRate):
+    """``lr(t) = base * exp(-decay_rate * p)``, ``p = t / D`` (floored if ``staircase``)."""
+
+    def _decay(self, n, base):
+        return base * jnp.exp(-self.decay_rate * self._p(n))
+
+
+class CustomScheduler(Schedule):
+    """An lr computed in the job body (OneFlow's ``CustomScheduler(lbn)``).
+
+    Build it inside the train job from a traced scalar (or a size-1 array), and give it
+    to the job's optimizer; the update of the same step uses that value::
+
+        lr = 0.1 * flow.math.rsqrt(1.0 + flow.math.reduce_mean(loss))
+        flow.optimizer.SGD(flow.optimizer.CustomScheduler(lr), momentum=0).minimize(loss)
+
+    The value reaches the optimizer through the trace context's feeds (gradients do not
+    flow into it). No warmup is allowed, as in OneFlow.
+    """
+
+    def __init__(self, lbn):
+        ctx = _trace.current()
+        if ctx is None:
+            raise RuntimeError(
+                "CustomScheduler(lbn) takes a learning rate computed in the job body; build it "
+                "inside the @flow.global_function(type='train') body"
+            )
+        if not isinstance(lbn, jax.Array) or lbn.size != 1 or not jnp.issubdtype(lbn.dtype, jnp.floating):
+            raise TypeError(
+                f"CustomScheduler(lbn) needs a floating-point scalar (or size-1 array) computed in the "
+                f"job; got lbn={lbn!r}"
+            )
+        self._key = ctx.unique_name("System-CustomScheduler")
+        ctx.feeds[self._key] = jax.lax.stop_gradient(jnp.reshape(lbn, ()).astype(jnp.float32))
+
+    def __call__(self, step):
+        value = _trace.fed(self._key)
+        if value is None:
+            raise RuntimeError(
+                "CustomScheduler's learning rate is computed in its job's body; it only has a "
+                "value inside that job's train step"
+            )
+        return jnp.broadcast_to(value, jnp.shape(step))
+
+    def __repr__(self):
+        return f"CustomScheduler({self._key})"

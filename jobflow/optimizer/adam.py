@@ -32,9 +32,9 @@ def _row_mask(g):
 def bias_correction_factor(beta: float, step) -> jax.Array:
     """``1 - beta^t`` with ``t = step + 1``, as ``-expm1(t * log(beta))`` in float32.
 
-    This is accurate to float32 rounding of the result: ``beta`` itself is not rounded
-    to float32 first (``1 - float32(0.999)`` is off by 1.3e-5 relative), matching what
-    PyTorch computes in float64.
+    This is accurate to a few float32 ulps because ``beta`` itself is never rounded to
+    float32 (``1 - float32(0.999)`` is off by 1.3e-5 relative); PyTorch computes the same
+    factor in float64.
     """
     t = (jnp.asarray(step) + 1).astype(jnp.float32)
     log_beta = math.log(beta) if beta > 0 else -math.inf
@@ -51,9 +51,8 @@ def adam_rule(lr, step, beta1: float, beta2: float, epsilon: float, *, bias_corr
     bc1, bc2 = bias_correction_factor(beta1, step), bias_correction_factor(beta2, step)
 
     def init(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(zeros, jax.tree.map(jnp.zeros_like, params),
-                         jax.tree.map(jnp.zeros_like, params) if amsgrad else {})
+        zeros = lambda: {n: jnp.zeros_like(p) for n, p in params.items()}  # noqa: E731
+        return AdamState(zeros(), zeros(), zeros() if amsgrad else {})
 
     def direction(m, v):
         if not bias_correction:

@@ -4,15 +4,17 @@ An optimizer's update rule is an optax ``GradientTransformation`` built by
 ``_make_tx(lr, step)`` for the current learning rate ``lr = lr_scheduler(step)`` and the
 job's step counter ``step`` (both traced scalars; bias corrections use ``step + 1``). The
 ``Optimizer`` class adds what the static-job API needs around it: the schedule, the
-variable selection, regularizers, gradient clipping and loss scaling.
+variable selection and parameter groups, weight-decay rules, regularizers, gradient
+clipping and loss scaling.
 
 Order of one train step (OneFlow's, ``reference/oneflow_legacy_api.md`` §1):
 
 1. gradients of ``sum_k mean(loss_k) * S`` (S = loss scale, 1 without one),
 2. unscale: ``g / S``,
 3. regularizers from ``get_variable``: ``g += l1 * sign(w) + l2 * w``,
-4. clipping (per optimizer),
-5. ``lr = lr_scheduler(step)``; ``w += update(g, slots, w, lr, step)``,
+4. clipping (per optimizer, over all of its parameter groups),
+5. ``lr = lr_scheduler(step)`` per optimizer / group; coupled weight decay
+   ``g += wd * w`` and gradient centralization where set; ``w += update(g, slots, w)``,
 6. the step counter advances.
 
 Optimizer state leaves that belong to one variable are stored as ``<var>-<slot>``

@@ -37,7 +37,7 @@ from jobflow import session as _session
 from jobflow import typing as tp
 from jobflow.config import env as _env
 from jobflow.config.function_config import FunctionConfig
-from jobflow.optimizer.base import OptimizerPlan, build_plan, select_variables
+from jobflow.optimizer.base import OptimizerPlan, apply_plans, build_plans
 from jobflow.variables import VariableSpec
 
 __all__ = ["global_function", "Job"]
@@ -349,18 +349,7 @@ class Job:
         top, _ = disc.minimize_calls[0]
         trainable = [n for n, s in specs.items() if s.trainable]
         avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
-        plans, owner = [], {}
-        for i, opt in enumerate(top.leaves()):
-            names = select_variables(opt, trainable, self.name)
-            for n in names:
-                if n in owner:
-                    raise ValueError(
-                        f"job {self.name!r}: variable {n!r} is selected by two optimizers "
-                        f"({type(owner[n]).__name__} and {type(opt).__name__}); their variable sets must be disjoint"
-                    )
-                owner[n] = opt
-            plans.append(build_plan(opt, names, avals, f"System-Optimizer-{self.name}-{i}"))
-        return plans
+        return build_plans(top, trainable, avals, self.name)
 
     # -- the compiled step ------------------------------------------------------------
     def _loss_scale(self, disc):
@@ -421,17 +410,11 @@ class Job:
             if scale != 1.0:
                 grads = {n: g / scale for n, g in grads.items()}
             counter = state[step_name]
-            for i, plan in enumerate(plans):
-                p = {n: params[n] for n in plan.var_names}
-                g = {n: grads[n] for n in plan.var_names}
-                slots = {n: state[n] for n in plan.slot_names}
-                regs = {n: specs[n].regularizer for n in plan.var_names}
-                with _trace.feeding(feeds):  # body values for the update (schedule/state.py)
-                    new_p, new_slots, plan_info = plan.apply(counter, p, g, slots, regs)
-                new.update(new_p)
-                new.update(new_slots)
-                for k, v in plan_info.items():
-                    info[k if i == 0 else f"{k}_{i}"] = v
+            regs = {n: specs[n].regularizer for n in grad_names}
+            with _trace.feeding(feeds):  # body values for the update (schedule/state.py)
+                updated, plan_info = apply_plans(plans, counter, params, grads, state, regs)
+            new.update(updated)
+            info.update(plan_info)
             new.update(updates)
             new[step_name] = jnp.where(counter < _INT32_MAX, counter + 1, counter)
             info["loss"] = loss

@@ -1,5 +1,5 @@
 """jobflow.schedule.mindspore against MindSpore's own values (goldens written by
-tests/goldens/make_mindspore_goldens.py) and the docstring fixtures of its reference."""
+tests/goldens/make_mindspore_schedule_goldens.py) and the docstring fixtures of its reference."""
 
 import json
 import pathlib

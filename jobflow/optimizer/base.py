@@ -4,15 +4,17 @@ An optimizer's update rule is an optax ``GradientTransformation`` built by
 ``_make_tx(lr, step)`` for the current learning rate ``lr = lr_scheduler(step)`` and the
 job's step counter ``step`` (both traced scalars; bias corrections use ``step + 1``). The
 ``Optimizer`` class adds what the static-job API needs around it: the schedule, the
-variable selection, regularizers, gradient clipping and loss scaling.
+variable selection and parameter groups, weight-decay rules, regularizers, gradient
+clipping and loss scaling.
 
 Order of one train step (OneFlow's, ``reference/oneflow_legacy_api.md`` §1):
 
 1. gradients of ``sum_k mean(loss_k) * S`` (S = loss scale, 1 without one),
 2. unscale: ``g / S``,
 3. regularizers from ``get_variable``: ``g += l1 * sign(w) + l2 * w``,
-4. clipping (per optimizer),
-5. ``lr = lr_scheduler(step)``; ``w += update(g, slots, w, lr, step)``,
+4. clipping (per optimizer, over all of its parameter groups),
+5. ``lr = lr_scheduler(step)`` per optimizer / group; coupled weight decay
+   ``g += wd * w`` and gradient centralization where set; ``w += update(g, slots, w)``,
 6. the step counter advances.
 
 Optimizer state leaves that belong to one variable are stored as ``<var>-<slot>``
@@ -22,6 +24,7 @@ variables (``dense1-weight-momentum``); other leaves (e.g. an optax ``count``) a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import numbers
 import re
@@ -33,10 +36,12 @@ import jax.numpy as jnp
 import optax
 
 from jobflow import _trace
+from jobflow.optimizer import _checks, groups
+from jobflow.optimizer.weight_decay import coupled_decay
 from jobflow.schedule import state as schedule_state
 from jobflow.schedule.base import as_schedule
 
-__all__ = ["Optimizer", "select_variables", "OptimizerPlan", "build_plan"]
+__all__ = ["Optimizer", "select_variables", "OptimizerPlan", "build_plan", "build_plans", "apply_plans"]
 
 
 def _check_loss_scale_factor(value):
@@ -45,6 +50,24 @@ def _check_loss_scale_factor(value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"loss_scale_factor must be a number > 0 or None; got {value!r}")
     return float(value)
+
+
+def _check_selection(where: str, sel):
+    """A variable selection: a list of full names, a regex, or a predicate ``name -> bool``."""
+    if isinstance(sel, str):
+        try:
+            re.compile(sel)
+        except re.error as e:
+            raise ValueError(f"{where}: variables={sel!r} is not a valid regex: {e}") from None
+    if not (
+        isinstance(sel, (str, re.Pattern)) or callable(sel)
+        or (isinstance(sel, Sequence) and all(isinstance(v, str) for v in sel))
+    ):
+        raise TypeError(
+            f"{where}: variables must be None, a list of variable names, a regex, a predicate "
+            f"name -> bool, or a list of parameter-group dicts; got {sel!r}"
+        )
+    return sel
 
 
 class Optimizer:
@@ -56,14 +79,28 @@ class Optimizer:
         indexed by step (the last value holds after the end).
       loss_scale_factor: a static loss scale ``S``: gradients are computed for
         ``loss * S`` and divided by ``S`` before regularization and clipping.
-      grad_clipping: ``flow.optimizer.grad_clipping.by_global_norm(clip_norm)`` etc.
+      grad_clipping: ``flow.optimizer.grad_clipping.by_global_norm(clip_norm)``,
+        ``by_norm(clip_norm)`` or ``by_value(clip_value)``; it covers all of this
+        optimizer's variables (all of its parameter groups).
       train_step_lbn: accepted for OneFlow compatibility; the job's own counter is used.
       loss_scale_policy: a loss-scale policy (mutually exclusive with
         ``loss_scale_factor``).
       variables: which trainable variables this optimizer updates: None (all that the
-        job uses), a list of full names, a regex (searched in each full name), or a
-        predicate ``name -> bool``.
+        job uses), a list of full names, a regex (searched in each full name), a
+        predicate ``name -> bool``, or MindSpore-style parameter groups (a list of dicts,
+        see :mod:`jobflow.optimizer.groups`).
+
+    Optimizers with a weight decay also take ``weight_decay`` (None or 0: off) and
+    ``weight_decay_includes`` / ``weight_decay_excludes`` (see
+    :mod:`jobflow.optimizer.weight_decay`).
     """
+
+    # True where lr_scheduler may be None (Optax's complete optimizers, CombinedOptimizer).
+    _lr_optional: bool = False
+    # How ``weight_decay`` enters the update: None (the optimizer has none), "decoupled"
+    # (inside the rule, ``_make_tx`` reads ``self.weight_decay_for(name)``) or "coupled" (L2:
+    # added to the gradient before the rule by ``_build_tx``).
+    _weight_decay_kind: str | None = None
 
     def __init__(
         self,
@@ -73,8 +110,16 @@ class Optimizer:
         train_step_lbn=None,
         loss_scale_policy=None,
         variables=None,
+        *,
+        weight_decay: float | None = None,
+        weight_decay_includes=None,
+        weight_decay_excludes=None,
     ):
-        self.lr_scheduler = as_schedule(lr_scheduler)
+        owner = type(self).__name__
+        if lr_scheduler is None and not self._lr_optional:
+            raise TypeError(f"{owner}(lr_scheduler) is required: a number, a schedule, a callable step -> lr "
+                            f"or a list of learning rates; got None")
+        self.lr_scheduler = None if lr_scheduler is None else as_schedule(lr_scheduler)
         self.loss_scale_factor = _check_loss_scale_factor(loss_scale_factor)
         if loss_scale_factor is not None and loss_scale_policy is not None:
             raise ValueError("loss_scale_factor and loss_scale_policy are mutually exclusive; set one")
@@ -85,27 +130,80 @@ class Optimizer:
                 f"another clipping rule; got {grad_clipping!r}"
             )
         self.grad_clipping = grad_clipping
-        if variables is not None and not (
-            isinstance(variables, (str, re.Pattern)) or callable(variables)
-            or (isinstance(variables, Sequence) and all(isinstance(v, str) for v in variables))
-        ):
-            raise TypeError(
-                f"variables must be None, a list of variable names, a regex or a predicate "
-                f"name -> bool; got {variables!r}"
+        self.weight_decay = 0.0 if weight_decay is None else _checks.number(owner, "weight_decay", weight_decay, low=0)
+        self.weight_decay_includes = _checks.patterns(owner, "weight_decay_includes", weight_decay_includes)
+        self.weight_decay_excludes = _checks.patterns(owner, "weight_decay_excludes", weight_decay_excludes)
+        if self.weight_decay_includes is not None and self.weight_decay_excludes is not None:
+            raise ValueError(
+                f"{owner}: set weight_decay_includes or weight_decay_excludes, not both; got "
+                f"includes={weight_decay_includes!r} and excludes={weight_decay_excludes!r}"
             )
-        self.variables = variables
+        self.grad_centralization = False
+        self._groups = None
+        self._parent = None
+        self._group_index = None
+        if groups.is_group_list(variables):
+            self._groups = groups.parse_groups(owner, variables, self._weight_decay_kind is not None,
+                                               _check_selection)
+            self.variables = None
+        else:
+            self.variables = None if variables is None else _check_selection(f"{owner}(variables)", variables)
 
     # -- what subclasses implement ---------------------------------------------------
     def _make_tx(self, lr, step) -> optax.GradientTransformation:
         """The update rule for learning rate ``lr`` at step ``step`` (traced scalars).
 
-        ``tx.update(grads, state, params)`` returns the deltas added to the params.
+        ``tx.update(grads, state, params)`` takes and returns dicts keyed by variable
+        name and returns the deltas added to the params.
         """
         raise NotImplementedError
 
+    # -- composition ------------------------------------------------------------------
+    def weight_decay_for(self, name: str) -> float:
+        """The weight decay of variable ``name`` (0 when it is filtered out)."""
+        if not self.weight_decay:
+            return 0.0
+        if self.weight_decay_includes is not None:
+            return self.weight_decay if _checks.matches_any(self.weight_decay_includes, name) else 0.0
+        if self.weight_decay_excludes is not None:
+            return 0.0 if _checks.matches_any(self.weight_decay_excludes, name) else self.weight_decay
+        return self.weight_decay
+
+    def _build_tx(self, lr, step) -> optax.GradientTransformation:
+        """Coupled weight decay -> gradient centralization -> the rule (MindSpore's order)."""
+        pre = []
+        if self._weight_decay_kind == "coupled" and self.weight_decay:
+            pre.append(coupled_decay(self.weight_decay_for))
+        if self.grad_centralization:
+            pre.append(groups.centralize_gradients())
+        tx = self._make_tx(lr, step)
+        return optax.chain(*pre, tx) if pre else tx
+
     def leaves(self) -> list[Optimizer]:
-        """The optimizers that each own a disjoint set of variables (``[self]``)."""
-        return [self]
+        """The optimizers that each own a disjoint set of variables: one per parameter
+        group, or ``[self]``."""
+        if self._groups is None:
+            return [self]
+        return [self._group_leaf(i, g) for i, g in enumerate(self._groups)]
+
+    def _group_leaf(self, index: int, group: dict) -> Optimizer:
+        leaf = copy.copy(self)
+        leaf._groups, leaf._parent, leaf._group_index = None, self, index
+        leaf.variables = group["params"]
+        leaf.lr_scheduler = group.get("lr", self.lr_scheduler)
+        leaf.weight_decay = group.get("weight_decay", self.weight_decay)
+        leaf.grad_centralization = group.get("grad_centralization", self.grad_centralization)
+        return leaf
+
+    @property
+    def clip_owner(self) -> Optimizer:
+        """The optimizer whose ``grad_clipping`` covers this one's variables together."""
+        return self._parent if self._parent is not None else self
+
+    def label(self) -> str:
+        """How error messages name this optimizer (``Adam``, ``Adam parameter group 1``)."""
+        name = type(self).__name__
+        return name if self._group_index is None else f"{name} parameter group {self._group_index}"
 
     # -- user API ---------------------------------------------------------------------
     def minimize(self, loss):
@@ -149,14 +247,14 @@ def select_variables(opt: Optimizer, names: list[str], job_name: str) -> list[st
         missing = [n for n in sel if n not in names]
         if missing:
             raise ValueError(
-                f"{type(opt).__name__}(variables=...) in job {job_name!r} names variables the "
+                f"{opt.label()}(variables=...) in job {job_name!r} names variables the "
                 f"job does not use as trainable: {missing}; the job's trainable variables "
                 f"are {names}"
             )
         chosen = [n for n in names if n in set(sel)]
     if not chosen:
         raise ValueError(
-            f"{type(opt).__name__}(variables={sel!r}) in job {job_name!r} selects no variable; "
+            f"{opt.label()}(variables={sel!r}) in job {job_name!r} selects no variable; "
             f"the job's trainable variables are {names}"
         )
     return chosen
@@ -220,33 +318,35 @@ class OptimizerPlan:
 
     def init_slots(self, params: dict) -> dict:
         """Initial slot values from the variables' current values."""
-        state = jax.jit(self.optimizer._make_tx(jnp.float32(0), jnp.int32(0)).init)(params)
+        state = jax.jit(self.optimizer._build_tx(jnp.float32(0), jnp.int32(0)).init)(params)
         return {**dict(zip(self.tx_slot_names, jax.tree_util.tree_leaves(state))), **self.schedule.initial()}
 
-    def apply(self, step, params: dict, grads: dict, slots: dict, regularizers: dict):
-        """One update: returns (new params, new slots, info) for this optimizer's variables."""
-        opt = self.optimizer
-        grads = {
-            n: g + regularizers[n].grad(params[n]) if regularizers.get(n) is not None else g
-            for n, g in grads.items()
-        }
-        info = {}
-        if opt.grad_clipping is not None:
-            grads, info["grad_norm"] = opt.grad_clipping(grads)
-        lr, schedule_slots = self.schedule.lr(step, slots)
-        tx = opt._make_tx(lr, step)
+    def lr(self, step, slots: dict):
+        """``(lr, new schedule state)``: ``lr_scheduler(step)`` as a float32 scalar with the
+        schedule's stored state bound (lr None for an optimizer without a schedule)."""
+        if self.optimizer.lr_scheduler is None:
+            return None, {}
+        return self.schedule.lr(step, slots)
+
+    def update(self, step, params: dict, grads: dict, slots: dict):
+        """The rule's update of processed gradients: returns (new params, new slots, lr).
+
+        The new slots include the schedule's new state, so a step whose update is skipped
+        can drop it like any other slot.
+        """
+        lr, schedule_slots = self.lr(step, slots)
+        tx = self.optimizer._build_tx(lr, step)
         state = jax.tree_util.tree_unflatten(self.treedef, [slots[n] for n in self.tx_slot_names])
         updates, state = tx.update(grads, state, params)
         new_params = {n: (params[n] + updates[n].astype(params[n].dtype)) for n in params}
-        info["lr"] = lr
         new_slots = {**dict(zip(self.tx_slot_names, jax.tree_util.tree_leaves(state))), **schedule_slots}
-        return new_params, new_slots, info
+        return new_params, new_slots, lr
 
 
 def build_plan(opt: Optimizer, var_names: list[str], avals: dict, system_prefix: str) -> OptimizerPlan:
     """Traces ``opt``'s state structure for ``var_names`` (abstractly) and names its leaves."""
     params = {n: avals[n] for n in var_names}
-    state = jax.eval_shape(lambda p: opt._make_tx(jnp.float32(0), jnp.int32(0)).init(p), params)
+    state = jax.eval_shape(lambda p: opt._build_tx(jnp.float32(0), jnp.int32(0)).init(p), params)
     leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
     names = _slot_names([p for p, _ in leaves_with_paths], set(var_names), system_prefix)
     sched = schedule_state.bind(opt.lr_scheduler, system_prefix)
@@ -254,7 +354,65 @@ def build_plan(opt: Optimizer, var_names: list[str], avals: dict, system_prefix:
                          [leaf for _, leaf in leaves_with_paths] + sched.avals(), sched)
 
 
+def build_plans(top: Optimizer, trainable: list[str], avals: dict, job_name: str) -> list[OptimizerPlan]:
+    """One plan per leaf of ``top`` (an optimizer, its parameter groups, or the optimizers
+    of a ``CombinedOptimizer``); their variable sets must be disjoint."""
+    plans, owner = [], {}
+    for i, opt in enumerate(top.leaves()):
+        names = select_variables(opt, trainable, job_name)
+        for n in names:
+            if n in owner:
+                raise ValueError(
+                    f"job {job_name!r}: variable {n!r} is selected by two optimizers ({owner[n].label()} "
+                    f"and {opt.label()}); their variable sets must be disjoint"
+                )
+            owner[n] = opt
+        plans.append(build_plan(opt, names, avals, f"System-Optimizer-{job_name}-{i}"))
+    return plans
+
+
+def _info_key(key: str, index: int) -> str:
+    return key if index == 0 else f"{key}_{index}"
+
+
+def apply_plans(plans: list[OptimizerPlan], step, params: dict, grads: dict, state: dict, regularizers: dict):
+    """One train step's updates, in OneFlow's order: regularizers -> clipping (per
+    optimizer, over all of its parameter groups) -> ``lr(step)`` -> the rules.
+
+    Returns (new variables and slots, info) where info holds ``lr`` (``lr_1``, ... for
+    further plans) and ``grad_norm`` (suffixed with the index of the optimizer's first
+    plan) when clipping is on.
+    """
+    grads = {
+        n: g + regularizers[n].grad(params[n]) if regularizers.get(n) is not None else g
+        for n, g in grads.items()
+    }
+    info, units = {}, {}
+    for i, plan in enumerate(plans):
+        units.setdefault(id(plan.optimizer.clip_owner), []).append(i)
+    for first, *rest in units.values():
+        clip = plans[first].optimizer.clip_owner.grad_clipping
+        if clip is not None:
+            names = [n for i in (first, *rest) for n in plans[i].var_names]
+            clipped, info[_info_key("grad_norm", first)] = clip({n: grads[n] for n in names})
+            grads.update(clipped)
+    new = {}
+    for i, plan in enumerate(plans):
+        new_params, new_slots, lr = plan.update(
+            step, {n: params[n] for n in plan.var_names}, {n: grads[n] for n in plan.var_names},
+            {n: state[n] for n in plan.slot_names})
+        new.update(new_params)
+        new.update(new_slots)
+        if lr is not None:
+            info[_info_key("lr", i)] = lr
+    return new, info
+
+
+def l2_norm(x) -> jax.Array:
+    """``||x||``, the L2 norm of all elements, in float32."""
+    return jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32))))
+
+
 def global_norm(grads: dict) -> jax.Array:
     """``sqrt(sum_i ||g_i||^2)`` over every gradient, in float32."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads.values()))
-
+    return jnp.sqrt(sum(jnp.square(l2_norm(g)) for g in grads.values()))

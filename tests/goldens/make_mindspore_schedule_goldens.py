@@ -3,7 +3,7 @@ tests/test_schedule_mindspore.py. Never imported by the tests or by jobflow.
 
 Run with a Python that has MindSpore (2.x; its CPU wheels need numpy < 2)::
 
-    python tests/goldens/make_mindspore_goldens.py
+    python tests/goldens/make_mindspore_schedule_goldens.py
 
 The file records the MindSpore version. The classes are evaluated on a vector of
 ``global_step`` values (int32), as an optimizer would call them, in float32.

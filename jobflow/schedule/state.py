@@ -173,10 +173,11 @@ class PlanState:
         return lr, out
 
 
-def bind(schedule: Schedule, prefix: str) -> PlanState:
+def bind(schedule: Schedule | None, prefix: str) -> PlanState:
     """Names the state of ``schedule``'s stateful parts under ``prefix`` and registers the
-    names with each part (so ``ReduceLROnPlateau.step(metric)`` finds its state)."""
-    leaves = stateful_leaves(schedule)
+    names with each part (so ``ReduceLROnPlateau.step(metric)`` finds its state).
+    ``schedule`` is None for an optimizer without one (a complete optax optimizer)."""
+    leaves = [] if schedule is None else stateful_leaves(schedule)
     names = []
     for j, leaf in enumerate(leaves):
         tag = "lr" if len(leaves) == 1 else f"lr{j}"

@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("jobflow.cli", "print the versions of jobflow, jax, flax and optax"),
     "launch": ("jobflow.launch", "start a multi-process run of a script on this machine"),
+    "inspect": ("jobflow.cli_inspect", "list a checkpoint's variables, shapes, dtypes, sizes and step counters"),
 }
 
 

@@ -5,6 +5,7 @@ library only: no JAX, so a process doing nothing but this starts in a fraction o
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from jobflow import _atomic
 from jobflow import _oneflow_layout as _of
 from jobflow import _safetensors_file as _sf
 
-__all__ = ["FORMATS", "CheckpointError", "write"]
+__all__ = ["FORMATS", "CheckpointError", "prepare", "write"]
 
 FORMATS = ("jobflow", "oneflow")
 
@@ -30,9 +31,10 @@ class CheckpointError(ValueError):
         )
 
 
-def write(path: str, arrays: dict[str, np.ndarray], *, kinds: dict[str, str], format: str,
-          overwrite: bool, version: str, problems: tuple[str, ...] = ()) -> None:
-    """Checks that every array can be stored in ``format``, then writes them atomically.
+def prepare(path: str, arrays: dict[str, np.ndarray], *, kinds: dict[str, str], format: str,
+            version: str, problems: tuple[str, ...] = ()) -> Callable[[str], None]:
+    """Checks that every array can be stored in ``format``; returns ``writer(target)``,
+    which writes them at ``target`` (for :func:`jobflow._atomic.write_atomically`).
 
     ``arrays`` are C-contiguous host arrays in jobflow's representation; ``kinds`` maps
     names to model / slot / system (recorded by the jobflow format). ``problems`` found by
@@ -47,4 +49,11 @@ def write(path: str, arrays: dict[str, np.ndarray], *, kinds: dict[str, str], fo
         writer = functools.partial(_of.write_dir, arrays=arrays)
     if problems:
         raise CheckpointError("save", path, problems, "nothing was written")
+    return writer
+
+
+def write(path: str, arrays: dict[str, np.ndarray], *, kinds: dict[str, str], format: str,
+          overwrite: bool, version: str) -> None:
+    """:func:`prepare`, then writes atomically."""
+    writer = prepare(path, arrays, kinds=kinds, format=format, version=version)
     _atomic.write_atomically(path, writer, overwrite=overwrite)

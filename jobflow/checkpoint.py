@@ -35,8 +35,10 @@ import numpy as np
 from jobflow import _atomic
 from jobflow import _checkpoint_io as _io
 from jobflow import _oneflow_layout as _of
+from jobflow import _sharding
 from jobflow import _safetensors_file as _sf
 from jobflow import dtypes as _dtypes
+from jobflow.config import env as _env
 from jobflow._checkpoint_io import FORMATS as FORMATS
 from jobflow._checkpoint_io import CheckpointError as CheckpointError
 from jobflow.job import step_counter_name
@@ -331,9 +333,30 @@ def save(path, var_dict: Mapping[str, Any] | None = None, *, overwrite: bool = F
         )
     from jobflow import __version__
 
-    arrays, kinds, problems = _host_values(var_dict)
-    _io.write(path, arrays, kinds=kinds, format=format, overwrite=overwrite, version=__version__,
-              problems=tuple(problems))
+    arrays, kinds, problems = _host_values(var_dict)  # a collective with several processes
+    writer = _io.prepare(path, arrays, kinds=kinds, format=format, version=__version__, problems=tuple(problems))
+    _on_primary("save", path, lambda: _atomic.write_atomically(path, writer, overwrite=overwrite))
+
+
+def _on_primary(action: str, path: str, fn) -> None:
+    """Runs ``fn()`` in process 0 only. With several processes every process waits for it
+    (a collective) and raises if it failed, so all of them agree on what is on disk."""
+    error = None
+    if _env.get_rank() == 0:
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after the others know
+            error = e
+    ok = error is None
+    if _env.get_world_size() > 1:
+        from jax.experimental import multihost_utils
+
+        ok = bool(multihost_utils.broadcast_one_to_all(np.array(ok)))
+    if error is not None:
+        raise error
+    if not ok:
+        raise RuntimeError(f"checkpoint.{action}({path!r}): process 0 failed (its error says why); "
+                           f"the previous state on disk is unchanged")
 
 
 # ---------------------------------------------------------------------------- describing
@@ -399,7 +422,8 @@ class CheckpointManager:
     (:func:`save`); old checkpoints are deleted only after the new one is complete, and
     are renamed away before being deleted, so a stop at any moment leaves only complete
     checkpoints under their names. Leftovers of interrupted saves are cleaned up when the
-    manager is created and at each save. One manager (process) per directory at a time.
+    manager is created and at each save. One manager per directory at a time; with several
+    processes (``jobflow launch``) every process calls the manager and process 0 writes.
 
     Args:
       directory: where the checkpoints go (created on the first save).
@@ -428,6 +452,9 @@ class CheckpointManager:
         self.format = _check_format(format, "CheckpointManager")
         self._suffix = ".safetensors" if format == "jobflow" else ""
         self._pattern = re.compile(r"^ckpt-(\d+)" + re.escape(self._suffix) + "$")
+        _on_primary("CheckpointManager", self.directory, self._tidy)
+
+    def _tidy(self) -> None:
         if os.path.isdir(self.directory):
             _atomic.tidy(self.directory)
 
@@ -455,13 +482,13 @@ class CheckpointManager:
             if name not in store:
                 raise RuntimeError(f"CheckpointManager: job {self.job_name!r} has no step counter yet; "
                                    f"call or compile the train job first, or pass step=")
-            return int(np.asarray(store[name]))
+            return int(_sharding.to_numpy(store[name]))
         counters = sorted(n for n in store if n.startswith(_STEP_PREFIX))
         if len(counters) != 1:
             found = ", ".join(counters) or "none"
             raise RuntimeError(f"CheckpointManager: cannot tell which step counter numbers the checkpoints "
                                f"(found: {found}); pass job= to the manager or step= to save")
-        return int(np.asarray(store[counters[0]]))
+        return int(_sharding.to_numpy(store[counters[0]]))
 
     def _step(self, step, where: str) -> int:
         if step is None:
@@ -482,13 +509,15 @@ class CheckpointManager:
         step = self._step(step, "save")
         if not (force or self.should_save(step)):
             return False
-        if os.path.isdir(self.directory):
-            _atomic.tidy(self.directory)
+        _on_primary("CheckpointManager.save", self.directory, self._tidy)
         save(self.path(step), overwrite=force, format=self.format)
+        _on_primary("CheckpointManager.save", self.directory, self._prune)
+        return True
+
+    def _prune(self) -> None:
         if self.max_to_keep is not None:
             for old in self.all_steps()[:-self.max_to_keep]:
                 _atomic.delete(self.path(old))
-        return True
 
     def restore(self, step: int | None = None, *, ignore_mismatch: bool = True,
                 allow_missing: bool = False) -> int:

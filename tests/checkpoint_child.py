@@ -3,8 +3,9 @@ what each kill left on disk for test_checkpoint_atomic.py to check with the publ
 
 It imports jobflow's checkpoint writer (``jobflow._checkpoint_io`` and the modules it
 uses: numpy, safetensors and the standard library) without ``jobflow/__init__.py``, which
-would import JAX. The writer is the same ``_checkpoint_io.write`` that
-``flow.checkpoint.save`` calls once it has the values on the host. Without JAX the
+would import JAX. ``_checkpoint_io.write`` is ``_checkpoint_io.prepare`` followed by
+``_atomic.write_atomically``, the two calls ``flow.checkpoint.save`` makes once it has
+the values on the host. Without JAX the
 process has no threads, so it can ``fork`` a writer for each trial and ``SIGKILL`` it:
 about a hundred kills take a few seconds.
 

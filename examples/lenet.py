@@ -5,6 +5,13 @@ Data: scikit-learn's bundled handwritten digits (8x8, no download), or MNIST whe
 
     python examples/lenet.py                 # digits, about 20 s on 2 CPU cores
     python examples/lenet.py --mnist ~/mnist --epochs 2
+    python examples/lenet.py --save lenet.safetensors          # checkpoint after every epoch
+    python examples/lenet.py --resume lenet.safetensors --save lenet.safetensors
+
+``--resume`` continues an interrupted run exactly where its last checkpoint left it (pass
+the same --epochs, --batch-size, --lr and --seed): the checkpoint holds the weights, the
+momentum, the step counter that drives the schedule and the dropout RNG, and the batches
+already trained are skipped, so the result is bitwise the same as an uninterrupted run.
 """
 
 import argparse
@@ -85,7 +92,7 @@ def build_jobs(image_shape, total_steps: int, base_lr: float):
                   labels: tp.Numpy.Placeholder((None,), dtype=flow.int32)) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, lenet(images, train=True))
         sched = flow.optimizer.CosineScheduler(
-            base_lr=base_lr, steps=total_steps, warmup=flow.optimizer.warmup.linear(total_steps // 20, 0))
+            base_lr=base_lr, steps=total_steps, warmup=flow.optimizer.warmup.linear(max(1, total_steps // 20), 0))
         flow.optimizer.SGD(sched, momentum=0.9,
                            grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)).minimize(loss)
         return loss
@@ -112,6 +119,8 @@ def main(argv=None) -> float:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", metavar="PATH", help="save a checkpoint to PATH after every epoch (replacing it)")
+    parser.add_argument("--resume", metavar="PATH", help="load the checkpoint PATH and continue from its step")
     args = parser.parse_args(argv)
     console = Console()
 
@@ -121,22 +130,34 @@ def main(argv=None) -> float:
     steps_per_epoch = -(-len(ytr) // args.batch_size)
     train_job, eval_job = build_jobs(xtr.shape[1:], args.epochs * steps_per_epoch, args.lr)
 
+    done = 0
+    if args.resume:
+        train_job.compile(xtr[:args.batch_size], ytr[:args.batch_size])  # creates its variables
+        flow.checkpoint.load(args.resume)
+        done = flow.checkpoint.describe(args.resume).step_counters["train_job"]
+        console.print(f"resumed from {args.resume} at step {done}")
+
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.4f}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("train", total=args.epochs * steps_per_epoch, epoch=1, loss=float("nan"), lr=0.0)
+        task = progress.add_task("train", total=args.epochs * steps_per_epoch, completed=done, epoch=1,
+                                 loss=float("nan"), lr=0.0)
         for epoch in range(args.epochs):
-            order = rng.permutation(len(ytr))
-            for i in range(0, len(ytr), args.batch_size):
+            order = rng.permutation(len(ytr))  # drawn for every epoch, so a resumed run sees the same order
+            for step, i in enumerate(range(0, len(ytr), args.batch_size), start=epoch * steps_per_epoch):
+                if step < done:
+                    continue
                 batch = order[i:i + args.batch_size]
                 loss = train_job(xtr[batch], ytr[batch])
                 progress.update(task, advance=1, epoch=epoch + 1, loss=float(loss.mean()), lr=train_job.last_lr)
+            if args.save and (epoch + 1) * steps_per_epoch > done:
+                flow.checkpoint.save(args.save, overwrite=True)  # atomic: a crash keeps the previous one
     train_time = time.perf_counter() - start
 
     acc = accuracy(eval_job, xte, yte, args.batch_size)
-    console.print(f"trained {args.epochs * steps_per_epoch} steps in {train_time:.1f} s "
+    console.print(f"trained {args.epochs * steps_per_epoch - done} steps in {train_time:.1f} s "
                   f"(train job compiled {train_job.num_traces}x, one per batch size)")
     console.print(f"[bold green]test accuracy: {acc:.2%}[/]")
     return acc

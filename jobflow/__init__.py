@@ -13,6 +13,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from jobflow import checkpoint as checkpoint
 from jobflow import config as config
 from jobflow import layers as layers
 from jobflow import math as math

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("jobflow.cli", "print the versions of jobflow, jax, flax and optax"),
     "launch": ("jobflow.launch", "start a multi-process run of a script on this machine"),
     "schedule": ("jobflow.schedule.cli", "print (and plot) a learning-rate schedule; --list shows them all"),
+    "inspect": ("jobflow.cli_inspect", "list a checkpoint's variables, shapes, dtypes, sizes and step counters"),
 }
 
 

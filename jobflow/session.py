@@ -114,7 +114,13 @@ class Session:
         self.initialize_jobs()
         return {name: _sharding.to_numpy(arr).view(Blob) for name, arr in self.store.items()}
 
-    def load(self, values: Mapping[str, Any], ignore_mismatch: bool = True) -> None:
+    def check_values(self, values: Mapping[str, Any],
+                     ignore_mismatch: bool = True) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Checks ``{name: array}`` against the variables; changes nothing.
+
+        Returns ``(host arrays to load, problems)``: unknown names (unless
+        ``ignore_mismatch``), unreadable values and shape or dtype mismatches.
+        """
         if not isinstance(values, Mapping):
             raise TypeError(f"load_variables(value_dict) needs a dict name -> array; got {type(values).__name__}")
         self.initialize_jobs()
@@ -139,11 +145,19 @@ class Session:
                 )
                 continue
             host[name] = arr
-        if problems:
-            raise ValueError("load_variables loaded nothing:\n  " + "\n  ".join(problems))
+        return host, problems
+
+    def assign(self, host: Mapping[str, np.ndarray]) -> None:
+        """Puts checked host arrays (from :meth:`check_values`) into the store."""
         for name, arr in host.items():
             old = self.store[name]
             self.store[name] = jax.device_put(arr, old.sharding)
+
+    def load(self, values: Mapping[str, Any], ignore_mismatch: bool = True) -> None:
+        host, problems = self.check_values(values, ignore_mismatch)
+        if problems:
+            raise ValueError("load_variables loaded nothing:\n  " + "\n  ".join(problems))
+        self.assign(host)
 
 
 _default: Session | None = None

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jobflow import _sharding, _trace
+from jobflow import _dispatch, _sharding, _steps, _trace
 from jobflow import scope as _scope
 from jobflow import session as _session
 from jobflow import typing as tp
@@ -110,6 +110,11 @@ class _Program:
     state_shardings: dict  # name -> NamedSharding
     inputs: list  # one _sharding.InputLayout per argument
     devices: list
+    direct: bool = False  # numpy arguments go straight to `compiled`, which copies them to the devices
+    packer: Any = None  # _dispatch.InfoPacker of the info output
+    to_host: Any = None  # outputs -> what the call returns (numpy), see _dispatch.host_converter
+    version: int = -1  # the store's version after this program's last call
+    state: Any = None  # (mutable, readonly) state of that call, valid while the version holds
 
 
 class Job:
@@ -140,6 +145,7 @@ class Job:
         self._last_program: _Program | None = None
         self._last_info: dict | None = None
         self._plans: list[OptimizerPlan] = []
+        self._direct: dict = {}  # _dispatch.signature(args) -> _Program, for checked numpy arguments
         functools.update_wrapper(self, fn)
         _session.default_session().jobs[self.name] = self
 
@@ -166,13 +172,20 @@ class Job:
     def _session(self) -> _session.Session:
         sess = _session.default_session()
         if self._session_id != sess.id:  # new session (after clear_default_session)
+            self._release(self._session_id)
             self._session_id = sess.id
-            self._programs.clear()
-            self._discoveries.clear()
-            self._last_program = None
-            self._last_info = None
             sess.jobs.setdefault(self.name, self)
         return sess
+
+    def _release(self, session_id) -> None:
+        """Drops what the job compiled and cached for session ``session_id`` (its programs
+        hold the state of their last call)."""
+        if session_id == self._session_id:
+            self._programs.clear()
+            self._discoveries.clear()
+            self._direct.clear()
+            self._last_program = None
+            self._last_info = None
 
     @property
     def mirrored(self) -> bool:
@@ -187,7 +200,9 @@ class Job:
         return _config.get_seed() if s is None else s
 
     # -- inputs -----------------------------------------------------------------------
-    def _check_inputs(self, args, kwargs) -> list:
+    def _check_inputs(self, args, kwargs, stacked: bool = False) -> list:
+        """The checked (and cast) arguments; ``stacked``: each is a stack of batches along a
+        new leading axis (``run_steps``)."""
         n = len(self.placeholders)
         names = [name for name, _ in self.placeholders]
         if len(args) > n:
@@ -206,10 +221,13 @@ class Job:
         missing = [names[i] for i in range(n) if i >= len(args) and names[i] not in kwargs]
         if missing:
             raise TypeError(f"job {self.name!r} is missing argument(s) {missing}; it takes ({', '.join(names)})")
+        if stacked:
+            return [self._check_one(name, _steps.stacked_placeholder(ph), v, "run_steps argument")
+                    for (name, ph), v in zip(self.placeholders, values)]
         return [self._check_one(name, ph, v) for (name, ph), v in zip(self.placeholders, values)]
 
-    def _check_one(self, name, ph: tp.Placeholder, x):
-        where = f"job {self.name!r} argument {name!r}"
+    def _check_one(self, name, ph: tp.Placeholder, x, what: str = "argument"):
+        where = f"job {self.name!r} {what} {name!r}"
         if ph.mirrored:
             return _sharding.mirrored_input(where, x, functools.partial(self._check_array, ph=ph))
         return self._check_array(where, x, ph)
@@ -309,9 +327,12 @@ class Job:
             return self._discoveries[shapes]
         _env.ensure_initialized()
         _sharding.check_views(self.name, self.placeholders, self.mirrored)
-        disc = self._discover(shapes)
+        micro = self._accumulation_steps()
+        _steps.check_accumulation(self.name, self.placeholders, shapes, micro, 1, self.mirrored)
+        disc = self._discover(_steps.micro_shapes(self.placeholders, shapes, micro))  # what the body sees
         devices = self._devices(disc)
         self._check_divisible(shapes, devices)
+        _steps.check_accumulation(self.name, self.placeholders, shapes, micro, len(devices), self.mirrored)
         mesh = _scope.mesh_for(devices)
         sharding_for = functools.partial(_sharding.state_sharding, mesh, config=self.config)
         specs = dict(disc.specs)
@@ -352,6 +373,10 @@ class Job:
         return build_plans(top, trainable, avals, self.name)
 
     # -- the compiled step ------------------------------------------------------------
+    def _accumulation_steps(self) -> int:
+        """Micro-batches per call (``function_config.train.gradient_accumulation_steps``)."""
+        return self.config.settings["gradient_accumulation_steps"] if self.type == "train" else 1
+
     def _loss_scale(self, disc):
         top, _ = disc.minimize_calls[0]
         return top.loss_scale_factor or 1.0
@@ -390,6 +415,11 @@ class Job:
             (_, (out, updates, loss, feeds)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             return out, (updates, loss, grads, feeds)
 
+        micro = self._accumulation_steps()
+        if micro > 1:  # the body runs once per micro-batch; gradients are averaged
+            axes = _steps.split_axes(self.placeholders)
+            forward = _steps.accumulate(forward, micro, axes, _steps.micro_shardings(layouts, axes),
+                                        self.config.settings["gradient_accumulator_dtype"])
         if self.mirrored:  # the body runs once per device; gradients are averaged
             forward = _sharding.per_device(forward, mesh, layouts)
 
@@ -423,9 +453,12 @@ class Job:
 
         return step
 
-    def _program(self, shapes) -> _Program:
-        if shapes in self._programs:
-            return self._programs[shapes]
+    def _program(self, shapes, steps: int | None = None) -> _Program:
+        """The compiled step for per-step input ``shapes``; with ``steps``, the program
+        running that many steps over stacked inputs (``run_steps``)."""
+        key = shapes if steps is None else ("run_steps", steps, shapes)
+        if key in self._programs:
+            return self._programs[key]
         sess = self._session()
         disc, devices, mesh, plans = self._prepare(shapes)
         var_names = list(disc.specs)
@@ -449,12 +482,20 @@ class Job:
         layouts = _sharding.input_layouts(mesh, self.placeholders, shapes, self.mirrored)
         step = self._make_step(disc, plans, var_names, devices, mesh, layouts)
 
-        def pinned_step(mutable, readonly, inputs):  # new state keeps the store's layout
-            new, out, info = step(mutable, readonly, inputs)
-            return _sharding.constrain(new, shardings), out, info
+        packer = _dispatch.InfoPacker()
 
+        def pinned_step(mutable, readonly, inputs):
+            new, out, info = step(mutable, readonly, inputs)
+            assert new.keys() <= mutable.keys(), sorted(new.keys() - mutable.keys())
+            new = {n: new.get(n, mutable[n]) for n in mutable}  # the donated structure, passed again next call
+            out = jax.lax.optimization_barrier(out)
+            return _sharding.constrain(new, shardings), out, packer.pack(info)  # in the store's layout
+
+        # Single calls run the scan of run_steps with one step: one program structure for both,
+        # so K single calls and run_steps(K) compile the step alike (bitwise equal results).
+        run, layouts = _steps.scanned_program(pinned_step, layouts, steps)
         jitted = jax.jit(
-            pinned_step,
+            run,
             donate_argnums=(0,),
             in_shardings=({n: shardings[n] for n in mutable}, {n: shardings[n] for n in readonly},
                           [lay.sharding for lay in layouts]),
@@ -466,8 +507,12 @@ class Job:
 
         lowered = jitted.lower({n: aval(n) for n in mutable}, {n: aval(n) for n in readonly},
                                [lay.aval for lay in layouts])
-        program = _Program(lowered.compile(), lowered, mutable, readonly, shardings, layouts, devices)
-        self._programs[shapes] = program
+        local = all(d.process_index == jax.process_index() for d in devices)
+        program = _Program(lowered.compile(), lowered, mutable, readonly, shardings, layouts, devices,
+                           direct=local and _dispatch.takes_numpy(layouts), packer=packer,
+                           to_host=_dispatch.host_converter(self.return_spec.structure, self.mirrored, local,
+                                                            single=steps is None))
+        self._programs[key] = program
         return program
 
     # -- public API -------------------------------------------------------------------
@@ -490,7 +535,7 @@ class Job:
         return self
 
     def _place(self, program: _Program, arrays):
-        return [lay.place(f"job {self.name!r} argument {name!r}", x)
+        return [x if program.direct and type(x) is np.ndarray else lay.place(f"job {self.name!r} argument {name!r}", x)
                 for (name, _), lay, x in zip(self.placeholders, program.inputs, arrays)]
 
     def _check_divisible(self, shapes, devices):
@@ -505,27 +550,71 @@ class Job:
                     f"{shape[ph.batch_axis]}, which does not divide across the job's {len(devices)} devices"
                 )
 
-    def _gather_state(self, sess, names, shardings):
-        return {n: _sharding.reshard(sess.store[n], shardings[n]) for n in names}
-
     def __call__(self, *args, **kwargs):
         sess = self._session()
+        # Fast path: plain numpy arguments with a signature that passed the checks before.
+        program = None if kwargs else self._direct.get(_dispatch.signature(args))
+        if program is None:
+            program, inputs = self._checked_inputs(args, kwargs)
+        else:
+            inputs = list(args) if self._waits else _dispatch.owned(args)
+        return self._run(sess, program, inputs)
+
+    @property
+    def _waits(self) -> bool:
+        """True when a call waits for its result (so it is done with its inputs on return)."""
+        return self.return_spec.kind == "sync"
+
+    def _own(self, arrays: list) -> list:
+        """Checked arguments the program may read after the call returns: copies of the
+        caller's numpy arrays when the call does not wait (see ``_dispatch.owned``)."""
+        return arrays if self._waits else _dispatch.owned(arrays)
+
+    def _run(self, sess, program: _Program, inputs: list):
+        """Runs ``program`` on placed inputs and the store's state; updates the store."""
+        store = sess.store
+        mutable, readonly = _dispatch.state_for(program, store)
+        new, out, info = program.compiled(mutable, readonly, inputs)
+        # The device is busy now: the bookkeeping below overlaps with it.
+        _dispatch.store_result(program, store, new, readonly)
+        self._last_program = program
+        self._last_info = _dispatch.PackedInfo(program.packer, info)
+        return self._result(sess, out, program.to_host)
+
+    def run_steps(self, *args, **kwargs):
+        """Runs ``K`` steps of the job in one call: ``job.run_steps(x_stack, y_stack)``.
+
+        Every argument is a stack of ``K >= 1`` batches along a new leading axis (shape
+        ``(K, *placeholder_shape)``; in the mirrored view each device's array is such a
+        stack). One compiled program scans the whole step ``K`` times (``jax.lax.scan``):
+        for a train job the forward and backward pass, clipping, ``lr(step)``, the update,
+        the step counter (it advances by ``K``) and the RNG. The state afterwards and the
+        outputs are bitwise those of ``K`` single calls on the same batches.
+
+        Returns what a single call returns (as the return annotation says) with every
+        output stacked along a new leading axis of size ``K``; ``last_info`` then reports
+        the last step. Each distinct ``K`` (and input shape) is traced and compiled once.
+        """
+        sess = self._session()
+        arrays = self._check_inputs(args, kwargs, stacked=True)
+        shapes = [tuple(x.shape) for x in arrays]
+        k = _steps.steps_of(self.name, [name for name, _ in self.placeholders], shapes)
+        program = self._program(tuple(s[1:] for s in shapes), steps=k)
+        return self._run(sess, program, self._place(program, self._own(arrays)))
+
+    def _checked_inputs(self, args, kwargs):
+        """``(program, placed arguments)`` after the full input checks (may compile)."""
         arrays = self._check_inputs(args, kwargs)
         program = self._program(tuple(tuple(x.shape) for x in arrays))
-        inputs = self._place(program, arrays)
-        mutable = self._gather_state(sess, program.mutable, program.state_shardings)
-        readonly = self._gather_state(sess, program.readonly, program.state_shardings)
-        new, out, info = program.compiled(mutable, readonly, inputs)
-        sess.store.update(new)
-        self._last_program = program
-        self._last_info = info
-        return self._result(sess, out)
+        key = _dispatch.signature(args)
+        if program.direct and not kwargs and len(key) == len(args) and all(a is x for a, x in zip(args, arrays)):
+            self._direct[key] = program  # numpy arguments that passed the checks as they are
+        return program, self._place(program, self._own(arrays))
 
-    def _result(self, sess, out):
+    def _result(self, sess, out, convert):
         spec = self.return_spec
         if spec.kind == "none":
             return None
-        convert = functools.partial(tp.to_host, spec.structure, mirrored=self.mirrored)
         if spec.kind == "sync":
             return convert(out)
         if spec.kind == "callback":

@@ -20,7 +20,7 @@ from jobflow import _sharding
 from jobflow.variables import VariableSpec
 
 __all__ = [
-    "Session", "default_session", "clear_default_session", "sync_default_session",
+    "Session", "Store", "default_session", "clear_default_session", "sync_default_session",
     "get_all_variables", "load_variables", "Blob",
 ]
 
@@ -40,13 +40,59 @@ def _as_host(value) -> np.ndarray:
     return np.asarray(value)
 
 
+class Store(dict):
+    """The variable store: ``{name: jax.Array}`` that counts its writes in ``version``.
+
+    A job remembers the state it passed and got back at its last call together with the
+    version after it; when nothing else wrote since, its next call reuses that state as is
+    (see ``jobflow/_dispatch.py``). Every mutating method bumps the version; a job call
+    writes with ``dict.update`` and bumps it itself.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version = 0
+
+    def __setitem__(self, key, value):
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.version += 1
+        super().__delitem__(key)
+
+    def update(self, *args, **kwargs):
+        self.version += 1
+        super().update(*args, **kwargs)
+
+    def pop(self, *args):
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def setdefault(self, key, default=None):
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+
 class Session:
     """Holds the variable store and the jobs defined since the last clear."""
 
     def __init__(self):
         self.id = next(_ids)
         self.specs: dict[str, VariableSpec] = {}
-        self.store: dict[str, jax.Array] = {}
+        self.store: Store = Store()
         self.jobs: dict[str, Any] = {}
         self._executor = None
         self._lock = threading.Lock()
@@ -69,9 +115,12 @@ class Session:
         jax.block_until_ready(list(self.store.values()))
 
     def close(self) -> None:
+        """Finishes queued callbacks and lets the jobs drop what they hold of this session."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        for job in list(self.jobs.values()):
+            job._release(self.id)
 
     # -- variables --------------------------------------------------------------------
     def check_specs(self, specs) -> list[VariableSpec]:
@@ -166,6 +215,9 @@ _default_lock = threading.Lock()
 
 def default_session() -> Session:
     global _default
+    current = _default  # read without the lock: every job call asks
+    if current is not None:
+        return current
     with _default_lock:
         if _default is None:
             _default = Session()

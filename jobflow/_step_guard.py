@@ -16,13 +16,17 @@ policy (``jobflow/optimizer/loss_scale.py``) and its ``function_config``. The st
 Skip counters (int32, saturating, in the store and in checkpoints):
 ``System-Train-SkippedSteps-<job>`` (all skipped steps) and
 ``System-Train-ConsecutiveSkippedSteps-<job>`` (reset by a finite step). When a call
-starts and the consecutive count has reached ``max_consecutive_skipped_steps``, the job
-raises :class:`NonFiniteStepsError` before running (reading the counter waits for the
-previous call only; there is no extra host sync inside a call).
+starts and a finished step shows the consecutive count at ``max_consecutive_skipped_steps``,
+the job raises :class:`NonFiniteStepsError` before running. The check never waits for the
+device: it reads the store's counter when that step has finished (always so after a call
+that returned numpy), else the newest finished count among the last calls' results; in
+a loop that never reads results the error can therefore come a few calls late (at most
+``SKIP_WINDOW`` calls: then the check waits for the oldest of them).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import jax.numpy as jnp
@@ -34,6 +38,7 @@ from jobflow.optimizer.base import global_norm
 __all__ = ["NonFiniteStepsError", "StepGuard", "skipped_steps_name", "consecutive_skips_name"]
 
 _INT32_MAX = np.iinfo(np.int32).max
+SKIP_WINDOW = 16  # results of calls not yet finished that the limit check keeps
 
 
 class NonFiniteStepsError(RuntimeError):
@@ -52,7 +57,7 @@ def _increment(counter):
     return jnp.where(counter < _INT32_MAX, counter + 1, counter)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class StepGuard:
     """How one train job scales its loss and treats non-finite steps."""
 
@@ -60,6 +65,8 @@ class StepGuard:
     policy: _ls.LossScalePolicy | None
     skip_nonfinite: bool  # function_config.skip_nonfinite_steps
     limit: int | None  # function_config.max_consecutive_skipped_steps
+    # consecutive-skip counts returned by recent calls, oldest first (host side)
+    _recent: collections.deque = dataclasses.field(default_factory=collections.deque, repr=False)
 
     @classmethod
     def for_job(cls, job_name: str, optimizer, config) -> StepGuard:
@@ -122,6 +129,7 @@ class StepGuard:
             out[total] = jnp.where(finite, state[total], _increment(state[total]))
             out[run] = jnp.where(finite, jnp.zeros_like(state[run]), _increment(state[run]))
             info["skipped_steps"] = out[total]
+            info["consecutive_skipped_steps"] = out[run]
         if self.policy is not None:
             names = self._policy_names()
             nxt = self.policy.next_state({f: state[n] for f, n in names.items()}, finite)
@@ -129,13 +137,36 @@ class StepGuard:
         return out, info
 
     # -- on the host -------------------------------------------------------------------
+    def record(self, info: dict) -> None:
+        """Keeps the consecutive-skip count a call returned, for :meth:`check_limit`."""
+        if self.skips and self.limit is not None:
+            self._recent.append(info["consecutive_skipped_steps"])
+
+    def _latest_finished_count(self, store: dict) -> int | None:
+        """The newest consecutive-skip count whose step has finished, without waiting
+        (unless ``SKIP_WINDOW`` calls are unfinished: then the oldest is waited for)."""
+        current = store[consecutive_skips_name(self.job_name)]
+        if current.is_ready():  # also right after load_variables reset it
+            self._recent.clear()
+            return int(np.asarray(current))
+        while len(self._recent) > SKIP_WINDOW:
+            self._recent.popleft().block_until_ready()
+        for i in range(len(self._recent) - 1, -1, -1):
+            if self._recent[i].is_ready():
+                count = int(np.asarray(self._recent[i]))
+                for _ in range(i + 1):
+                    self._recent.popleft()
+                return count
+        return None
+
     def check_limit(self, store: dict) -> None:
-        """Raises when the consecutive skips in ``store`` reached the limit (changes nothing)."""
+        """Raises when a finished step shows the consecutive skips at the limit (changes
+        nothing; never waits for the device, see the module docstring)."""
         name = consecutive_skips_name(self.job_name)
         if not self.skips or self.limit is None or name not in store:
             return
-        run = int(np.asarray(store[name]))
-        if run < self.limit:
+        run = self._latest_finished_count(store)
+        if run is None or run < self.limit:
             return
         scale, scale_name = "", _ls.state_name(self.job_name, "LossScale")
         if scale_name in store:

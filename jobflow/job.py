@@ -534,6 +534,8 @@ class Job:
         sess.store.update(new)
         self._last_program = program
         self._last_info = info
+        if self._guard is not None:
+            self._guard.record(info)
         return self._result(sess, out)
 
     def _result(self, sess, out):
@@ -574,7 +576,8 @@ class Job:
         ``loss_scale`` (the scale the step used, 1.0 without one); ``skipped`` (True when
         the update was dropped for a non-finite loss or gradient); ``global_grad_norm``
         (all unscaled gradients, before regularization and clipping); ``grad_norm`` when
-        clipping is on; ``skipped_steps`` (the job's total) when the job can skip.
+        clipping is on; ``skipped_steps`` (the job's total) and
+        ``consecutive_skipped_steps`` when the job can skip.
         """
         if self._last_info is None:
             raise RuntimeError(f"job {self.name!r} has not run yet")

@@ -128,3 +128,34 @@ def test_bad_settings(set_, exc, match):
         set_(cfg)
     settings = cfg.settings
     assert settings["skip_nonfinite_steps"] is False and settings["max_consecutive_skipped_steps"] == 1000
+
+
+def test_the_limit_check_in_a_loop_that_never_waits():
+    """A loop that never reads results still hits the limit, and the check never waits
+    for an unfinished step (it reads the newest finished count instead)."""
+    cfg = flow.function_config().skip_nonfinite_steps(True).max_consecutive_skipped_steps(3)
+
+    @flow.global_function(type="train", function_config=cfg)
+    def train(x: tp.Numpy.Placeholder((2,))):  # no annotation: a future, nothing waits
+        w = flow.get_variable("w", (2,), initializer=flow.ones_initializer())
+        flow.optimizer.SGD(0.1).minimize(flow.math.reduce_sum(w * x))
+        return w
+
+    from jobflow import _step_guard
+
+    with pytest.raises(NonFiniteStepsError, match="skipped its last 3 steps"):
+        for _ in range(3 + _step_guard.SKIP_WINDOW + 2):
+            train(NAN)
+    assert train.last_info["consecutive_skipped_steps"] >= 3
+
+    class Pending:  # an unfinished result: reading it would wait
+        def is_ready(self):
+            return False
+
+        def __array__(self, *a, **k):
+            raise AssertionError("check_limit waited for an unfinished step")
+
+    guard = train._guard
+    guard._recent.clear()
+    guard._recent.append(Pending())
+    assert guard._latest_finished_count({RUN: Pending()}) is None

@@ -23,6 +23,7 @@ from jobflow import regularizers as regularizers
 from jobflow import schedule as schedule
 from jobflow import scope as scope
 from jobflow import typing as typing
+from jobflow._step_guard import NonFiniteStepsError as NonFiniteStepsError
 from jobflow.array_ops import cast as cast
 from jobflow.array_ops import concat as concat
 from jobflow.array_ops import constant as constant

@@ -186,6 +186,14 @@ class PackedInfo(Mapping):
             self._packed = None
         return self._values
 
+    def is_ready(self) -> bool:
+        """True when the step has finished (reading the values would not wait)."""
+        return self._packed is None or self._packed.is_ready()
+
+    def block_until_ready(self) -> None:
+        if self._packed is not None:
+            self._packed.block_until_ready()
+
     def __getitem__(self, key):
         return self._unpacked()[key]
 

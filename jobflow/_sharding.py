@@ -201,10 +201,12 @@ def input_layouts(mesh, placeholders, shapes, mirrored: bool) -> list[InputLayou
 # ------------------------------------------------------------------ the mirrored-view body
 
 def per_device(fn: Callable, mesh, layouts: list[InputLayout]) -> Callable:
-    """Runs ``fn(shared, key, inputs) -> (outputs, averaged)`` once per device (mirrored view).
+    """Runs ``fn(shared, key, inputs, scale) -> (outputs, averaged)`` once per device
+    (mirrored view).
 
-    * ``shared`` (variables) is replicated; ``key`` (an RNG key or None) is folded with the
-      device index, so each device draws its own random numbers;
+    * ``shared`` (variables) and ``scale`` (the loss scale) are replicated; ``key`` (an RNG
+      key or None) is folded with the device index, so each device draws its own random
+      numbers;
     * ``inputs`` are the per-device arrays (device ``i`` sees the ``i``-th list element);
     * ``outputs`` come back stacked along a new leading axis (one entry per device);
     * floating leaves of ``averaged`` (gradients, the loss, batch-norm statistics) are
@@ -212,17 +214,17 @@ def per_device(fn: Callable, mesh, layouts: list[InputLayout]) -> Callable:
       per-device batches the averaged gradient is the gradient of the global mean loss.
     """
 
-    def local(shared, key, inputs):
+    def local(shared, key, inputs, scale):
         inputs = [x[0] if lay.mirrored else x for x, lay in zip(inputs, layouts)]
         if key is not None:
             key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
-        outputs, averaged = fn(shared, key, inputs)
+        outputs, averaged = fn(shared, key, inputs, scale)
         outputs = jax.tree.map(lambda o: jnp.expand_dims(o, 0), outputs)
         averaged = jax.tree.map(
             lambda v: jax.lax.pmean(v, AXIS) if jnp.issubdtype(v.dtype, jnp.inexact) else v, averaged)
         return outputs, averaged
 
-    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), [lay.local_spec for lay in layouts]),
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), [lay.local_spec for lay in layouts], P()),
                          out_specs=(P(AXIS), P()), check_vma=False)
 
 

@@ -15,17 +15,28 @@ The module's random streams (``dropout`` and ``params``) come from the job's key
 module's own mode flags yourself (``train=True`` / ``deterministic=False``). Initial
 values come from ``module.init`` with a key derived from (seed, full name), so they are
 deterministic like every other variable.
+
+Mixed precision (``function_config.enable_auto_mixed_precision``): a module with Flax's
+``dtype`` field (the computation dtype) left at None or float32 is applied as
+``module.clone(dtype=<amp dtype>)``. Its ``param_dtype`` is untouched, so the params in
+the store stay float32 (master weights) and Flax casts a copy of them for each dot or
+convolution; Flax's layers keep normalization statistics and attention softmax in
+float32 where they are built to. Flax's own layers and compound modules pass ``dtype``
+on to their sub-modules; your modules should do the same (Flax's convention). A module
+whose ``dtype`` is another type (bfloat16, float16, float64) keeps it; ``amp=False``
+keeps any module's own ``dtype``; a module without a ``dtype`` field computes as written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jobflow import _trace
+from jobflow import _amp, _trace
 from jobflow import variables as _vars
 
 __all__ = ["flax_module"]
@@ -60,7 +71,16 @@ class _ModuleInit:
         return self._cache[seed][(collection, path)]
 
 
-def flax_module(module, *args, name: str | None = None, trainable: bool = True, **kwargs):
+def _compute_in(module, low):
+    """``module`` computing in ``low`` when its Flax ``dtype`` field is None or float32."""
+    if low is None or "dtype" not in {f.name for f in dataclasses.fields(module)}:
+        return module
+    if module.dtype is not None and jnp.dtype(module.dtype) != jnp.float32:
+        return module
+    return module.clone(dtype=low)
+
+
+def flax_module(module, *args, name: str | None = None, trainable: bool = True, amp: bool = True, **kwargs):
     """Applies a ``flax.linen.Module`` with its variables in the session's store.
 
     Args:
@@ -69,6 +89,8 @@ def flax_module(module, *args, name: str | None = None, trainable: bool = True, 
       name: the prefix of its variable names (default: the class name, made unique per
         job like other layers). Calls with the same name share variables.
       trainable: False keeps its params out of the optimizer.
+      amp: under mixed precision, compute in the job's low dtype (see above); False keeps
+        the module's own ``dtype``.
 
     Returns:
       The module's output.
@@ -102,6 +124,7 @@ def flax_module(module, *args, name: str | None = None, trainable: bool = True, 
             values.append(_vars.define_variable(ctx, spec, reuse=True))
             names.setdefault(coll, []).append(spec.name)
         variables[coll] = jax.tree_util.tree_unflatten(treedef, values)
+    module = _compute_in(module, _amp.low_dtype() if amp else None)  # params stay as stored
     mutable = [c for c in variables if c != "params"] if ctx.is_train else False
     if mutable:
         out, new_state = module.apply(variables, *args, rngs=rngs, mutable=mutable, **kwargs)

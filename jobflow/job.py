@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jobflow import _dispatch, _sharding, _steps, _trace
+from jobflow import _dispatch, _sharding, _step_guard, _steps, _trace
 from jobflow import scope as _scope
 from jobflow import session as _session
 from jobflow import typing as tp
@@ -146,6 +146,7 @@ class Job:
         self._last_info: dict | None = None
         self._plans: list[OptimizerPlan] = []
         self._direct: dict = {}  # _dispatch.signature(args) -> _Program, for checked numpy arguments
+        self._guard: _step_guard.StepGuard | None = None
         functools.update_wrapper(self, fn)
         _session.default_session().jobs[self.name] = self
 
@@ -172,20 +173,22 @@ class Job:
     def _session(self) -> _session.Session:
         sess = _session.default_session()
         if self._session_id != sess.id:  # new session (after clear_default_session)
-            self._release(self._session_id)
             self._session_id = sess.id
-            sess.jobs.setdefault(self.name, self)
-        return sess
-
-    def _release(self, session_id) -> None:
-        """Drops what the job compiled and cached for session ``session_id`` (its programs
-        hold the state of their last call)."""
-        if session_id == self._session_id:
             self._programs.clear()
             self._discoveries.clear()
             self._direct.clear()
             self._last_program = None
             self._last_info = None
+            self._guard = None
+            sess.jobs.setdefault(self.name, self)
+        return sess
+
+    def _release(self, session_id) -> None:
+        """Drops the state arrays the job's programs keep from their last call in session
+        ``session_id`` (called when that session closes)."""
+        if session_id == self._session_id:
+            for program in self._programs.values():
+                program.version, program.state = -1, None
 
     @property
     def mirrored(self) -> bool:
@@ -349,6 +352,9 @@ class Job:
         if self.type == "train":
             system.append(_system_spec(step_counter_name(self.name), (), np.int32,
                                        lambda _s: np.zeros((), np.int32), self.name))
+            self._guard = self._step_guard(disc)
+            system.extend(_system_spec(n, (), v.dtype, lambda _s, _v=v: _v, self.name)
+                          for n, v in self._guard.initial_state().items())
             plans = self._build_plans(disc, specs)
         # Check everything before changing the store: a failure leaves it untouched.
         sess.check_specs([*specs.values(), *system])
@@ -377,9 +383,10 @@ class Job:
         """Micro-batches per call (``function_config.train.gradient_accumulation_steps``)."""
         return self.config.settings["gradient_accumulation_steps"] if self.type == "train" else 1
 
-    def _loss_scale(self, disc):
+    def _step_guard(self, disc) -> _step_guard.StepGuard:
+        """Loss scale and non-finite steps (jobflow/_step_guard.py)."""
         top, _ = disc.minimize_calls[0]
-        return top.loss_scale_factor or 1.0
+        return _step_guard.StepGuard.for_job(self.name, top, self.config)
 
     def _make_step(self, disc: _Discovery, plans, var_names, devices, mesh=None, layouts=None):
         is_train = self.type == "train"
@@ -387,7 +394,7 @@ class Job:
         step_name = step_counter_name(self.name)
         specs = _session.default_session().specs
         grad_names = [n for p in plans for n in p.var_names]
-        scale = self._loss_scale(disc) if is_train else 1.0
+        guard = self._step_guard(disc) if is_train else None
 
         amp = self._amp_dtype(devices)
 
@@ -398,8 +405,9 @@ class Job:
                 out = self.fn(*inputs)
             return out, ctx
 
-        def forward(shared, key, inputs):
-            """The body (and its gradients): ``(outputs, (updates, loss, grads, feeds))``."""
+        def forward(shared, key, inputs, scale):
+            """The body (and the gradients of ``scale * loss``): ``(outputs, (updates, loss,
+            grads, feeds))``."""
             model, params = shared
             if not is_train:
                 out, ctx = run_body(model, key, inputs)
@@ -433,20 +441,23 @@ class Job:
                 new[rng] = jax.random.key_data(k)
             model = {n: state[n] for n in var_names}
             params = {n: state[n] for n in grad_names} if is_train else {}
-            out, (updates, loss, grads, feeds) = forward((model, params), key, inputs)
+            scale = guard.scale(state) if is_train else jnp.float32(1.0)
+            out, (updates, loss, grads, feeds) = forward((model, params), key, inputs, scale)
             if not is_train:
                 new.update({n: v for n, v in updates.items() if n in mutable})
                 return new, out, info
-            if scale != 1.0:
-                grads = {n: g / scale for n, g in grads.items()}
+            grads, finite, guard_info = guard.check(grads, loss, scale)  # unscaled
             counter = state[step_name]
             regs = {n: specs[n].regularizer for n in grad_names}
             with _trace.feeding(feeds):  # body values for the update (schedule/state.py)
                 updated, plan_info = apply_plans(plans, counter, params, grads, state, regs)
-            new.update(updated)
+            updated.update(updates)
+            updated[step_name] = jnp.where(counter < _INT32_MAX, counter + 1, counter)
+            committed, commit_info = guard.commit(state, finite, updated)  # skips non-finite steps
+            new.update(committed)
             info.update(plan_info)
-            new.update(updates)
-            new[step_name] = jnp.where(counter < _INT32_MAX, counter + 1, counter)
+            info.update(guard_info)
+            info.update(commit_info)
             info["loss"] = loss
             info["step"] = counter
             return new, out, info
@@ -474,6 +485,9 @@ class Job:
                 mutable.update(p.var_names)
                 mutable.update(p.slot_names)
             mutable.update(disc.update_names)
+            guard_names = self._step_guard(disc).state_names
+            names.update(guard_names)
+            mutable.update(guard_names)
         else:
             mutable = {rng_name(self.name)} & names
         mutable = sorted(mutable)
@@ -488,7 +502,6 @@ class Job:
             new, out, info = step(mutable, readonly, inputs)
             assert new.keys() <= mutable.keys(), sorted(new.keys() - mutable.keys())
             new = {n: new.get(n, mutable[n]) for n in mutable}  # the donated structure, passed again next call
-            out = jax.lax.optimization_barrier(out)
             return _sharding.constrain(new, shardings), out, packer.pack(info)  # in the store's layout
 
         # Single calls run the scan of run_steps with one step: one program structure for both,
@@ -573,12 +586,17 @@ class Job:
     def _run(self, sess, program: _Program, inputs: list):
         """Runs ``program`` on placed inputs and the store's state; updates the store."""
         store = sess.store
+        guard = self._guard if self._guard is not None and self._guard.limit is not None else None
+        if guard is not None:
+            guard.check_limit(store)  # NonFiniteStepsError; nothing has changed
         mutable, readonly = _dispatch.state_for(program, store)
         new, out, info = program.compiled(mutable, readonly, inputs)
         # The device is busy now: the bookkeeping below overlaps with it.
         _dispatch.store_result(program, store, new, readonly)
         self._last_program = program
-        self._last_info = _dispatch.PackedInfo(program.packer, info)
+        self._last_info = info = _dispatch.PackedInfo(program.packer, info)
+        if guard is not None:
+            guard.record(info)
         return self._result(sess, out, program.to_host)
 
     def run_steps(self, *args, **kwargs):
@@ -641,8 +659,16 @@ class Job:
 
     @property
     def last_info(self) -> dict:
-        """Scalars of the last call, read without retracing: ``lr``, ``loss``, ``step``
-        (the counter the update used), and ``grad_norm`` when clipping is on."""
+        """Scalars of the last call, read without retracing (converted on read).
+
+        Train jobs: ``loss``; ``step`` (the counter the update used); ``lr`` (``lr_1``,
+        ... for further optimizers; on a skipped step the rate the step would have used);
+        ``loss_scale`` (the scale the step used, 1.0 without one); ``skipped`` (True when
+        the update was dropped for a non-finite loss or gradient); ``global_grad_norm``
+        (all unscaled gradients, before regularization and clipping); ``grad_norm`` when
+        clipping is on; ``skipped_steps`` (the job's total) and
+        ``consecutive_skipped_steps`` when the job can skip.
+        """
         if self._last_info is None:
             raise RuntimeError(f"job {self.name!r} has not run yet")
         return {k: np.asarray(v).item() for k, v in self._last_info.items()}

@@ -1,9 +1,16 @@
-"""Element-wise and reduction ops (``flow.math``), thin over ``jax.numpy``."""
+"""Element-wise and reduction ops (``flow.math``), thin over ``jax.numpy``.
+
+Under automatic mixed precision (jobflow/_amp.py) the binary arithmetic ops are gray
+(low precision when fed by low precision), the activations follow their input, and the
+reductions, ``exp``, ``log``, ``pow``, ``square`` and ``rsqrt`` compute in float32.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from jobflow import _amp
 
 __all__ = [
     "add", "add_n", "subtract", "multiply", "divide", "negative", "abs", "square", "sqrt",
@@ -22,12 +29,13 @@ def _axis(axis):
 
 
 def add(x, y, name=None):
-    return jnp.add(x, y)
+    return jnp.add(*_amp.gray(x, y))
 
 
 def add_n(inputs, name=None):
     if not inputs:
         raise ValueError("add_n(inputs) needs at least one array")
+    inputs = _amp.gray(*inputs)
     out = inputs[0]
     for x in inputs[1:]:
         out = out + x
@@ -35,15 +43,15 @@ def add_n(inputs, name=None):
 
 
 def subtract(x, y, name=None):
-    return jnp.subtract(x, y)
+    return jnp.subtract(*_amp.gray(x, y))
 
 
 def multiply(x, y, name=None):
-    return jnp.multiply(x, y)
+    return jnp.multiply(*_amp.gray(x, y))
 
 
 def divide(x, y, name=None):
-    return jnp.divide(x, y)
+    return jnp.divide(*_amp.gray(x, y))
 
 
 def negative(x, name=None):
@@ -55,7 +63,7 @@ def abs(x, name=None):  # noqa: A001 - OneFlow's name
 
 
 def square(x, name=None):
-    return jnp.square(x)
+    return jnp.square(*_amp.float32(x))
 
 
 def sqrt(x, name=None):
@@ -63,19 +71,19 @@ def sqrt(x, name=None):
 
 
 def rsqrt(x, name=None):
-    return jax.lax.rsqrt(x)
+    return jax.lax.rsqrt(*_amp.float32(x))
 
 
 def exp(x, name=None):
-    return jnp.exp(x)
+    return jnp.exp(*_amp.float32(x))
 
 
 def log(x, name=None):
-    return jnp.log(x)
+    return jnp.log(*_amp.float32(x))
 
 
 def pow(x, y, name=None):  # noqa: A001
-    return jnp.power(x, y)
+    return jnp.power(*_amp.float32(x, y))
 
 
 def maximum(x, y, name=None):
@@ -108,23 +116,23 @@ def gelu(x, name=None):
 
 
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.mean(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.mean(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.sum(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.sum(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.max(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.max(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.min(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.min(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.prod(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.prod(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def argmax(input, axis=-1, name=None):  # noqa: A002 - OneFlow's argument name

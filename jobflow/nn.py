@@ -121,22 +121,36 @@ def avg_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=Fal
     """Average pooling; padded positions are excluded from the count (cuDNN's
     ``COUNT_EXCLUDE_PADDING``, TF's rule)."""
     window, stride, pads = _pool(input, ksize, strides, padding, data_format, ceil_mode, "avg_pool2d")
-    total = jax.lax.reduce_window(input, 0.0, jax.lax.add, window, stride, pads)
-    ones = jnp.ones(input.shape, input.dtype)
+    x = _wide(input)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, stride, pads)
+    ones = jnp.ones(input.shape, x.dtype)
     count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, stride, pads)
-    return total / count
+    return _like(total / count, input)
 
 
 def leaky_relu(x, alpha=0.2, name=None):
     return jnp.where(x >= 0, x, alpha * x)
 
 
+def _wide(x):
+    """``x`` in at least float32 (for sums over low-precision values)."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _like(y, x):
+    """``y`` (computed by ``_wide``) back in the dtype of the float input ``x``."""
+    return y.astype(x.dtype) if jnp.issubdtype(x.dtype, jnp.floating) else y
+
+
 def softmax(logits, axis=None, name=None):
-    """Softmax along ``axis`` (default: the last)."""
-    return jax.nn.softmax(logits, axis=-1 if axis is None else axis)
+    """Softmax along ``axis`` (default: the last), accumulated in float32; the result
+    has the input's dtype (a gray-list op under mixed precision)."""
+    return _like(jax.nn.softmax(_wide(logits), axis=-1 if axis is None else axis), logits)
 
 
 def log_softmax(logits, axis=None, name=None):
+    """Log-softmax along ``axis`` (default: the last); float32 under mixed precision."""
+    (logits,) = _amp.float32(logits)
     return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
 
 
@@ -176,6 +190,7 @@ def bias_add(value, bias, data_format=None, name=None):
 def moments(x, axes, keepdims=False, name=None):
     """``(mean, variance)`` of ``x`` over ``axes`` (population variance)."""
     axes = tuple(axes) if isinstance(axes, (list, tuple)) else (axes,)
+    (x,) = _amp.float32(x)
     mean = jnp.mean(x, axis=axes, keepdims=keepdims)
     var = jnp.var(x, axis=axes, keepdims=keepdims)
     return mean, var

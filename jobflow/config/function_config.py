@@ -114,7 +114,11 @@ class FunctionConfig:
     * ``shard_variables(bool)`` [False]: split trainable variables across the devices too
       (ZeRO-3 / FSDP style; XLA gathers them where the body uses them).
     * ``enable_auto_mixed_precision(bool)`` [False]; ``amp_dtype(dtype)`` [bfloat16 on
-      CPU/TPU, float16 on GPU].
+      CPU/TPU, float16 on GPU] (docs/mixed_precision.md).
+    * ``skip_nonfinite_steps(bool)`` [False]: skip train steps whose loss or gradients
+      are not finite, without loss scaling; ``max_consecutive_skipped_steps(n)`` [1000]:
+      the job raises once ``n`` consecutive steps were skipped (any skipping: this
+      switch or a loss-scale policy that skips).
     * ``seed(int)`` (alias ``random_seed``) [the session seed]: seeds the job's random
       stream (dropout) and the variables this job creates first.
     * ``default_initializer_conf(initializer)`` [none]: initializer for variables created
@@ -134,6 +138,8 @@ class FunctionConfig:
             "shard_variables": False,
             "enable_auto_mixed_precision": False,
             "amp_dtype": None,
+            "skip_nonfinite_steps": False,
+            "max_consecutive_skipped_steps": 1000,
             "seed": None,
             "default_initializer_conf": None,
             "gradient_accumulation_steps": 1,
@@ -204,6 +210,26 @@ class FunctionConfig:
                 f"function_config.amp_dtype expects flow.float16 or flow.bfloat16; got {dtype.name}"
             )
         self.settings["amp_dtype"] = dtype
+        return self
+
+    def skip_nonfinite_steps(self, enabled: bool = True):
+        """Skips every train step whose loss or gradients contain inf or nan.
+
+        On such a step no variable, optimizer slot, schedule state, batch-norm statistic
+        or step counter changes (the RNG key still advances). ``job.last_info["skipped"]``
+        reports it; ``max_consecutive_skipped_steps`` bounds how many may follow in a row.
+        Loss-scale policies that skip (``dynamic_loss_scale``, ``DynamicLossScaleManager``,
+        ``FixedLossScaleManager``) do this on their own.
+        """
+        self.settings["skip_nonfinite_steps"] = _check_bool("skip_nonfinite_steps", enabled)
+        return self
+
+    def max_consecutive_skipped_steps(self, n: int | None):
+        """After ``n`` consecutive skipped steps the next call raises
+        ``NonFiniteStepsError`` before running (None: never). Default 1000 (MindSpore's
+        limit for its dynamic loss scale)."""
+        self.settings["max_consecutive_skipped_steps"] = (
+            None if n is None else _check_int("max_consecutive_skipped_steps", n, 1))
         return self
 
     def seed(self, seed: int):

@@ -5,6 +5,7 @@ adds the update to the job's compiled step. docs/optimizers.md lists every updat
 """
 
 from jobflow.optimizer import clipping as grad_clipping
+from jobflow.optimizer import loss_scale as loss_scale
 from jobflow.optimizer.adafactor import Adafactor as Adafactor
 from jobflow.optimizer.adagrad import Adagrad as Adagrad
 from jobflow.optimizer.adagrad import ProximalAdagrad as ProximalAdagrad
@@ -41,7 +42,7 @@ __all__ = [
     "Optimizer", "SGD", "SGDW", "Momentum", "Adam", "AdamW", "LazyAdam", "LARS", "LAMB", "RMSProp",
     "Adagrad", "ProximalAdagrad", "Ftrl", "Adafactor", "Optax", "CombinedOptimizer",
     # weight decay, clipping
-    "BIAS_AND_NORM", "grad_clipping",
+    "BIAS_AND_NORM", "grad_clipping", "loss_scale",
     # OneFlow's legacy schedulers
     "warmup", "PiecewiseConstantScheduler", "PiecewiseScalingScheduler", "CosineScheduler",
     "PolynomialScheduler", "PolynomialSchduler", "LinearCosineScheduler", "ExponentialScheduler",

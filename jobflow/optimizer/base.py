@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow import _trace
-from jobflow.optimizer import _checks, groups
+from jobflow.optimizer import _checks, groups, loss_scale
 from jobflow.optimizer.weight_decay import coupled_decay
 from jobflow.schedule import state as schedule_state
 from jobflow.schedule.base import as_schedule
@@ -84,7 +84,10 @@ class Optimizer:
         optimizer's variables (all of its parameter groups).
       train_step_lbn: accepted for OneFlow compatibility; the job's own counter is used.
       loss_scale_policy: a loss-scale policy (mutually exclusive with
-        ``loss_scale_factor``).
+        ``loss_scale_factor``): ``flow.optimizer.loss_scale.static_loss_scale(S)``,
+        ``dynamic_loss_scale(...)``, ``FixedLossScaleManager(...)`` or
+        ``DynamicLossScaleManager(...)`` (see :mod:`jobflow.optimizer.loss_scale`). Set on
+        the job's top-level optimizer (a ``CombinedOptimizer`` holds the job's one scale).
       variables: which trainable variables this optimizer updates: None (all that the
         job uses), a list of full names, a regex (searched in each full name), a
         predicate ``name -> bool``, or MindSpore-style parameter groups (a list of dicts,
@@ -124,6 +127,7 @@ class Optimizer:
         if loss_scale_factor is not None and loss_scale_policy is not None:
             raise ValueError("loss_scale_factor and loss_scale_policy are mutually exclusive; set one")
         self.loss_scale_policy = loss_scale_policy
+        loss_scale.as_policy(self.loss_scale_factor, loss_scale_policy, owner)  # checks both
         if grad_clipping is not None and not callable(grad_clipping):
             raise TypeError(
                 f"grad_clipping must be flow.optimizer.grad_clipping.by_global_norm(...) or "

@@ -37,10 +37,10 @@ SECTIONS = {
 
 SCALES = {
     "full": dict(rounds=9, mlp_steps=10, lenet_steps=5, tiny_steps=300, tiny_rounds=31, run_steps_k_tiny=100,
-                 run_steps_k_mlp=10, processes=3, rss_steps=30, acc_batch=2048, acc_n=8, acc_steps=6,
+                 run_steps_k_mlp=10, run_steps_k_lenet=4, processes=3, rss_steps=30, acc_batch=2048, acc_n=8, acc_steps=6,
                  sharding_args=[]),
     "quick": dict(rounds=3, mlp_steps=4, lenet_steps=2, tiny_steps=100, tiny_rounds=7, run_steps_k_tiny=20,
-                  run_steps_k_mlp=4, processes=1, rss_steps=5, acc_batch=1024, acc_n=8, acc_steps=2,
+                  run_steps_k_mlp=4, run_steps_k_lenet=2, processes=1, rss_steps=5, acc_batch=1024, acc_n=8, acc_steps=2,
                   sharding_args=["--hidden", "256", "--dim", "128", "--steps", "2"]),
 }
 

@@ -144,21 +144,29 @@ def mlp_init(variables=None, seed=0):
 
 
 class HandMLP:
-    """The MLP by hand in JAX + optax.adam, ``jax.jit`` with params and Adam state donated."""
+    """The MLP by hand in JAX + optax.adam, ``jax.jit`` with params and Adam state donated.
 
-    def __init__(self, init=None):
-        self.params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in (init or mlp_init())]
+    ``layout="oneflow"``: weights ``(out, in)`` and ``x @ W.T``, as jobflow's
+    ``layers.dense`` stores them (the same model); ``"jax"``: the usual ``(in, out)``.
+    """
+
+    def __init__(self, init=None, layout="oneflow"):
+        transpose = layout == "oneflow"
+        self.params = [(jnp.asarray(np.ascontiguousarray(w.T) if transpose else w), jnp.asarray(b))
+                       for w, b in (init or mlp_init())]
         tx = optax.adam(MLP["lr"])
         self.opt = tx.init(self.params)
+
+        def dense(h, w, b):
+            return (h @ w.T if transpose else h @ w) + b
 
         @functools.partial(jax.jit, donate_argnums=(0, 1))
         def train_step(params, opt, x, y):
             def loss_fn(params):
                 h = x
                 for w, b in params[:-1]:
-                    h = jax.nn.relu(h @ w + b)
-                w, b = params[-1]
-                return optax.softmax_cross_entropy_with_integer_labels(h @ w + b, y).mean()
+                    h = jax.nn.relu(dense(h, w, b))
+                return optax.softmax_cross_entropy_with_integer_labels(dense(h, *params[-1]), y).mean()
 
             loss, grads = jax.value_and_grad(loss_fn)(params)
             updates, opt = tx.update(grads, opt, params)
@@ -236,8 +244,9 @@ def oneflow_cosine(base_lr, total_steps):
 
 class HandLeNet:
     """The example's LeNet by hand: ``lax.conv`` (NCHW/OIHW), ``reduce_window`` pooling,
-    dropout from a carried key, and optax ``clip_by_global_norm -> -lr(step) -> trace(0.9)``
-    (OneFlow's rule: the lr inside the momentum buffer)."""
+    dense weights ``(out, in)`` as jobflow's, dropout from a carried key, and optax
+    ``clip_by_global_norm -> -lr(step) -> trace(0.9)`` (OneFlow's rule: the lr inside the
+    momentum buffer)."""
 
     def __init__(self, seed=0):
         rng = np.random.default_rng(seed)
@@ -247,7 +256,7 @@ class HandLeNet:
 
         self.params = {
             "conv1": (tn((32, 1, 5, 5)), jnp.zeros(32)), "conv2": (tn((64, 32, 5, 5)), jnp.zeros(64)),
-            "dense1": (tn((64 * 7 * 7, 512)), jnp.zeros(512)), "dense2": (tn((512, 10)), jnp.zeros(10)),
+            "dense1": (tn((512, 64 * 7 * 7)), jnp.zeros(512)), "dense2": (tn((10, 512)), jnp.zeros(10)),
         }
         sched = oneflow_cosine(LENET["base_lr"], LENET["total_steps"])
         tx = optax.chain(optax.clip_by_global_norm(5.0), optax.scale_by_schedule(lambda s: -sched(s)),
@@ -270,10 +279,10 @@ class HandLeNet:
             def loss_fn(p):
                 h = pool(conv(pool(conv(x, p["conv1"])), p["conv2"]))
                 h = h.reshape(h.shape[0], -1)
-                h = jax.nn.relu(h @ p["dense1"][0] + p["dense1"][1])
+                h = jax.nn.relu(h @ p["dense1"][0].T + p["dense1"][1])
                 keep = jax.random.bernoulli(sub, 0.5, h.shape)
                 h = jnp.where(keep, h / 0.5, 0.0)
-                logits = h @ p["dense2"][0] + p["dense2"][1]
+                logits = h @ p["dense2"][0].T + p["dense2"][1]
                 return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
             loss, grads = jax.value_and_grad(loss_fn)(params)

@@ -101,28 +101,16 @@ def store_result(program, store, new: dict, readonly: dict) -> None:
     program.state = (new, readonly)
 
 
-def host_converter(structure, mirrored: bool, local: bool, single: bool):
+def host_converter(structure, mirrored: bool, local: bool, stacked: bool):
     """The function turning a program's outputs into what the call returns (numpy).
 
-    Every output has a leading step axis (see ``_steps.scanned_program``); a single call's
-    (``single``) is dropped. A single ``tp.Numpy`` result of a program on this process's
-    devices is a numpy view of it; everything else goes through
-    :func:`jobflow.typing.to_host`.
+    ``stacked``: every output has a leading step axis (``run_steps``). A single
+    ``tp.Numpy`` result of a program on this process's devices is ``np.asarray``;
+    everything else goes through :func:`jobflow.typing.to_host`.
     """
     if structure == "leaf" and local and not mirrored:
-        return _one_step if single else np.asarray
-    convert = functools.partial(tp.to_host, structure, mirrored=mirrored, stacked=True)
-    if not single:
-        return convert
-    return lambda outputs: jax.tree.map(_drop_step_axis, convert(outputs))
-
-
-def _one_step(x) -> np.ndarray:
-    return _drop_step_axis(np.asarray(x))
-
-
-def _drop_step_axis(a: np.ndarray) -> np.ndarray:
-    return a.reshape(a.shape[1:])  # a view; 0-d stays an ndarray
+        return np.asarray
+    return functools.partial(tp.to_host, structure, mirrored=mirrored, stacked=stacked)
 
 
 # ------------------------------------------------------------------------------ step info

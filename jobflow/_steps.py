@@ -35,7 +35,7 @@ from jobflow import _sharding
 from jobflow import typing as tp
 
 __all__ = [
-    "stacked_placeholder", "steps_of", "stacked_layouts", "scan_steps", "scanned_program",
+    "stacked_placeholder", "steps_of", "stacked_layouts", "scan_steps",
     "split_axes", "micro_shapes", "check_accumulation", "micro_shardings", "accumulate",
 ]
 
@@ -104,27 +104,6 @@ def scan_steps(step, layouts: list):
         return new, outs, infos
 
     return run
-
-
-def scanned_program(step, layouts: list, steps: int | None):
-    """``(run, argument layouts)`` of the program a job compiles for one input signature.
-
-    ``steps=K``: ``run`` takes ``K`` stacked batches (``run_steps``). ``steps=None`` (a
-    single call): ``run`` takes one batch and runs the same scan with one step, so the
-    step is compiled as in ``run_steps`` and K single calls give bitwise the results of
-    ``run_steps(K)``. XLA removes the one-step loop; the outputs keep their step axis of
-    size 1 (the host drops it), which keeps the compiled step the same as inside a
-    ``K``-step loop.
-    """
-    if steps is not None:
-        return scan_steps(step, layouts), stacked_layouts(layouts, steps)
-    scanned = scan_steps(step, stacked_layouts(layouts, 1))
-
-    def run(mutable, readonly, inputs):
-        return scanned(mutable, readonly, [jnp.expand_dims(x, 1 if lay.mirrored else 0)
-                                           for x, lay in zip(inputs, layouts)])
-
-    return run, layouts
 
 
 # ------------------------------------------------------------------- gradient accumulation

@@ -504,9 +504,9 @@ class Job:
             new = {n: new.get(n, mutable[n]) for n in mutable}  # the donated structure, passed again next call
             return _sharding.constrain(new, shardings), out, packer.pack(info)  # in the store's layout
 
-        # Single calls run the scan of run_steps with one step: one program structure for both,
-        # so K single calls and run_steps(K) compile the step alike (bitwise equal results).
-        run, layouts = _steps.scanned_program(pinned_step, layouts, steps)
+        run = pinned_step
+        if steps is not None:  # run_steps: the whole step scanned over stacked inputs
+            run, layouts = _steps.scan_steps(pinned_step, layouts), _steps.stacked_layouts(layouts, steps)
         jitted = jax.jit(
             run,
             donate_argnums=(0,),
@@ -524,7 +524,7 @@ class Job:
         program = _Program(lowered.compile(), lowered, mutable, readonly, shardings, layouts, devices,
                            direct=local and _dispatch.takes_numpy(layouts), packer=packer,
                            to_host=_dispatch.host_converter(self.return_spec.structure, self.mirrored, local,
-                                                            single=steps is None))
+                                                            stacked=steps is not None))
         self._programs[key] = program
         return program
 
@@ -586,7 +586,9 @@ class Job:
     def _run(self, sess, program: _Program, inputs: list):
         """Runs ``program`` on placed inputs and the store's state; updates the store."""
         store = sess.store
-        guard = self._guard if self._guard is not None and self._guard.limit is not None else None
+        guard = self._guard
+        if guard is not None and (guard.limit is None or not guard.skips):
+            guard = None  # no consecutive-skip limit to watch
         if guard is not None:
             guard.check_limit(store)  # NonFiniteStepsError; nothing has changed
         mutable, readonly = _dispatch.state_for(program, store)

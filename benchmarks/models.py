@@ -71,22 +71,18 @@ def tiny_job(name="tiny", returns=tp.Numpy, batch=TINY["batch"], dim=TINY["dim"]
     return _declare(body, name, returns)
 
 
-class HandTiny:
-    """The tiny job by hand: ``jax.jit`` step with params and optimizer state donated."""
+class HandOptax:
+    """A hand-written JAX + optax training step: ``loss_fn(params, x, y)`` differentiated,
+    ``tx`` applied, ``jax.jit`` with the params and the optimizer state donated; the loop
+    reads the loss on the host each step."""
 
-    def __init__(self, dim=TINY["dim"], seed=0):
-        key = jax.random.key(seed)
-        self.params = {"w": 0.1 * jax.random.normal(key, (dim, 1)), "b": jnp.zeros((1,))}
-        self.tx = optax.sgd(TINY["lr"], momentum=TINY["momentum"])
-        self.opt = self.tx.init(self.params)
-        tx = self.tx
+    def __init__(self, params, tx, loss_fn):
+        self.params = params
+        self.opt = tx.init(params)
 
         @functools.partial(jax.jit, donate_argnums=(0, 1))
         def train_step(params, opt, x, y):
-            def loss_fn(p):
-                return jnp.mean(jnp.square(x @ p["w"] + p["b"] - y))
-
-            loss, grads = jax.value_and_grad(loss_fn)(params)
+            loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
             updates, opt = tx.update(grads, opt, params)
             return optax.apply_updates(params, updates), opt, loss
 
@@ -98,6 +94,18 @@ class HandTiny:
 
     def sync(self):
         jax.block_until_ready(self.params)
+
+
+class HandTiny(HandOptax):
+    """The tiny job by hand."""
+
+    def __init__(self, dim=TINY["dim"], seed=0):
+        params = {"w": 0.1 * jax.random.normal(jax.random.key(seed), (dim, 1)), "b": jnp.zeros((1,))}
+
+        def loss_fn(p, x, y):
+            return jnp.mean(jnp.square(x @ p["w"] + p["b"] - y))
+
+        super().__init__(params, optax.sgd(TINY["lr"], momentum=TINY["momentum"]), loss_fn)
 
 
 # ------------------------------------------------------------------------------------ MLP
@@ -143,8 +151,8 @@ def mlp_init(variables=None, seed=0):
     return layers
 
 
-class HandMLP:
-    """The MLP by hand in JAX + optax.adam, ``jax.jit`` with params and Adam state donated.
+class HandMLP(HandOptax):
+    """The MLP by hand in JAX + optax.adam.
 
     ``layout="oneflow"``: weights ``(out, in)`` and ``x @ W.T``, as jobflow's
     ``layers.dense`` stores them (the same model); ``"jax"``: the usual ``(in, out)``.
@@ -152,34 +160,19 @@ class HandMLP:
 
     def __init__(self, init=None, layout="oneflow"):
         transpose = layout == "oneflow"
-        self.params = [(jnp.asarray(np.ascontiguousarray(w.T) if transpose else w), jnp.asarray(b))
-                       for w, b in (init or mlp_init())]
-        tx = optax.adam(MLP["lr"])
-        self.opt = tx.init(self.params)
+        params = [(jnp.asarray(np.ascontiguousarray(w.T) if transpose else w), jnp.asarray(b))
+                  for w, b in (init or mlp_init())]
 
         def dense(h, w, b):
             return (h @ w.T if transpose else h @ w) + b
 
-        @functools.partial(jax.jit, donate_argnums=(0, 1))
-        def train_step(params, opt, x, y):
-            def loss_fn(params):
-                h = x
-                for w, b in params[:-1]:
-                    h = jax.nn.relu(dense(h, w, b))
-                return optax.softmax_cross_entropy_with_integer_labels(dense(h, *params[-1]), y).mean()
+        def loss_fn(params, x, y):
+            h = x
+            for w, b in params[:-1]:
+                h = jax.nn.relu(dense(h, w, b))
+            return optax.softmax_cross_entropy_with_integer_labels(dense(h, *params[-1]), y).mean()
 
-            loss, grads = jax.value_and_grad(loss_fn)(params)
-            updates, opt = tx.update(grads, opt, params)
-            return optax.apply_updates(params, updates), opt, loss
-
-        self._step = train_step
-
-    def step(self, x, y):
-        self.params, self.opt, loss = self._step(self.params, self.opt, x, y)
-        return np.asarray(loss)
-
-    def sync(self):
-        jax.block_until_ready(self.params)
+        super().__init__(params, optax.adam(MLP["lr"]), loss_fn)
 
 
 class TorchMLP:
@@ -348,3 +341,24 @@ class OwnBatches:
 
     def sync(self):
         self.loop.sync()
+
+
+class CompiledStep:
+    """A jobflow job's compiled XLA program called directly, without jobflow's call path
+    (no checks, no signature lookup, no result conversion): what the program itself costs.
+    Only for the per-call breakdown; it keeps the job's store consistent."""
+
+    def __init__(self, job, example):
+        job(*example)  # compiles
+        self.program = job._last_program
+        self.store = flow.session.default_session().store
+
+    def step(self, x, y):
+        store, program = self.store, self.program
+        new, out, _ = program.compiled({n: store[n] for n in program.mutable},
+                                       {n: store[n] for n in program.readonly}, [x, y])
+        store.update(new)
+        return np.asarray(out)
+
+    def sync(self):
+        flow.sync_default_session()

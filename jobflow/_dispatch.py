@@ -7,17 +7,19 @@ A call of a compiled job (``Job.__call__``) does, in order:
    the checks (they would pass again: they depend on nothing else) and goes straight to
    the compiled program. Anything else (keywords, JAX arrays, lists, casts, a new shape)
    takes the checked path of ``Job._check_inputs``.
-2. *inputs*: numpy arguments are handed to the compiled program, whose C++ dispatch
-   copies them to the devices with the program's input shardings (one transfer, and a
-   copy: the caller may refill its buffer right after the call returns). Mirrored
-   (``tp.ListNumpy``) arguments and arguments split across processes are placed by
-   :meth:`jobflow._sharding.InputLayout.place` instead.
-3. *state*: the store's arrays are passed as they are when their sharding is the
-   program's (the common case: the previous call of a job produced them); otherwise
-   they are resharded first.
-4. the program runs asynchronously; the store takes the new state (donated buffers
-   are replaced), and the outputs are converted as the return annotation says (only
-   ``tp.Numpy``-style annotations wait for the device).
+2. *inputs*: numpy arguments are handed to the compiled program, whose C++ dispatch puts
+   them on the devices with the program's input shardings (one transfer, no separate
+   ``device_put``). Mirrored (``tp.ListNumpy``) arguments and arguments split across
+   processes are placed by :meth:`jobflow._sharding.InputLayout.place` instead. A call
+   that does not wait for its result copies numpy inputs first (:func:`owned`).
+3. *state*: when nothing wrote to the store since the program's last call, the state
+   that call returned is passed again as it is (:func:`state_for`); otherwise the
+   store's arrays are gathered, resharded where another job left them with another
+   layout.
+4. the program runs asynchronously; the store takes the new state (donated buffers are
+   replaced), the step's scalars stay packed on the device until ``last_info`` is read
+   (:class:`InfoPacker`), and the outputs are converted as the return annotation says
+   (only ``tp.Numpy``-style annotations wait for the device).
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ import numpy as np
 from jobflow import _sharding
 from jobflow import typing as tp
 
-__all__ = ["signature", "owned", "takes_numpy", "gather_state", "state_for", "store_result", "host_converter", "InfoPacker", "PackedInfo"]
+__all__ = [
+    "signature", "owned", "takes_numpy", "gather_state", "state_for", "store_result", "host_converter",
+    "InfoPacker", "PackedInfo",
+]
 
 
 def signature(args) -> tuple:

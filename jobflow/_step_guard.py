@@ -81,6 +81,11 @@ class StepGuard:
         """True when a non-finite step is skipped rather than applied."""
         return self.skip_nonfinite or (self.policy is not None and self.policy.skips_nonfinite)
 
+    @property
+    def limited(self) -> bool:
+        """True when the job skips non-finite steps and bounds how many may follow in a row."""
+        return self.skips and self.limit is not None
+
     # -- state in the store ------------------------------------------------------------
     def _policy_names(self) -> dict[str, str]:
         fields = self.policy.initial_state() if self.policy is not None else {}
@@ -140,7 +145,7 @@ class StepGuard:
     def record(self, info) -> None:
         """Keeps a call's info (``jobflow._dispatch.PackedInfo``: read when its step has
         finished) for the consecutive-skip count :meth:`check_limit` reads."""
-        if self.skips and self.limit is not None:
+        if self.limited:
             self._recent.append(info)
 
     def _latest_finished_count(self, store: dict) -> int | None:
@@ -164,7 +169,7 @@ class StepGuard:
         """Raises when a finished step shows the consecutive skips at the limit (changes
         nothing; never waits for the device, see the module docstring)."""
         name = consecutive_skips_name(self.job_name)
-        if not self.skips or self.limit is None or name not in store:
+        if not self.limited or name not in store:
             return
         run = self._latest_finished_count(store)
         if run is None or run < self.limit:

@@ -7,8 +7,13 @@ backward pass) whatever the number of steps, and memory holds one step's activat
   every argument is a stack of ``K`` batches along a new leading axis; the compiled program
   scans the whole train step (forward, backward, clipping, ``lr(step)``, the update, the
   step counter, the RNG) ``K`` times and returns each step's outputs stacked along a new
-  leading axis. The state after the call and every per-step output are bitwise those of
-  ``K`` single calls with the same batches.
+  leading axis. The state after the call is that of ``K`` single calls with the same
+  batches (bitwise in our tests of dense models with dropout, a schedule and clipping);
+  the outputs agree to float rounding. XLA compiles the loop body on its own: it may
+  vectorize a transcendental op differently (last-bit differences in an output), and on
+  the CPU (jax 0.10) it runs convolutions inside a loop without its fast kernels, which
+  makes ``run_steps`` of a conv net slower than single calls there (and its results
+  differ from single calls by float rounding).
 
 ``function_config.train.gradient_accumulation_steps(n)``
   each call's batch is split along every placeholder's ``batch_axis`` into ``n`` equal

@@ -59,6 +59,23 @@ def _system_spec(name, shape, dtype, init, job_name, kind="system"):
                         trainable=False, kind=kind, origin=f"job {job_name!r}")
 
 
+class _InitialValue:
+    """The initializer of an optimizer slot: its value, computed from the variables.
+
+    It hands the value out once and then drops it, so the store holds the only copy
+    (keeping it would hold a second set of slots, e.g. Adam's m and v, for good).
+    """
+
+    def __init__(self, value):
+        self._value = value
+
+    def __call__(self, _seed):
+        value, self._value = self._value, None
+        if value is None:
+            raise RuntimeError("an optimizer slot's initial value was already used")
+        return _sharding.to_numpy(value)
+
+
 def _annotations(fn) -> dict:
     """The function's annotations, evaluated (also under ``from __future__ import annotations``)."""
     try:
@@ -363,8 +380,7 @@ class Job:
             params = {n: sess.store[n] for n in plan.var_names}
             values = plan.init_slots(params)
             slot_specs = [
-                _system_spec(n, tuple(a.shape), a.dtype, lambda _s, _v=values[n]: _sharding.to_numpy(_v),
-                             self.name, kind="slot")
+                _system_spec(n, tuple(a.shape), a.dtype, _InitialValue(values.pop(n)), self.name, kind="slot")
                 for n, a in zip(plan.slot_names, plan.slot_avals)
             ]
             sess.add(slot_specs, self.seed, sharding_for)
@@ -586,9 +602,7 @@ class Job:
     def _run(self, sess, program: _Program, inputs: list):
         """Runs ``program`` on placed inputs and the store's state; updates the store."""
         store = sess.store
-        guard = self._guard
-        if guard is not None and (guard.limit is None or not guard.skips):
-            guard = None  # no consecutive-skip limit to watch
+        guard = self._guard if self._guard is not None and self._guard.limited else None
         if guard is not None:
             guard.check_limit(store)  # NonFiniteStepsError; nothing has changed
         mutable, readonly = _dispatch.state_for(program, store)
@@ -608,8 +622,9 @@ class Job:
         ``(K, *placeholder_shape)``; in the mirrored view each device's array is such a
         stack). One compiled program scans the whole step ``K`` times (``jax.lax.scan``):
         for a train job the forward and backward pass, clipping, ``lr(step)``, the update,
-        the step counter (it advances by ``K``) and the RNG. The state afterwards and the
-        outputs are bitwise those of ``K`` single calls on the same batches.
+        the step counter (it advances by ``K``) and the RNG. The state afterwards is that
+        of ``K`` single calls on the same batches, the outputs agree to float rounding
+        (see ``jobflow/_steps.py`` for where XLA compiles the loop differently).
 
         Returns what a single call returns (as the return annotation says) with every
         output stacked along a new leading axis of size ``K``; ``last_info`` then reports

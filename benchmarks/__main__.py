@@ -30,18 +30,49 @@ from rich.table import Table
 from benchmarks import _harness, sections
 
 SECTIONS = {
-    "train_step": sections.train_step, "per_call": sections.per_call, "run_steps": sections.run_steps,
-    "async": sections.async_loops, "compile": sections.compile_time, "memory": sections.peak_memory,
-    "accumulation": sections.accumulation, "sharding": sections.sharding,
+    "train_step": sections.train_step,
+    "per_call": sections.per_call,
+    "run_steps": sections.run_steps,
+    "async": sections.async_loops,
+    "compile": sections.compile_time,
+    "memory": sections.peak_memory,
+    "accumulation": sections.accumulation,
+    "sharding": sections.sharding,
 }
 
 SCALES = {
-    "full": dict(rounds=9, mlp_steps=10, lenet_steps=5, tiny_steps=300, tiny_rounds=31, run_steps_k_tiny=100,
-                 run_steps_k_mlp=10, run_steps_k_lenet=4, processes=3, rss_steps=30, acc_batch=2048, acc_n=8, acc_steps=6,
-                 sharding_args=[]),
-    "quick": dict(rounds=3, mlp_steps=4, lenet_steps=2, tiny_steps=100, tiny_rounds=7, run_steps_k_tiny=20,
-                  run_steps_k_mlp=4, run_steps_k_lenet=2, processes=1, rss_steps=5, acc_batch=1024, acc_n=8, acc_steps=2,
-                  sharding_args=["--hidden", "256", "--dim", "128", "--steps", "2"]),
+    "full": dict(
+        rounds=9,
+        mlp_steps=10,
+        lenet_steps=5,
+        tiny_steps=300,
+        tiny_rounds=31,
+        run_steps_k_tiny=100,
+        run_steps_k_mlp=10,
+        run_steps_k_lenet=4,
+        processes=3,
+        rss_steps=30,
+        acc_batch=2048,
+        acc_n=8,
+        acc_steps=6,
+        sharding_args=[],
+    ),
+    "quick": dict(
+        rounds=3,
+        mlp_steps=4,
+        lenet_steps=2,
+        tiny_steps=100,
+        tiny_rounds=7,
+        run_steps_k_tiny=20,
+        run_steps_k_mlp=4,
+        run_steps_k_lenet=2,
+        processes=1,
+        rss_steps=5,
+        acc_batch=1024,
+        acc_n=8,
+        acc_steps=2,
+        sharding_args=["--hidden", "256", "--dim", "128", "--steps", "2"],
+    ),
 }
 
 
@@ -73,27 +104,44 @@ def render(console: Console, result: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes (a smoke run)")
-    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="SECTION",
-                        help=f"run only these sections ({', '.join(SECTIONS)})")
-    parser.add_argument("--out", type=pathlib.Path, help="JSON file to write (default: benchmarks/results/<time>.json)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SECTIONS),
+        metavar="SECTION",
+        help=f"run only these sections ({', '.join(SECTIONS)})",
+    )
+    parser.add_argument(
+        "--out", type=pathlib.Path, help="JSON file to write (default: benchmarks/results/<time>.json)"
+    )
     args = parser.parse_args(argv)
     scale = SCALES["quick" if args.quick else "full"]
     console = Console(width=None if sys.stdout.isatty() else 140)
     machine = _harness.machine()
-    console.print(f"[bold]jobflow benchmarks[/] ({'quick' if args.quick else 'full'}) on {machine['cpu']}, "
-                  f"{machine['cores']} cores, jax {machine['jax']}, devices {machine['devices']}")
-    report = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "mode": "quick" if args.quick else "full",
-              "machine": machine, "load_average_before": _harness.load_average(), "sections": {}}
+    console.print(
+        f"[bold]jobflow benchmarks[/] ({'quick' if args.quick else 'full'}) on {machine['cpu']}, "
+        f"{machine['cores']} cores, jax {machine['jax']}, devices {machine['devices']}"
+    )
+    report = {
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": machine,
+        "load_average_before": _harness.load_average(),
+        "sections": {},
+    }
     for name in args.only or SECTIONS:
         console.print(f"[dim]running {name} ...[/]")
         result = sections.capture_warnings(SECTIONS[name], scale)
         report["sections"][name] = result
         render(console, result)
     report["load_average_after"] = _harness.load_average()
-    console.print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
+    console.print(
+        f"load average before {report['load_average_before']}, after {report['load_average_after']}"
+    )
     out = args.out or _harness.ROOT / "benchmarks" / "results" / f"{report['started'].replace(':', '-')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

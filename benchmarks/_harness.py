@@ -30,7 +30,7 @@ def interleaved(contenders: dict, steps: int, rounds: int, batches, warmup: int 
         loop.sync()
     times = {name: [] for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             loop = contenders[name]
             per_call = getattr(loop, "steps_per_call", 1)
@@ -81,8 +81,11 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     info = {
-        "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-        "python": platform.python_version(), "jax": jax.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
         "devices": [str(d) for d in jax.devices()],
     }
     try:

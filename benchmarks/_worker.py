@@ -70,8 +70,11 @@ def first_call(impl: str, model: str) -> dict:
     import jobflow  # noqa: F401
     from benchmarks import models
 
-    data = models.class_batches(2, models.MLP["batch"] if model == "mlp" else models.LENET["batch"],
-                                (models.MLP["sizes"][0],) if model == "mlp" else models.LENET["image"])
+    data = models.class_batches(
+        2,
+        models.MLP["batch"] if model == "mlp" else models.LENET["batch"],
+        (models.MLP["sizes"][0],) if model == "mlp" else models.LENET["image"],
+    )
     start = time.perf_counter()
     loop, _ = _make(impl, model)
     np.asarray(loop.step(*data[0])).mean()  # the loss on the host
@@ -97,8 +100,13 @@ def rss(impl: str, model: str, steps: int) -> dict:
     for i in range(steps):
         loop.step(*batches[i % len(batches)])
     loop.sync()
-    return {"rss_before_mib": before, "first_call_peak_mib": first, "train_peak_mib": _peak_mib(),
-            "peak_reset": reset, "rss_after_mib": _status_mib("VmRSS")}
+    return {
+        "rss_before_mib": before,
+        "first_call_peak_mib": first,
+        "train_peak_mib": _peak_mib(),
+        "peak_reset": reset,
+        "rss_after_mib": _status_mib("VmRSS"),
+    }
 
 
 def accumulation(batch: int, n: int, steps: int) -> dict:
@@ -115,8 +123,14 @@ def accumulation(batch: int, n: int, steps: int) -> dict:
     for i in range(steps):
         job(*batches[i % 2])
     step_s = (time.perf_counter() - start) / steps
-    return {"temp_mib": mem.temp_size_in_bytes / 2**20, "argument_mib": mem.argument_size_in_bytes / 2**20,
-            "rss_before_mib": before, "train_peak_mib": _peak_mib(), "peak_reset": reset, "step_s": step_s}
+    return {
+        "temp_mib": mem.temp_size_in_bytes / 2**20,
+        "argument_mib": mem.argument_size_in_bytes / 2**20,
+        "rss_before_mib": before,
+        "train_peak_mib": _peak_mib(),
+        "peak_reset": reset,
+        "step_s": step_s,
+    }
 
 
 def accumulation_check(batch: int, n: int, steps: int) -> dict:
@@ -138,8 +152,12 @@ def accumulation_check(batch: int, n: int, steps: int) -> dict:
     return {"max_abs_diff": diff, "max_abs_weight": scale}
 
 
-TASKS = {"first_call": first_call, "rss": rss, "accumulation": accumulation,
-         "accumulation_check": accumulation_check}
+TASKS = {
+    "first_call": first_call,
+    "rss": rss,
+    "accumulation": accumulation,
+    "accumulation_check": accumulation_check,
+}
 
 
 if __name__ == "__main__":

@@ -47,23 +47,31 @@ def _declare(fn, name: str, returns, type_="train", config=None):
 
 # ----------------------------------------------------------------------------------- data
 
+
 def regression_batches(n: int, batch: int, dim: int, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return [(rng.normal(size=(batch, dim)).astype(np.float32), rng.normal(size=(batch, 1)).astype(np.float32))
-            for _ in range(n)]
+    return [
+        (rng.normal(size=(batch, dim)).astype(np.float32), rng.normal(size=(batch, 1)).astype(np.float32))
+        for _ in range(n)
+    ]
 
 
 def class_batches(n: int, batch: int, shape, classes: int = 10, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return [(rng.random(size=(batch, *shape), dtype=np.float32), rng.integers(0, classes, batch).astype(np.int32))
-            for _ in range(n)]
+    return [
+        (rng.random(size=(batch, *shape), dtype=np.float32), rng.integers(0, classes, batch).astype(np.int32))
+        for _ in range(n)
+    ]
 
 
 # ----------------------------------------------------------------------------------- tiny
 
+
 def tiny_job(name="tiny", returns=tp.Numpy, batch=TINY["batch"], dim=TINY["dim"]):
     def body(x: tp.Numpy.Placeholder((batch, dim)), y: tp.Numpy.Placeholder((batch, 1))):
-        p = flow.layers.dense(x, 1, kernel_initializer=flow.random_normal_initializer(stddev=0.1), name="tiny_fc")
+        p = flow.layers.dense(
+            x, 1, kernel_initializer=flow.random_normal_initializer(stddev=0.1), name="tiny_fc"
+        )
         loss = flow.math.reduce_mean(flow.math.square(p - y))
         flow.optimizer.SGD(TINY["lr"], momentum=TINY["momentum"]).minimize(loss)
         return loss
@@ -110,19 +118,26 @@ class HandTiny(HandOptax):
 
 # ------------------------------------------------------------------------------------ MLP
 
+
 def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1):
     sizes = MLP["sizes"]
     config = flow.function_config()
     if accumulation > 1:
         config.train.gradient_accumulation_steps(accumulation)
 
-    def body(x: tp.Numpy.Placeholder((batch, sizes[0])),
-             y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)):
+    def body(x: tp.Numpy.Placeholder((batch, sizes[0])), y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)):
         h = x
         for i, units in enumerate(sizes[1:-1]):
-            h = flow.layers.dense(h, units, activation=flow.nn.relu, name=f"mlp_fc{i}",
-                                  kernel_initializer=flow.xavier_uniform_initializer())
-        logits = flow.layers.dense(h, sizes[-1], name="mlp_head", kernel_initializer=flow.xavier_uniform_initializer())
+            h = flow.layers.dense(
+                h,
+                units,
+                activation=flow.nn.relu,
+                name=f"mlp_fc{i}",
+                kernel_initializer=flow.xavier_uniform_initializer(),
+            )
+        logits = flow.layers.dense(
+            h, sizes[-1], name="mlp_head", kernel_initializer=flow.xavier_uniform_initializer()
+        )
         loss = flow.math.reduce_mean(flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
         flow.optimizer.Adam(MLP["lr"]).minimize(loss)
         return loss
@@ -160,8 +175,10 @@ class HandMLP(HandOptax):
 
     def __init__(self, init=None, layout="oneflow"):
         transpose = layout == "oneflow"
-        params = [(jnp.asarray(np.ascontiguousarray(w.T) if transpose else w), jnp.asarray(b))
-                  for w, b in (init or mlp_init())]
+        params = [
+            (jnp.asarray(np.ascontiguousarray(w.T) if transpose else w), jnp.asarray(b))
+            for w, b in (init or mlp_init())
+        ]
 
         def dense(h, w, b):
             return (h @ w.T if transpose else h @ w) + b
@@ -207,6 +224,7 @@ class TorchMLP:
 
 # ---------------------------------------------------------------------------------- LeNet
 
+
 def load_example():
     """``examples/lenet.py`` as a module (the benchmark trains the example's own jobs)."""
     spec = importlib.util.spec_from_file_location("jobflow_example_lenet", ROOT / "examples" / "lenet.py")
@@ -248,12 +266,17 @@ class HandLeNet:
             return jnp.asarray(np.clip(rng.normal(0, 0.1, shape), -0.2, 0.2).astype(np.float32))
 
         self.params = {
-            "conv1": (tn((32, 1, 5, 5)), jnp.zeros(32)), "conv2": (tn((64, 32, 5, 5)), jnp.zeros(64)),
-            "dense1": (tn((512, 64 * 7 * 7)), jnp.zeros(512)), "dense2": (tn((10, 512)), jnp.zeros(10)),
+            "conv1": (tn((32, 1, 5, 5)), jnp.zeros(32)),
+            "conv2": (tn((64, 32, 5, 5)), jnp.zeros(64)),
+            "dense1": (tn((512, 64 * 7 * 7)), jnp.zeros(512)),
+            "dense2": (tn((10, 512)), jnp.zeros(10)),
         }
         sched = oneflow_cosine(LENET["base_lr"], LENET["total_steps"])
-        tx = optax.chain(optax.clip_by_global_norm(5.0), optax.scale_by_schedule(lambda s: -sched(s)),
-                         optax.trace(decay=0.9))
+        tx = optax.chain(
+            optax.clip_by_global_norm(5.0),
+            optax.scale_by_schedule(lambda s: -sched(s)),
+            optax.trace(decay=0.9),
+        )
         self.opt = tx.init(self.params)
         self.key = jax.random.key(seed)
 
@@ -294,18 +317,22 @@ class HandLeNet:
 
 # ------------------------------------------------------------------------- jobflow loops
 
+
 class JobLoop:
     """A jobflow train job in the loop interface (``mode``: how results come back)."""
 
     def __init__(self, job, mode="numpy"):
         self.job = job
         self.mode = mode
-        self.received = []
+        self.received = 0
+
+    def _receive(self, loss):
+        self.received += 1
 
     def step(self, x, y):
         out = self.job(x, y)
         if self.mode == "callback":
-            out(self.received.append)  # the loop does not wait; a worker thread stores the loss
+            out(self._receive)  # the loop does not wait; a worker thread gets the loss
         return out
 
     def sync(self):
@@ -355,8 +382,9 @@ class CompiledStep:
 
     def step(self, x, y):
         store, program = self.store, self.program
-        new, out, _ = program.compiled({n: store[n] for n in program.mutable},
-                                       {n: store[n] for n in program.readonly}, [x, y])
+        new, out, _ = program.compiled(
+            {n: store[n] for n in program.mutable}, {n: store[n] for n in program.readonly}, [x, y]
+        )
         store.update(new)
         return np.asarray(out)
 

@@ -87,7 +87,7 @@ def main(argv=None):
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (python -m benchmarks reads it)")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (python -m benchmarks)")
     args = parser.parse_args(argv)
 
     import jax

@@ -13,7 +13,7 @@ A call of a compiled job (``Job.__call__``) does, in order:
    processes are placed by :meth:`jobflow._sharding.InputLayout.place` instead. A call
    that does not wait for its result copies numpy inputs first (:func:`owned`).
 3. *state*: when nothing wrote to the store since the program's last call, the state
-   that call returned is passed again as it is (:func:`state_for`); otherwise the
+   that call returned is passed again as it is; otherwise (:func:`gather`) the
    store's arrays are gathered, resharded where another job left them with another
    layout.
 4. the program runs asynchronously; the store takes the new state (donated buffers are
@@ -35,8 +35,16 @@ from jobflow import _sharding
 from jobflow import typing as tp
 
 __all__ = [
-    "signature", "owned", "takes_numpy", "gather_state", "state_for", "store_result", "host_converter",
-    "InfoPacker", "PackedInfo",
+    "Store",
+    "signature",
+    "owned",
+    "takes_numpy",
+    "gather_state",
+    "gather",
+    "store_result",
+    "host_converter",
+    "InfoPacker",
+    "PackedInfo",
 ]
 
 
@@ -85,15 +93,13 @@ def gather_state(store: dict, names, shardings: dict) -> dict:
     return out
 
 
-def state_for(program, store) -> tuple[dict, dict]:
-    """The ``(mutable, readonly)`` state a call of ``program`` passes.
+def gather(program, store) -> tuple[dict, dict]:
+    """The ``(mutable, readonly)`` state of a call of ``program``, gathered from the store.
 
-    When nothing wrote to the store since the program's last call, that call's new state
-    and its read-only state are passed again as they are (no lookups, no layout checks);
-    otherwise the state is gathered from the store and laid out as the program needs.
+    Used when something wrote to the store since the program's last call (its version
+    differs); otherwise the call passes that call's new state and read-only state again
+    as they are (``program.state``: no lookups, no layout checks).
     """
-    if program.version == store.version:
-        return program.state
     shardings = program.state_shardings
     return gather_state(store, program.mutable, shardings), gather_state(store, program.readonly, shardings)
 
@@ -118,7 +124,58 @@ def host_converter(structure, mirrored: bool, local: bool, stacked: bool):
     return functools.partial(tp.to_host, structure, mirrored=mirrored, stacked=stacked)
 
 
+# ------------------------------------------------------------------------------ the store
+
+
+class Store(dict):
+    """The session's variable store: ``{name: jax.Array}`` that counts its writes in
+    ``version``.
+
+    A program remembers the state it passed and got back at its last call together with
+    the version after it; when nothing else wrote since, its next call reuses that state
+    as is. Every mutating method bumps the version (:func:`store_result` writes with
+    ``dict.update`` and bumps it itself).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version = 0
+
+    def __setitem__(self, key, value):
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.version += 1
+        super().__delitem__(key)
+
+    def update(self, *args, **kwargs):
+        self.version += 1
+        super().update(*args, **kwargs)
+
+    def pop(self, *args):
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def setdefault(self, key, default=None):
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+
 # ------------------------------------------------------------------------------ step info
+
 
 class InfoPacker:
     """Packs a step's info scalars (``lr``, ``loss``, ``step``, ...) into one byte vector.
@@ -159,7 +216,7 @@ class InfoPacker:
         raw = raw[-1] if raw.ndim == 2 else raw  # one row per step: the last step's
         out = {}
         for key, dtype, shape, offset, nbytes in self.layout:
-            piece = raw[offset:offset + nbytes]
+            piece = raw[offset : offset + nbytes]
             value = piece.astype(bool) if dtype == np.bool_ else piece.view(dtype)
             out[key] = value.reshape(shape)
         return out

@@ -40,12 +40,20 @@ from jobflow import _sharding
 from jobflow import typing as tp
 
 __all__ = [
-    "stacked_placeholder", "steps_of", "stacked_layouts", "scan_steps",
-    "split_axes", "micro_shapes", "check_accumulation", "micro_shardings", "accumulate",
+    "stacked_placeholder",
+    "steps_of",
+    "stacked_layouts",
+    "scan_steps",
+    "split_axes",
+    "micro_shapes",
+    "check_accumulation",
+    "micro_shardings",
+    "accumulate",
 ]
 
 
 # ------------------------------------------------------------------------------ run_steps
+
 
 def stacked_placeholder(ph: tp.Placeholder) -> tp.Placeholder:
     """The placeholder of a stack of batches: ``ph`` with a new leading (step) axis of any size."""
@@ -113,11 +121,13 @@ def scan_steps(step, layouts: list):
 
 # ------------------------------------------------------------------- gradient accumulation
 
+
 def split_axes(placeholders) -> list:
     """Per argument, the axis split into micro-batches (its ``batch_axis``), or None (passed
     whole to every micro-batch: no batch axis, or a scalar)."""
-    return [None if ph.batch_axis is None or ph.ndim == 0 else ph.batch_axis % ph.ndim
-            for _, ph in placeholders]
+    return [
+        None if ph.batch_axis is None or ph.ndim == 0 else ph.batch_axis % ph.ndim for _, ph in placeholders
+    ]
 
 
 def micro_shapes(placeholders, shapes, n: int) -> tuple:
@@ -126,7 +136,7 @@ def micro_shapes(placeholders, shapes, n: int) -> tuple:
     for axis, shape in zip(split_axes(placeholders), shapes):
         shape = tuple(shape)
         if axis is not None:
-            shape = (*shape[:axis], shape[axis] // n, *shape[axis + 1:])
+            shape = (*shape[:axis], shape[axis] // n, *shape[axis + 1 :])
         out.append(shape)
     return tuple(out)
 
@@ -179,7 +189,7 @@ class _Accumulator:
                 out.append(None)
                 continue
             shape = x.shape
-            x = jnp.reshape(x, (*shape[:axis], self.n, shape[axis] // self.n, *shape[axis + 1:]))
+            x = jnp.reshape(x, (*shape[:axis], self.n, shape[axis] // self.n, *shape[axis + 1 :]))
             x = jnp.moveaxis(x, axis, 0)
             out.append(x if sharding is None else jax.lax.with_sharding_constraint(x, sharding))
         return out
@@ -205,8 +215,9 @@ def accumulate(forward, n: int, axes: list, shardings: list, accumulator_dtype=N
     * the RNG key of micro-batch ``i`` is ``fold_in(key, i)``;
     * ``outputs`` come back stacked along a new leading axis of size ``n``.
     """
-    acc = _Accumulator(n, list(axes), list(shardings),
-                       None if accumulator_dtype is None else np.dtype(accumulator_dtype))
+    acc = _Accumulator(
+        n, list(axes), list(shardings), None if accumulator_dtype is None else np.dtype(accumulator_dtype)
+    )
 
     def accumulated(shared, key, inputs, *extra):
         model, params = shared

@@ -154,6 +154,7 @@ class Job:
         self.placeholders = self._read_placeholders(fn, hints)
         ret = hints.get("return", tp._NO_ANNOTATION)
         self.return_spec = tp.parse_return(ret, self.name)
+        self._waits = self.return_spec.kind == "sync"  # a call waits for (and converts) its result
         self.num_traces = 0
         self.num_discovery_traces = 0
         self._session_id = None
@@ -517,7 +518,7 @@ class Job:
         def pinned_step(mutable, readonly, inputs):
             new, out, info = step(mutable, readonly, inputs)
             assert new.keys() <= mutable.keys(), sorted(new.keys() - mutable.keys())
-            new = {n: new.get(n, mutable[n]) for n in mutable}  # the donated structure, passed again next call
+            new = {n: new.get(n, mutable[n]) for n in mutable}  # the donated structure (passed again)
             return _sharding.constrain(new, shardings), out, packer.pack(info)  # in the store's layout
 
         run = pinned_step
@@ -564,7 +565,8 @@ class Job:
         return self
 
     def _place(self, program: _Program, arrays):
-        return [x if program.direct and type(x) is np.ndarray else lay.place(f"job {self.name!r} argument {name!r}", x)
+        return [x if program.direct and type(x) is np.ndarray  # the program transfers it
+                else lay.place(f"job {self.name!r} argument {name!r}", x)
                 for (name, _), lay, x in zip(self.placeholders, program.inputs, arrays)]
 
     def _check_divisible(self, shapes, devices):
@@ -589,11 +591,6 @@ class Job:
             inputs = list(args) if self._waits else _dispatch.owned(args)
         return self._run(sess, program, inputs)
 
-    @property
-    def _waits(self) -> bool:
-        """True when a call waits for its result (so it is done with its inputs on return)."""
-        return self.return_spec.kind == "sync"
-
     def _own(self, arrays: list) -> list:
         """Checked arguments the program may read after the call returns: copies of the
         caller's numpy arrays when the call does not wait (see ``_dispatch.owned``)."""
@@ -602,10 +599,15 @@ class Job:
     def _run(self, sess, program: _Program, inputs: list):
         """Runs ``program`` on placed inputs and the store's state; updates the store."""
         store = sess.store
-        guard = self._guard if self._guard is not None and self._guard.limited else None
-        if guard is not None:
+        guard = self._guard
+        if guard is not None and guard.limited:
             guard.check_limit(store)  # NonFiniteStepsError; nothing has changed
-        mutable, readonly = _dispatch.state_for(program, store)
+        else:
+            guard = None
+        if program.version == store.version:  # nothing else wrote since the program's last call
+            mutable, readonly = program.state
+        else:
+            mutable, readonly = _dispatch.gather(program, store)
         new, out, info = program.compiled(mutable, readonly, inputs)
         # The device is busy now: the bookkeeping below overlaps with it.
         _dispatch.store_result(program, store, new, readonly)
@@ -613,6 +615,8 @@ class Job:
         self._last_info = info = _dispatch.PackedInfo(program.packer, info)
         if guard is not None:
             guard.record(info)
+        if self._waits:
+            return program.to_host(out)
         return self._result(sess, out, program.to_host)
 
     def run_steps(self, *args, **kwargs):
@@ -642,16 +646,16 @@ class Job:
         arrays = self._check_inputs(args, kwargs)
         program = self._program(tuple(tuple(x.shape) for x in arrays))
         key = _dispatch.signature(args)
-        if program.direct and not kwargs and len(key) == len(args) and all(a is x for a, x in zip(args, arrays)):
+        unchanged = len(key) == len(args) and all(a is x for a, x in zip(args, arrays))
+        if program.direct and not kwargs and unchanged:
             self._direct[key] = program  # numpy arguments that passed the checks as they are
         return program, self._place(program, self._own(arrays))
 
     def _result(self, sess, out, convert):
+        """What a call that does not wait returns: None, a callback registrar or a Future."""
         spec = self.return_spec
         if spec.kind == "none":
             return None
-        if spec.kind == "sync":
-            return convert(out)
         if spec.kind == "callback":
             def register(callback):
                 if not callable(callback):

@@ -16,11 +16,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from jobflow import _sharding
+from jobflow import _dispatch, _sharding
 from jobflow.variables import VariableSpec
 
 __all__ = [
-    "Session", "Store", "default_session", "clear_default_session", "sync_default_session",
+    "Session", "default_session", "clear_default_session", "sync_default_session",
     "get_all_variables", "load_variables", "Blob",
 ]
 
@@ -40,59 +40,13 @@ def _as_host(value) -> np.ndarray:
     return np.asarray(value)
 
 
-class Store(dict):
-    """The variable store: ``{name: jax.Array}`` that counts its writes in ``version``.
-
-    A job remembers the state it passed and got back at its last call together with the
-    version after it; when nothing else wrote since, its next call reuses that state as is
-    (see ``jobflow/_dispatch.py``). Every mutating method bumps the version; a job call
-    writes with ``dict.update`` and bumps it itself.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.version = 0
-
-    def __setitem__(self, key, value):
-        self.version += 1
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key):
-        self.version += 1
-        super().__delitem__(key)
-
-    def update(self, *args, **kwargs):
-        self.version += 1
-        super().update(*args, **kwargs)
-
-    def pop(self, *args):
-        self.version += 1
-        return super().pop(*args)
-
-    def popitem(self):
-        self.version += 1
-        return super().popitem()
-
-    def setdefault(self, key, default=None):
-        self.version += 1
-        return super().setdefault(key, default)
-
-    def clear(self):
-        self.version += 1
-        super().clear()
-
-    def __ior__(self, other):
-        self.update(other)
-        return self
-
-
 class Session:
     """Holds the variable store and the jobs defined since the last clear."""
 
     def __init__(self):
         self.id = next(_ids)
         self.specs: dict[str, VariableSpec] = {}
-        self.store: Store = Store()
+        self.store: _dispatch.Store = _dispatch.Store()  # counts its writes for the jobs' state caches
         self.jobs: dict[str, Any] = {}
         self._executor = None
         self._lock = threading.Lock()

@@ -24,7 +24,7 @@ def _heavy(returns, name="heavy"):
     """A train job whose step takes a while; its loss depends on x only at the very end."""
 
     def body(x: tp.Numpy.Placeholder((N, N))):
-        w = flow.get_variable("w", (N, N), initializer=flow.random_normal_initializer(stddev=N ** -0.5))
+        w = flow.get_variable("w", (N, N), initializer=flow.random_normal_initializer(stddev=N**-0.5))
         h = w
         for _ in range(12):
             h = flow.math.tanh(flow.matmul(h, w))
@@ -85,7 +85,7 @@ def test_input_buffers_may_be_refilled_right_after_a_call(mirrored):
 
     @flow.global_function(type="predict", function_config=cfg)
     def job(x: placeholder):
-        w = flow.get_variable("w", (N, N), initializer=flow.random_normal_initializer(stddev=N ** -0.5))
+        w = flow.get_variable("w", (N, N), initializer=flow.random_normal_initializer(stddev=N**-0.5))
         h = w
         for _ in range(12):
             h = flow.math.tanh(flow.matmul(h, w))
@@ -107,6 +107,7 @@ def test_input_buffers_may_be_refilled_right_after_a_call(mirrored):
 
 def _linear_jobs(config_a, config_b):
     """Two train jobs updating one variable w by SGD on mean((x.w - y)^2)."""
+
     def make(name, cfg):
         def body(x: tp.Numpy.Placeholder((4, 2)), y: tp.Numpy.Placeholder((4,))) -> tp.Numpy:
             w = flow.get_variable("w", (2,), initializer=flow.zeros_initializer())
@@ -157,7 +158,9 @@ def test_repeated_numpy_signatures_keep_every_check():
         job(x.tolist(), k)
     with pytest.raises(TypeError, match=r"argument 'k': expected dtype int32; got float32"):
         job(x, np.asarray(2, np.float32))
-    with pytest.raises(ValueError, match=r"argument 'x': expected shape \(2, 3\) dtype float32; got shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"argument 'x': expected shape \(2, 3\) dtype float32; got shape \(3, 2\)"
+    ):
         job(x.T.copy(), k)
     with pytest.raises(TypeError, match=r"takes 2 arguments \(x, k\); got 3"):
         job(x, k, k)
@@ -176,7 +179,9 @@ def test_callbacks_of_a_non_blocking_loop_arrive_in_order_with_blocking_values()
         return flow.global_function(type="train")(job)
 
     rng = np.random.default_rng(0)
-    data = [(rng.normal(size=(4, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)) for _ in range(20)]
+    data = [
+        (rng.normal(size=(4, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)) for _ in range(20)
+    ]
     blocking = make(tp.Numpy)
     expected = [float(blocking(x, y)) for x, y in data]
     flow.clear_default_session()

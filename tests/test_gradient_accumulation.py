@@ -23,8 +23,9 @@ def _config(n=None, **kwargs):
 
 def _mlp_job(cfg, opt=lambda: flow.optimizer.Adam(0.05), batch=BATCH):
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.Numpy.Placeholder((batch, DIM)), y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)
-              ) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((batch, DIM)), y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)
+    ) -> tp.Numpy:
         init = flow.xavier_uniform_initializer()
         h = flow.layers.dense(x, 6, activation=flow.nn.tanh, kernel_initializer=init, name="h")
         logits = flow.layers.dense(h, 3, kernel_initializer=init, name="o")
@@ -37,8 +38,10 @@ def _mlp_job(cfg, opt=lambda: flow.optimizer.Adam(0.05), batch=BATCH):
 
 def _batches(steps=3, batch=BATCH, seed=0):
     rng = np.random.default_rng(seed)
-    return [(rng.normal(size=(batch, DIM)).astype(np.float32), rng.integers(0, 3, batch).astype(np.int32))
-            for _ in range(steps)]
+    return [
+        (rng.normal(size=(batch, DIM)).astype(np.float32), rng.integers(0, 3, batch).astype(np.int32))
+        for _ in range(steps)
+    ]
 
 
 def _store():
@@ -68,6 +71,7 @@ def test_accumulated_update_equals_the_whole_batch(n=4):
 
 def test_hand_computed_sgd_on_a_linear_model():
     """w -= lr * mean over micro-batches of the micro-batch gradients of mean((x.w - y)^2)."""
+
     @flow.global_function(type="train", function_config=_config(2))
     def train(x: tp.Numpy.Placeholder((4, 2)), y: tp.Numpy.Placeholder((4,))) -> tp.Numpy:
         w = flow.get_variable("w", (2,), initializer=flow.zeros_initializer())
@@ -103,8 +107,9 @@ def test_body_sees_micro_batches_and_unsplit_arguments_go_whole():
     seen = {}
 
     @flow.global_function(type="train", function_config=_config(4))
-    def train(x: tp.Numpy.Placeholder((BATCH, DIM)), scale: tp.Numpy.Placeholder((2,), batch_axis=None)
-              ) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((BATCH, DIM)), scale: tp.Numpy.Placeholder((2,), batch_axis=None)
+    ) -> tp.Numpy:
         seen["x"], seen["scale"] = tuple(x.shape), tuple(scale.shape)
         w = flow.get_variable("w", (DIM,), initializer=flow.ones_initializer())
         loss = flow.math.reduce_sum(x * flow.reshape(w, (1, DIM)), axis=1) * scale[0] + scale[1]
@@ -130,7 +135,7 @@ def test_batch_norm_statistics_chain_over_micro_batches():
     x = np.random.default_rng(3).normal(size=(BATCH, 2)).astype(np.float32)
     train(x)
     mean, var = np.zeros(2), np.ones(2)
-    for part in (x[:BATCH // 2], x[BATCH // 2:]):  # micro-batch 2 starts from micro-batch 1's values
+    for part in (x[: BATCH // 2], x[BATCH // 2 :]):  # micro-batch 2 starts from micro-batch 1's values
         mean = momentum * mean + (1 - momentum) * part.mean(0)
         var = momentum * var + (1 - momentum) * part.var(0, ddof=1)
     stored = flow.get_all_variables()
@@ -173,8 +178,10 @@ def test_mirrored_and_four_device_accumulation_equal_the_whole_batch():
     cfg.default_placement_scope(flow.scope.placement("cpu", "0:0-1"))
 
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.ListNumpy.Placeholder((BATCH // 2, DIM)),
-              y: tp.ListNumpy.Placeholder((BATCH // 2,), dtype=flow.int32)) -> tp.Numpy:
+    def train(
+        x: tp.ListNumpy.Placeholder((BATCH // 2, DIM)),
+        y: tp.ListNumpy.Placeholder((BATCH // 2,), dtype=flow.int32),
+    ) -> tp.Numpy:
         init = flow.xavier_uniform_initializer()
         h = flow.layers.dense(x, 6, activation=flow.nn.tanh, kernel_initializer=init, name="h")
         logits = flow.layers.dense(h, 3, kernel_initializer=init, name="o")
@@ -198,14 +205,23 @@ def test_predict_jobs_ignore_the_setting():
     np.testing.assert_array_equal(predict(x), 2 * x)
 
 
-@pytest.mark.parametrize("call, exc, pattern", [
-    (lambda c: c.train.gradient_accumulation_steps(0), ValueError,
-     r"function_config.train.gradient_accumulation_steps expects an int >= 1; got 0"),
-    (lambda c: c.train.gradient_accumulation_steps(2.0), ValueError, r"expects an int >= 1; got 2.0"),
-    (lambda c: c.train.gradient_accumulation_steps(True), ValueError, r"expects an int >= 1; got True"),
-    (lambda c: c.train.gradient_accumulation_steps(2, accumulator_dtype=flow.int32), ValueError,
-     r"accumulator_dtype\) expects a floating dtype; got int32"),
-])
+@pytest.mark.parametrize(
+    "call, exc, pattern",
+    [
+        (
+            lambda c: c.train.gradient_accumulation_steps(0),
+            ValueError,
+            r"function_config.train.gradient_accumulation_steps expects an int >= 1; got 0",
+        ),
+        (lambda c: c.train.gradient_accumulation_steps(2.0), ValueError, r"expects an int >= 1; got 2.0"),
+        (lambda c: c.train.gradient_accumulation_steps(True), ValueError, r"expects an int >= 1; got True"),
+        (
+            lambda c: c.train.gradient_accumulation_steps(2, accumulator_dtype=flow.int32),
+            ValueError,
+            r"accumulator_dtype\) expects a floating dtype; got int32",
+        ),
+    ],
+)
 def test_setting_errors(call, exc, pattern):
     cfg = flow.function_config()
     with pytest.raises(exc, match=pattern):
@@ -217,14 +233,20 @@ def test_indivisible_batches_raise_before_anything_is_created():
     from jobflow.session import default_session
 
     job = _mlp_job(_config(3))
-    with pytest.raises(ValueError, match=r"job 'train' argument 'x': gradient_accumulation_steps\(3\) splits the "
-                                         r"batch axis \(0\) into 3 micro-batches, but its size 8 is not divisible"):
+    with pytest.raises(
+        ValueError,
+        match=r"job 'train' argument 'x': gradient_accumulation_steps\(3\) splits the "
+        r"batch axis \(0\) into 3 micro-batches, but its size 8 is not divisible",
+    ):
         job(*_batches(1)[0])
     assert default_session().store == {}
 
     flow.clear_default_session()
     job = _mlp_job(_config(4).default_placement_scope(flow.scope.placement("cpu", "0:0-3")))
-    with pytest.raises(ValueError, match=r"micro-batches of 2 along the batch axis \(0\), which do not divide "
-                                         r"across the job's 4 devices"):
+    with pytest.raises(
+        ValueError,
+        match=r"micro-batches of 2 along the batch axis \(0\), which do not divide "
+        r"across the job's 4 devices",
+    ):
         job(*_batches(1)[0])
     assert default_session().store == {}

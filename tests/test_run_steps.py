@@ -24,8 +24,9 @@ def _train_job(returns=tp.Numpy, name="train", batch=BATCH, config=None):
         logits = flow.layers.dense(h, 3, kernel_initializer=init, name="o")
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
         sched = flow.optimizer.CosineScheduler(0.3, 10, warmup=flow.optimizer.warmup.linear(2, 0))
-        flow.optimizer.SGD(sched, momentum=0.9,
-                           grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0)).minimize(loss)
+        flow.optimizer.SGD(
+            sched, momentum=0.9, grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0)
+        ).minimize(loss)
         return loss
 
     body.__name__ = name
@@ -36,7 +37,9 @@ def _train_job(returns=tp.Numpy, name="train", batch=BATCH, config=None):
 
 def _stacks(k=K, batch=BATCH, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(k, batch, DIM)).astype(np.float32), rng.integers(0, 3, (k, batch)).astype(np.int32)
+    return rng.normal(size=(k, batch, DIM)).astype(np.float32), rng.integers(0, 3, (k, batch)).astype(
+        np.int32
+    )
 
 
 def _store():
@@ -151,8 +154,10 @@ def test_mirrored_run_steps_equals_single_calls():
 
     def make():
         @flow.global_function(type="train", function_config=config)
-        def mirrored(x: tp.ListNumpy.Placeholder((per_device, DIM)),
-                     y: tp.ListNumpy.Placeholder((per_device,), dtype=flow.int32)) -> typing.Tuple[tp.Numpy, tp.ListNumpy]:
+        def mirrored(
+            x: tp.ListNumpy.Placeholder((per_device, DIM)),
+            y: tp.ListNumpy.Placeholder((per_device,), dtype=flow.int32),
+        ) -> typing.Tuple[tp.Numpy, tp.ListNumpy]:
             h = flow.layers.dense(x, 3, kernel_initializer=flow.xavier_uniform_initializer(), name="o")
             loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, flow.nn.dropout(h, rate=0.3))
             flow.optimizer.SGD(0.1).minimize(loss)
@@ -161,8 +166,8 @@ def test_mirrored_run_steps_equals_single_calls():
         return mirrored
 
     xs, ys = _stacks(batch=devices * per_device)
-    per_dev_x = [xs[:, d * per_device:(d + 1) * per_device] for d in range(devices)]
-    per_dev_y = [ys[:, d * per_device:(d + 1) * per_device] for d in range(devices)]
+    per_dev_x = [xs[:, d * per_device : (d + 1) * per_device] for d in range(devices)]
+    per_dev_y = [ys[:, d * per_device : (d + 1) * per_device] for d in range(devices)]
     job = make()
     singles = [job([a[k] for a in per_dev_x], [a[k] for a in per_dev_y]) for k in range(K)]
     ref = _store()
@@ -191,17 +196,33 @@ def test_run_steps_with_gradient_accumulation_equals_single_calls():
     _assert_same_store(_store(), ref)
 
 
-@pytest.mark.parametrize("args, exc, pattern", [
-    ((np.zeros((3, BATCH, DIM), np.float32), np.zeros((2, BATCH), np.int32)), ValueError,
-     r"job 'train' run_steps: .* same number of steps .*\{'x': 3, 'y': 2\}"),
-    ((np.zeros((0, BATCH, DIM), np.float32), np.zeros((0, BATCH), np.int32)), ValueError,
-     r"run_steps needs at least one step"),
-    ((np.zeros((BATCH, DIM), np.float32), np.zeros((3, BATCH), np.int32)), ValueError,
-     r"job 'train' run_steps argument 'x': expected rank 3 \(shape \(None, 6, 5\) dtype float32\); got shape \(6, 5\)"),
-    ((np.zeros((3, BATCH, DIM), np.float32), np.zeros((3, BATCH), np.float32)), TypeError,
-     r"job 'train' run_steps argument 'y': expected dtype int32; got float32"),
-    ((np.zeros((3, BATCH, DIM), np.float32),), TypeError, r"missing argument\(s\) \['y'\]"),
-])
+@pytest.mark.parametrize(
+    "args, exc, pattern",
+    [
+        (
+            (np.zeros((3, BATCH, DIM), np.float32), np.zeros((2, BATCH), np.int32)),
+            ValueError,
+            r"job 'train' run_steps: .* same number of steps .*\{'x': 3, 'y': 2\}",
+        ),
+        (
+            (np.zeros((0, BATCH, DIM), np.float32), np.zeros((0, BATCH), np.int32)),
+            ValueError,
+            r"run_steps needs at least one step",
+        ),
+        (
+            (np.zeros((BATCH, DIM), np.float32), np.zeros((3, BATCH), np.int32)),
+            ValueError,
+            r"job 'train' run_steps argument 'x': expected rank 3 \(shape \(None, 6, 5\) dtype float32\); "
+            r"got shape \(6, 5\)",
+        ),
+        (
+            (np.zeros((3, BATCH, DIM), np.float32), np.zeros((3, BATCH), np.float32)),
+            TypeError,
+            r"job 'train' run_steps argument 'y': expected dtype int32; got float32",
+        ),
+        ((np.zeros((3, BATCH, DIM), np.float32),), TypeError, r"missing argument\(s\) \['y'\]"),
+    ],
+)
 def test_bad_stacks_raise_and_change_nothing(args, exc, pattern):
     job = _train_job()
     xs, ys = _stacks()

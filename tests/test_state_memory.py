@@ -15,8 +15,9 @@ from jobflow.session import default_session
 def _adam_job():
     @flow.global_function(type="train")
     def train(x: tp.Numpy.Placeholder((4, 64)), y: tp.Numpy.Placeholder((4,), dtype=flow.int32)) -> tp.Numpy:
-        h = flow.layers.dense(x, 128, activation=flow.nn.relu, name="h",
-                              kernel_initializer=flow.xavier_uniform_initializer())
+        h = flow.layers.dense(
+            x, 128, activation=flow.nn.relu, name="h", kernel_initializer=flow.xavier_uniform_initializer()
+        )
         logits = flow.layers.dense(h, 3, name="o", kernel_initializer=flow.xavier_uniform_initializer())
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
         flow.optimizer.Adam(0.01).minimize(loss)

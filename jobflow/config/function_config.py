@@ -79,12 +79,10 @@ class _TrainConfig:
         settings = self._cfg.settings
         n = _check_int("train.gradient_accumulation_steps", n, 1)
         if accumulator_dtype is not None:
-            accumulator_dtype = _dtypes.as_dtype(accumulator_dtype, "train.gradient_accumulation_steps(accumulator_dtype)")
+            where = "function_config.train.gradient_accumulation_steps(accumulator_dtype)"
+            accumulator_dtype = _dtypes.as_dtype(accumulator_dtype, where)
             if not _dtypes.is_floating(accumulator_dtype):
-                raise ValueError(
-                    f"function_config.train.gradient_accumulation_steps(accumulator_dtype) expects a "
-                    f"floating dtype; got {accumulator_dtype.name}"
-                )
+                raise ValueError(f"{where} expects a floating dtype; got {accumulator_dtype.name}")
         settings["gradient_accumulation_steps"] = n
         settings["gradient_accumulator_dtype"] = accumulator_dtype
         return self._cfg

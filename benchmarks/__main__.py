@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--only SECTION ...] [--out PATH]``: jobflow measured side by side.
+"""jobflow measured side by side:
+``python -m benchmarks [--quick] [--only SECTION ...] [--out PATH] [--markdown PATH]``.
 
 Sections (all by default, in this order):
 
@@ -103,6 +104,17 @@ def render(console: Console, result: dict) -> None:
     console.print()
 
 
+def markdown(report: dict) -> str:
+    """The report's tables as markdown (what the README and docs/performance.md show)."""
+    lines = []
+    for result in report["sections"].values():
+        cols = result["columns"]
+        lines += [f"#### {result['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in result["rows"]]
+        lines += [""] + [f"* {note}" for note in result.get("notes", [])] + [""]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -118,6 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", type=pathlib.Path, help="JSON file to write (default: benchmarks/results/<time>.json)"
     )
+    parser.add_argument("--markdown", type=pathlib.Path, help="also write the tables as markdown to this file")
     args = parser.parse_args(argv)
     scale = SCALES["quick" if args.quick else "full"]
     console = Console(width=None if sys.stdout.isatty() else 140)
@@ -146,6 +159,8 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     console.print(f"results written to {out}")
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
     return 0
 
 

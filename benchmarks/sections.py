@@ -188,10 +188,11 @@ def run_steps(scale) -> dict:
         "columns": ["job", "K", "single call (us/step)", "run_steps (us/step)", "speed-up"],
         "rows": rows,
         "notes": [
-            "Both read the losses on the host (one array of K losses per run_steps call). The state after "
-            "run_steps is bitwise that of K single calls (tests/test_run_steps.py).",
+            "Both read the losses on the host (one array of K losses per run_steps call). For dense models "
+            "the state after run_steps is bitwise that of K single calls (tests/test_run_steps.py).",
             "LeNet: XLA's CPU backend (jax 0.10) runs convolutions inside a loop without its fast "
-            "convolution kernels, so run_steps is slower than single calls for conv nets on CPU.",
+            "convolution kernels, so run_steps is slower than single calls for conv nets on CPU (and agrees "
+            "with them to float rounding).",
         ],
     }
 

@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", type=pathlib.Path, help="JSON file to write (default: benchmarks/results/<time>.json)"
     )
-    parser.add_argument("--markdown", type=pathlib.Path, help="also write the tables as markdown to this file")
+    parser.add_argument("--markdown", type=pathlib.Path, help="also write the tables as markdown there")
     args = parser.parse_args(argv)
     scale = SCALES["quick" if args.quick else "full"]
     console = Console(width=None if sys.stdout.isatty() else 140)

@@ -57,7 +57,7 @@ __all__ = [
 
 def stacked_placeholder(ph: tp.Placeholder) -> tp.Placeholder:
     """The placeholder of a stack of batches: ``ph`` with a new leading (step) axis of any size."""
-    axis = None if ph.batch_axis is None else ph.batch_axis % max(ph.ndim, 1) + 1
+    axis = None if ph.batch_axis is None or ph.ndim == 0 else ph.batch_axis % ph.ndim + 1
     return tp.Placeholder((None, *ph.shape), ph.dtype, axis, ph.mirrored)
 
 
@@ -69,11 +69,12 @@ def steps_of(job_name: str, names, shapes) -> int:
             f"job {job_name!r} run_steps: every argument is a stack of batches along axis 0, "
             f"so all need the same number of steps there; got {sizes}"
         )
-    k = next(iter(sizes.values()), None)
-    if not k:
+    if not sizes:
+        raise TypeError(f"job {job_name!r} run_steps: the job takes no arguments to stack; call it K times")
+    k = next(iter(sizes.values()))
+    if k < 1:
         raise ValueError(
-            f"job {job_name!r} run_steps needs at least one step (a leading axis of size >= 1); "
-            f"got {sizes or 'no arguments'}"
+            f"job {job_name!r} run_steps needs at least one step (a leading axis of size >= 1); got {sizes}"
         )
     return k
 

@@ -48,18 +48,26 @@ def _store():
     return {k: v.numpy().copy() for k, v in flow.get_all_variables().items()}
 
 
-def test_accumulated_update_equals_the_whole_batch(n=4):
-    batches = _batches()
-    job = _mlp_job(_config())
-    whole = [job(x, y) for x, y in batches]
-    ref = _store()
+def _train(make_job, batches):
+    """``(job, outputs, store)`` of a fresh session training ``make_job()`` on ``batches``."""
     flow.clear_default_session()
     flow.config.seed(0)
-    job = _mlp_job(_config(n))
-    parts = [job(x, y) for x, y in batches]
-    got = _store()
+    job = make_job()
+    outputs = [job(x, y) for x, y in batches]
+    return job, outputs, _store()
+
+
+def _assert_close_stores(got, ref):
+    assert got.keys() == ref.keys()
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_accumulated_update_equals_the_whole_batch(n=4):
+    batches = _batches()
+    _, whole, ref = _train(lambda: _mlp_job(_config()), batches)
+    job, parts, got = _train(lambda: _mlp_job(_config(n)), batches)
+    _assert_close_stores(got, ref)
     # outputs: per micro-batch, stacked; in order they are the whole batch's outputs
     assert parts[0].shape == (n, BATCH // n)
     for w, p in zip(whole, parts):
@@ -67,6 +75,15 @@ def test_accumulated_update_equals_the_whole_batch(n=4):
     assert job.last_info["loss"] == pytest.approx(float(whole[-1].mean()), rel=1e-5)
     assert got["System-Train-TrainStep-train"] == len(batches)  # one optimizer step per call
     assert job.num_traces == 1
+
+
+def test_loss_scaling_and_accumulation_give_the_unscaled_update():
+    batches = _batches(steps=2)
+    _, _, ref = _train(lambda: _mlp_job(_config()), batches)
+    opt = lambda: flow.optimizer.Adam(0.05, loss_scale_factor=1024.0)  # noqa: E731
+    job, _, got = _train(lambda: _mlp_job(_config(4), opt=opt), batches)
+    _assert_close_stores(got, ref)
+    assert job.last_info["loss_scale"] == 1024.0
 
 
 def test_hand_computed_sgd_on_a_linear_model():
@@ -157,23 +174,7 @@ def test_each_micro_batch_draws_its_own_dropout_mask():
     assert set(np.unique(out)) <= {0.0, 2.0}
 
 
-def test_mirrored_and_four_device_accumulation_equal_the_whole_batch():
-    batches = _batches()
-    job = _mlp_job(_config())
-    for x, y in batches:
-        job(x, y)
-    ref = _store()
-
-    flow.clear_default_session()
-    flow.config.seed(0)
-    job = _mlp_job(_config(2).default_placement_scope(flow.scope.placement("cpu", "0:0-1")))
-    for x, y in batches:
-        job(x, y)
-    for k, v in _store().items():
-        np.testing.assert_allclose(v, ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
-
-    flow.clear_default_session()
-    flow.config.seed(0)
+def _mirrored_job():
     cfg = _config(2).default_logical_view(flow.scope.mirrored_view())
     cfg.default_placement_scope(flow.scope.placement("cpu", "0:0-1"))
 
@@ -189,11 +190,20 @@ def test_mirrored_and_four_device_accumulation_equal_the_whole_batch():
         flow.optimizer.Adam(0.05).minimize(loss)
         return loss
 
-    for x, y in batches:
-        out = train(np.split(x, 2), np.split(y, 2))
-    assert out.shape == (2 * 2, BATCH // 4)  # per device (micro-batches, micro-batch), concatenated
-    for k, v in _store().items():
-        np.testing.assert_allclose(v, ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    return train
+
+
+def test_mirrored_and_two_device_accumulation_equal_the_whole_batch():
+    batches = _batches()
+    _, _, ref = _train(lambda: _mlp_job(_config()), batches)
+    two = flow.scope.placement("cpu", "0:0-1")
+    _, _, got = _train(lambda: _mlp_job(_config(2).default_placement_scope(two)), batches)
+    _assert_close_stores(got, ref)
+
+    split = [(np.split(x, 2), np.split(y, 2)) for x, y in batches]
+    _, outs, got = _train(_mirrored_job, split)
+    assert outs[-1].shape == (2 * 2, BATCH // 4)  # per device (micro-batches, micro-batch), concatenated
+    _assert_close_stores(got, ref)
 
 
 def test_predict_jobs_ignore_the_setting():
@@ -229,24 +239,27 @@ def test_setting_errors(call, exc, pattern):
     assert cfg.settings["gradient_accumulation_steps"] == 1
 
 
-def test_indivisible_batches_raise_before_anything_is_created():
+@pytest.mark.parametrize(
+    "devices, n, pattern",
+    [
+        (
+            1,
+            3,
+            r"job 'train' argument 'x': gradient_accumulation_steps\(3\) splits the batch axis \(0\) into 3 "
+            r"micro-batches, but its size 8 is not divisible",
+        ),
+        (
+            4,
+            4,
+            r"micro-batches of 2 along the batch axis \(0\), which do not divide across the job's 4 devices",
+        ),
+    ],
+)
+def test_indivisible_batches_raise_before_anything_is_created(devices, n, pattern):
     from jobflow.session import default_session
 
-    job = _mlp_job(_config(3))
-    with pytest.raises(
-        ValueError,
-        match=r"job 'train' argument 'x': gradient_accumulation_steps\(3\) splits the "
-        r"batch axis \(0\) into 3 micro-batches, but its size 8 is not divisible",
-    ):
-        job(*_batches(1)[0])
-    assert default_session().store == {}
-
-    flow.clear_default_session()
-    job = _mlp_job(_config(4).default_placement_scope(flow.scope.placement("cpu", "0:0-3")))
-    with pytest.raises(
-        ValueError,
-        match=r"micro-batches of 2 along the batch axis \(0\), which do not divide "
-        r"across the job's 4 devices",
-    ):
+    cfg = _config(n).default_placement_scope(flow.scope.placement("cpu", f"0:0-{devices - 1}"))
+    job = _mlp_job(cfg)
+    with pytest.raises(ValueError, match=pattern):
         job(*_batches(1)[0])
     assert default_session().store == {}

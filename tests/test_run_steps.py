@@ -240,3 +240,19 @@ def test_bad_first_run_steps_creates_nothing():
     with pytest.raises(ValueError, match="same number of steps"):
         job.run_steps(np.zeros((2, BATCH, DIM), np.float32), np.zeros((3, BATCH), np.int32))
     assert default_session().store == {}
+
+
+def test_scalar_arguments_and_jobs_without_arguments():
+    @flow.global_function()
+    def scale(x: tp.Numpy.Placeholder((2,)), s: tp.Numpy.Placeholder(())) -> tp.Numpy:
+        return x * s
+
+    out = scale.run_steps(np.ones((3, 2), np.float32), np.array([1, 2, 3], np.float32))
+    np.testing.assert_array_equal(out, [[1, 1], [2, 2], [3, 3]])
+
+    @flow.global_function()
+    def constant() -> tp.Numpy:
+        return flow.math.reduce_sum(flow.get_variable("c", (2,), initializer=flow.ones_initializer()))
+
+    with pytest.raises(TypeError, match=r"job 'constant' run_steps: the job takes no arguments to stack"):
+        constant.run_steps()

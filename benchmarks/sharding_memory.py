@@ -2,6 +2,7 @@
 
     python benchmarks/sharding_memory.py                 # 8 fake CPU devices unless GPUs
     python benchmarks/sharding_memory.py --devices 4 --hidden 1024
+    python -m benchmarks                                 # runs it as one section of the suite
 
 For each layout the same MLP trains a few steps on the same batches, then the script reads,
 per device, the bytes its state arrays occupy there (summed over the arrays' shards) and
@@ -11,6 +12,7 @@ and prints a markdown table.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -77,10 +79,6 @@ def measure(train, batches):
     return per_device, mem.argument_size_in_bytes + mem.temp_size_in_bytes, step_ms, values
 
 
-def mib(n):
-    return f"{n / 2**20:.2f}"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=8)
@@ -89,6 +87,7 @@ def main(argv=None):
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (python -m benchmarks)")
     args = parser.parse_args(argv)
 
     import jax
@@ -98,11 +97,10 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     batches = [(rng.normal(size=(args.batch, args.dim)).astype(np.float32),
                 rng.integers(0, 10, args.batch).astype(np.int32)) for _ in range(args.steps)]
-    print(f"MLP {args.dim} -> {args.layers} x {args.hidden} -> 10, global batch {args.batch}, "
-          f"{args.devices} {tag} devices ({jax.devices()[0].device_kind}), jax {jax.__version__}\n")
-    print("| optimizer | layout | variables / device (MiB) | slots / device (MiB) | state / device (MiB) "
-          "| XLA args + temps / device (MiB) | max abs diff vs replicated | step (ms) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    setup = (f"MLP {args.dim} -> {args.layers} x {args.hidden} -> 10, global batch {args.batch}, "
+             f"{args.devices} {tag} devices ({jax.devices()[0].device_kind}), jax {jax.__version__}")
+    print(setup + "\n")
+    rows = []
     for opt_name, make_opt in optimizers().items():
         ref = None
         for layout, switches in LAYOUTS.items():
@@ -110,10 +108,24 @@ def main(argv=None):
             train = build(placement, make_opt, args.batch, args.dim, args.hidden, args.layers, **switches)
             per_device, xla_bytes, step_ms, values = measure(train, batches)
             ref = values if ref is None else ref
-            diff = max(float(np.abs(values[k] - ref[k]).max()) for k in ref)
-            print(f"| {opt_name} | {layout} | {mib(per_device['variables'])} | {mib(per_device['slots'])} | "
-                  f"{mib(per_device['variables'] + per_device['slots'])} | {mib(xla_bytes)} | {diff:.1e} | "
-                  f"{step_ms:.1f} |")
+            rows.append({
+                "optimizer": opt_name, "layout": layout,
+                "variables / device (MiB)": per_device["variables"] / 2**20,
+                "slots / device (MiB)": per_device["slots"] / 2**20,
+                "state / device (MiB)": (per_device["variables"] + per_device["slots"]) / 2**20,
+                "XLA args + temps / device (MiB)": xla_bytes / 2**20,
+                "max abs diff vs replicated": max(float(np.abs(values[k] - ref[k]).max()) for k in ref),
+                "step (ms)": step_ms,
+            })
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|---|---|" + "---:|" * (len(rows[0]) - 2))
+    for row in rows:
+        cells = [f"{v:.1e}" if k.startswith("max abs") else f"{v:.2f}" if isinstance(v, float) else str(v)
+                 for k, v in row.items()]
+        print("| " + " | ".join(cells) + " |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"setup": setup, "rows": rows}, f)
     return 0
 
 

@@ -264,20 +264,32 @@ def local_pieces(x) -> list[np.ndarray]:
     return [np.asarray(s.data) for s in sorted(x.addressable_shards, key=key)]
 
 
-def host_leaf(x, mirrored: bool) -> np.ndarray:
+def host_leaf(x, mirrored: bool, stacked: bool = False) -> np.ndarray:
     """A ``tp.Numpy`` result; in the mirrored view the per-device results concatenated
-    along axis 0 (per-device scalars give a vector with one entry per device)."""
+    along axis 0 (per-device scalars give a vector with one entry per device).
+
+    ``stacked``: ``x`` has a leading step axis (``Job.run_steps``) before the device axis;
+    each step's result is converted as above.
+    """
     arr = to_numpy(x)
-    if mirrored and arr.ndim >= 2:
-        arr = arr.reshape(arr.shape[0] * arr.shape[1], *arr.shape[2:])
+    lead = 1 if stacked else 0
+    if mirrored and arr.ndim >= lead + 2:
+        d = arr.shape[lead]
+        arr = arr.reshape(*arr.shape[:lead], d * arr.shape[lead + 1], *arr.shape[lead + 2:])
     return arr
 
 
-def host_list(x, mirrored: bool) -> list[np.ndarray]:
+def host_list(x, mirrored: bool, stacked: bool = False) -> list[np.ndarray]:
     """A ``tp.ListNumpy`` result: one array per device of this process (its piece of a
-    consistent result; exactly what the body returned there in the mirrored view)."""
+    consistent result; exactly what the body returned there in the mirrored view).
+
+    ``stacked``: ``x`` has a leading step axis (``Job.run_steps``); each device's array
+    keeps it.
+    """
     pieces = local_pieces(x)
-    return [p[0] for p in pieces] if mirrored else pieces
+    if not mirrored:
+        return pieces
+    return [p[:, 0] for p in pieces] if stacked else [p[0] for p in pieces]
 
 
 def bytes_per_device(arrays) -> dict:

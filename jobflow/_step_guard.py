@@ -81,6 +81,11 @@ class StepGuard:
         """True when a non-finite step is skipped rather than applied."""
         return self.skip_nonfinite or (self.policy is not None and self.policy.skips_nonfinite)
 
+    @property
+    def limited(self) -> bool:
+        """True when the job skips non-finite steps and bounds how many may follow in a row."""
+        return self.skips and self.limit is not None
+
     # -- state in the store ------------------------------------------------------------
     def _policy_names(self) -> dict[str, str]:
         fields = self.policy.initial_state() if self.policy is not None else {}
@@ -137,10 +142,11 @@ class StepGuard:
         return out, info
 
     # -- on the host -------------------------------------------------------------------
-    def record(self, info: dict) -> None:
-        """Keeps the consecutive-skip count a call returned, for :meth:`check_limit`."""
-        if self.skips and self.limit is not None:
-            self._recent.append(info["consecutive_skipped_steps"])
+    def record(self, info) -> None:
+        """Keeps a call's info (``jobflow._dispatch.PackedInfo``: read when its step has
+        finished) for the consecutive-skip count :meth:`check_limit` reads."""
+        if self.limited:
+            self._recent.append(info)
 
     def _latest_finished_count(self, store: dict) -> int | None:
         """The newest consecutive-skip count whose step has finished, without waiting
@@ -153,7 +159,7 @@ class StepGuard:
             self._recent.popleft().block_until_ready()
         for i in range(len(self._recent) - 1, -1, -1):
             if self._recent[i].is_ready():
-                count = int(np.asarray(self._recent[i]))
+                count = int(self._recent[i]["consecutive_skipped_steps"])
                 for _ in range(i + 1):
                     self._recent.popleft()
                 return count
@@ -163,7 +169,7 @@ class StepGuard:
         """Raises when a finished step shows the consecutive skips at the limit (changes
         nothing; never waits for the device, see the module docstring)."""
         name = consecutive_skips_name(self.job_name)
-        if not self.skips or self.limit is None or name not in store:
+        if not self.limited or name not in store:
             return
         run = self._latest_finished_count(store)
         if run is None or run < self.limit:

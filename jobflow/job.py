@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jobflow import _sharding, _step_guard, _trace
+from jobflow import _dispatch, _sharding, _step_guard, _steps, _trace
 from jobflow import scope as _scope
 from jobflow import session as _session
 from jobflow import typing as tp
@@ -57,6 +57,23 @@ def rng_name(job_name: str) -> str:
 def _system_spec(name, shape, dtype, init, job_name, kind="system"):
     return VariableSpec(name=name, shape=shape, dtype=np.dtype(dtype), init=init,
                         trainable=False, kind=kind, origin=f"job {job_name!r}")
+
+
+class _InitialValue:
+    """The initializer of an optimizer slot: its value, computed from the variables.
+
+    It hands the value out once and then drops it, so the store holds the only copy
+    (keeping it would hold a second set of slots, e.g. Adam's m and v, for good).
+    """
+
+    def __init__(self, value):
+        self._value = value
+
+    def __call__(self, _seed):
+        value, self._value = self._value, None
+        if value is None:
+            raise RuntimeError("an optimizer slot's initial value was already used")
+        return _sharding.to_numpy(value)
 
 
 def _annotations(fn) -> dict:
@@ -110,6 +127,11 @@ class _Program:
     state_shardings: dict  # name -> NamedSharding
     inputs: list  # one _sharding.InputLayout per argument
     devices: list
+    direct: bool = False  # numpy arguments go straight to `compiled`, which copies them to the devices
+    packer: Any = None  # _dispatch.InfoPacker of the info output
+    to_host: Any = None  # outputs -> what the call returns (numpy), see _dispatch.host_converter
+    version: int = -1  # the store's version after this program's last call
+    state: Any = None  # (mutable, readonly) state of that call, valid while the version holds
 
 
 class Job:
@@ -132,6 +154,7 @@ class Job:
         self.placeholders = self._read_placeholders(fn, hints)
         ret = hints.get("return", tp._NO_ANNOTATION)
         self.return_spec = tp.parse_return(ret, self.name)
+        self._waits = self.return_spec.kind == "sync"  # a call waits for (and converts) its result
         self.num_traces = 0
         self.num_discovery_traces = 0
         self._session_id = None
@@ -140,6 +163,7 @@ class Job:
         self._last_program: _Program | None = None
         self._last_info: dict | None = None
         self._plans: list[OptimizerPlan] = []
+        self._direct: dict = {}  # _dispatch.signature(args) -> _Program, for checked numpy arguments
         self._guard: _step_guard.StepGuard | None = None
         functools.update_wrapper(self, fn)
         _session.default_session().jobs[self.name] = self
@@ -170,11 +194,19 @@ class Job:
             self._session_id = sess.id
             self._programs.clear()
             self._discoveries.clear()
+            self._direct.clear()
             self._last_program = None
             self._last_info = None
             self._guard = None
             sess.jobs.setdefault(self.name, self)
         return sess
+
+    def _release(self, session_id) -> None:
+        """Drops the state arrays the job's programs keep from their last call in session
+        ``session_id`` (called when that session closes)."""
+        if session_id == self._session_id:
+            for program in self._programs.values():
+                program.version, program.state = -1, None
 
     @property
     def mirrored(self) -> bool:
@@ -189,7 +221,9 @@ class Job:
         return _config.get_seed() if s is None else s
 
     # -- inputs -----------------------------------------------------------------------
-    def _check_inputs(self, args, kwargs) -> list:
+    def _check_inputs(self, args, kwargs, stacked: bool = False) -> list:
+        """The checked (and cast) arguments; ``stacked``: each is a stack of batches along a
+        new leading axis (``run_steps``)."""
         n = len(self.placeholders)
         names = [name for name, _ in self.placeholders]
         if len(args) > n:
@@ -208,10 +242,13 @@ class Job:
         missing = [names[i] for i in range(n) if i >= len(args) and names[i] not in kwargs]
         if missing:
             raise TypeError(f"job {self.name!r} is missing argument(s) {missing}; it takes ({', '.join(names)})")
+        if stacked:
+            return [self._check_one(name, _steps.stacked_placeholder(ph), v, "run_steps argument")
+                    for (name, ph), v in zip(self.placeholders, values)]
         return [self._check_one(name, ph, v) for (name, ph), v in zip(self.placeholders, values)]
 
-    def _check_one(self, name, ph: tp.Placeholder, x):
-        where = f"job {self.name!r} argument {name!r}"
+    def _check_one(self, name, ph: tp.Placeholder, x, what: str = "argument"):
+        where = f"job {self.name!r} {what} {name!r}"
         if ph.mirrored:
             return _sharding.mirrored_input(where, x, functools.partial(self._check_array, ph=ph))
         return self._check_array(where, x, ph)
@@ -311,9 +348,12 @@ class Job:
             return self._discoveries[shapes]
         _env.ensure_initialized()
         _sharding.check_views(self.name, self.placeholders, self.mirrored)
-        disc = self._discover(shapes)
+        micro = self._accumulation_steps()
+        _steps.check_accumulation(self.name, self.placeholders, shapes, micro, 1, self.mirrored)
+        disc = self._discover(_steps.micro_shapes(self.placeholders, shapes, micro))  # what the body sees
         devices = self._devices(disc)
         self._check_divisible(shapes, devices)
+        _steps.check_accumulation(self.name, self.placeholders, shapes, micro, len(devices), self.mirrored)
         mesh = _scope.mesh_for(devices)
         sharding_for = functools.partial(_sharding.state_sharding, mesh, config=self.config)
         specs = dict(disc.specs)
@@ -341,8 +381,7 @@ class Job:
             params = {n: sess.store[n] for n in plan.var_names}
             values = plan.init_slots(params)
             slot_specs = [
-                _system_spec(n, tuple(a.shape), a.dtype, lambda _s, _v=values[n]: _sharding.to_numpy(_v),
-                             self.name, kind="slot")
+                _system_spec(n, tuple(a.shape), a.dtype, _InitialValue(values.pop(n)), self.name, kind="slot")
                 for n, a in zip(plan.slot_names, plan.slot_avals)
             ]
             sess.add(slot_specs, self.seed, sharding_for)
@@ -357,6 +396,10 @@ class Job:
         return build_plans(top, trainable, avals, self.name)
 
     # -- the compiled step ------------------------------------------------------------
+    def _accumulation_steps(self) -> int:
+        """Micro-batches per call (``function_config.train.gradient_accumulation_steps``)."""
+        return self.config.settings["gradient_accumulation_steps"] if self.type == "train" else 1
+
     def _step_guard(self, disc) -> _step_guard.StepGuard:
         """Loss scale and non-finite steps (jobflow/_step_guard.py)."""
         top, _ = disc.minimize_calls[0]
@@ -397,6 +440,11 @@ class Job:
             (_, (out, updates, loss, feeds)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             return out, (updates, loss, grads, feeds)
 
+        micro = self._accumulation_steps()
+        if micro > 1:  # the body runs once per micro-batch; gradients are averaged
+            axes = _steps.split_axes(self.placeholders)
+            forward = _steps.accumulate(forward, micro, axes, _steps.micro_shardings(layouts, axes),
+                                        self.config.settings["gradient_accumulator_dtype"])
         if self.mirrored:  # the body runs once per device; gradients are averaged
             forward = _sharding.per_device(forward, mesh, layouts)
 
@@ -433,9 +481,12 @@ class Job:
 
         return step
 
-    def _program(self, shapes) -> _Program:
-        if shapes in self._programs:
-            return self._programs[shapes]
+    def _program(self, shapes, steps: int | None = None) -> _Program:
+        """The compiled step for per-step input ``shapes``; with ``steps``, the program
+        running that many steps over stacked inputs (``run_steps``)."""
+        key = shapes if steps is None else ("run_steps", steps, shapes)
+        if key in self._programs:
+            return self._programs[key]
         sess = self._session()
         disc, devices, mesh, plans = self._prepare(shapes)
         var_names = list(disc.specs)
@@ -462,12 +513,19 @@ class Job:
         layouts = _sharding.input_layouts(mesh, self.placeholders, shapes, self.mirrored)
         step = self._make_step(disc, plans, var_names, devices, mesh, layouts)
 
-        def pinned_step(mutable, readonly, inputs):  # new state keeps the store's layout
-            new, out, info = step(mutable, readonly, inputs)
-            return _sharding.constrain(new, shardings), out, info
+        packer = _dispatch.InfoPacker()
 
+        def pinned_step(mutable, readonly, inputs):
+            new, out, info = step(mutable, readonly, inputs)
+            assert new.keys() <= mutable.keys(), sorted(new.keys() - mutable.keys())
+            new = {n: new.get(n, mutable[n]) for n in mutable}  # the donated structure (passed again)
+            return _sharding.constrain(new, shardings), out, packer.pack(info)  # in the store's layout
+
+        run = pinned_step
+        if steps is not None:  # run_steps: the whole step scanned over stacked inputs
+            run, layouts = _steps.scan_steps(pinned_step, layouts), _steps.stacked_layouts(layouts, steps)
         jitted = jax.jit(
-            pinned_step,
+            run,
             donate_argnums=(0,),
             in_shardings=({n: shardings[n] for n in mutable}, {n: shardings[n] for n in readonly},
                           [lay.sharding for lay in layouts]),
@@ -479,8 +537,12 @@ class Job:
 
         lowered = jitted.lower({n: aval(n) for n in mutable}, {n: aval(n) for n in readonly},
                                [lay.aval for lay in layouts])
-        program = _Program(lowered.compile(), lowered, mutable, readonly, shardings, layouts, devices)
-        self._programs[shapes] = program
+        local = all(d.process_index == jax.process_index() for d in devices)
+        program = _Program(lowered.compile(), lowered, mutable, readonly, shardings, layouts, devices,
+                           direct=local and _dispatch.takes_numpy(layouts), packer=packer,
+                           to_host=_dispatch.host_converter(self.return_spec.structure, self.mirrored, local,
+                                                            stacked=steps is not None))
+        self._programs[key] = program
         return program
 
     # -- public API -------------------------------------------------------------------
@@ -503,7 +565,8 @@ class Job:
         return self
 
     def _place(self, program: _Program, arrays):
-        return [lay.place(f"job {self.name!r} argument {name!r}", x)
+        return [x if program.direct and type(x) is np.ndarray  # the program transfers it
+                else lay.place(f"job {self.name!r} argument {name!r}", x)
                 for (name, _), lay, x in zip(self.placeholders, program.inputs, arrays)]
 
     def _check_divisible(self, shapes, devices):
@@ -518,33 +581,81 @@ class Job:
                     f"{shape[ph.batch_axis]}, which does not divide across the job's {len(devices)} devices"
                 )
 
-    def _gather_state(self, sess, names, shardings):
-        return {n: _sharding.reshard(sess.store[n], shardings[n]) for n in names}
-
     def __call__(self, *args, **kwargs):
         sess = self._session()
+        # Fast path: plain numpy arguments with a signature that passed the checks before.
+        program = None if kwargs else self._direct.get(_dispatch.signature(args))
+        if program is None:
+            program, inputs = self._checked_inputs(args, kwargs)
+        else:
+            inputs = list(args) if self._waits else _dispatch.owned(args)
+        return self._run(sess, program, inputs)
+
+    def _own(self, arrays: list) -> list:
+        """Checked arguments the program may read after the call returns: copies of the
+        caller's numpy arrays when the call does not wait (see ``_dispatch.owned``)."""
+        return arrays if self._waits else _dispatch.owned(arrays)
+
+    def _run(self, sess, program: _Program, inputs: list):
+        """Runs ``program`` on placed inputs and the store's state; updates the store."""
+        store = sess.store
+        guard = self._guard
+        if guard is not None and guard.limited:
+            guard.check_limit(store)  # NonFiniteStepsError; nothing has changed
+        else:
+            guard = None
+        if program.version == store.version:  # nothing else wrote since the program's last call
+            mutable, readonly = program.state
+        else:
+            mutable, readonly = _dispatch.gather(program, store)
+        new, out, info = program.compiled(mutable, readonly, inputs)
+        # The device is busy now: the bookkeeping below overlaps with it.
+        _dispatch.store_result(program, store, new, readonly)
+        self._last_program = program
+        self._last_info = info = _dispatch.PackedInfo(program.packer, info)
+        if guard is not None:
+            guard.record(info)
+        if self._waits:
+            return program.to_host(out)
+        return self._result(sess, out, program.to_host)
+
+    def run_steps(self, *args, **kwargs):
+        """Runs ``K`` steps of the job in one call: ``job.run_steps(x_stack, y_stack)``.
+
+        Every argument is a stack of ``K >= 1`` batches along a new leading axis (shape
+        ``(K, *placeholder_shape)``; in the mirrored view each device's array is such a
+        stack). One compiled program scans the whole step ``K`` times (``jax.lax.scan``):
+        for a train job the forward and backward pass, clipping, ``lr(step)``, the update,
+        the step counter (it advances by ``K``) and the RNG. The state afterwards is that
+        of ``K`` single calls on the same batches, the outputs agree to float rounding
+        (see ``jobflow/_steps.py`` for where XLA compiles the loop differently).
+
+        Returns what a single call returns (as the return annotation says) with every
+        output stacked along a new leading axis of size ``K``; ``last_info`` then reports
+        the last step. Each distinct ``K`` (and input shape) is traced and compiled once.
+        """
+        sess = self._session()
+        arrays = self._check_inputs(args, kwargs, stacked=True)
+        shapes = [tuple(x.shape) for x in arrays]
+        k = _steps.steps_of(self.name, [name for name, _ in self.placeholders], shapes)
+        program = self._program(tuple(s[1:] for s in shapes), steps=k)
+        return self._run(sess, program, self._place(program, self._own(arrays)))
+
+    def _checked_inputs(self, args, kwargs):
+        """``(program, placed arguments)`` after the full input checks (may compile)."""
         arrays = self._check_inputs(args, kwargs)
         program = self._program(tuple(tuple(x.shape) for x in arrays))
-        if self._guard is not None:
-            self._guard.check_limit(sess.store)  # NonFiniteStepsError; nothing has changed
-        inputs = self._place(program, arrays)
-        mutable = self._gather_state(sess, program.mutable, program.state_shardings)
-        readonly = self._gather_state(sess, program.readonly, program.state_shardings)
-        new, out, info = program.compiled(mutable, readonly, inputs)
-        sess.store.update(new)
-        self._last_program = program
-        self._last_info = info
-        if self._guard is not None:
-            self._guard.record(info)
-        return self._result(sess, out)
+        key = _dispatch.signature(args)
+        unchanged = len(key) == len(args) and all(a is x for a, x in zip(args, arrays))
+        if program.direct and not kwargs and unchanged:
+            self._direct[key] = program  # numpy arguments that passed the checks as they are
+        return program, self._place(program, self._own(arrays))
 
-    def _result(self, sess, out):
+    def _result(self, sess, out, convert):
+        """What a call that does not wait returns: None, a callback registrar or a Future."""
         spec = self.return_spec
         if spec.kind == "none":
             return None
-        convert = functools.partial(tp.to_host, spec.structure, mirrored=self.mirrored)
-        if spec.kind == "sync":
-            return convert(out)
         if spec.kind == "callback":
             def register(callback):
                 if not callable(callback):

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jobflow import _sharding
+from jobflow import _dispatch, _sharding
 from jobflow.variables import VariableSpec
 
 __all__ = [
@@ -46,7 +46,7 @@ class Session:
     def __init__(self):
         self.id = next(_ids)
         self.specs: dict[str, VariableSpec] = {}
-        self.store: dict[str, jax.Array] = {}
+        self.store: _dispatch.Store = _dispatch.Store()  # counts its writes for the jobs' state caches
         self.jobs: dict[str, Any] = {}
         self._executor = None
         self._lock = threading.Lock()
@@ -69,9 +69,12 @@ class Session:
         jax.block_until_ready(list(self.store.values()))
 
     def close(self) -> None:
+        """Finishes queued callbacks and lets the jobs drop what they hold of this session."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        for job in list(self.jobs.values()):
+            job._release(self.id)
 
     # -- variables --------------------------------------------------------------------
     def check_specs(self, specs) -> list[VariableSpec]:
@@ -166,6 +169,9 @@ _default_lock = threading.Lock()
 
 def default_session() -> Session:
     global _default
+    current = _default  # read without the lock: every job call asks
+    if current is not None:
+        return current
     with _default_lock:
         if _default is None:
             _default = Session()

@@ -252,24 +252,25 @@ def parse_return(ann, job_name: str) -> ReturnSpec:
     return ReturnSpec("sync", _parse_structure(ann, job_name))
 
 
-def to_host(structure, value, mirrored: bool = False):
+def to_host(structure, value, mirrored: bool = False, stacked: bool = False):
     """Converts device outputs to numpy following the annotation (blocks until ready).
 
     ``tp.ListNumpy`` gives one array per device of this process; in the mirrored view
     (``mirrored=True``, outputs stacked per device) ``tp.Numpy`` gives the per-device
     results concatenated along axis 0. Arrays split across processes are gathered.
+    ``stacked``: every output has a leading step axis (``Job.run_steps``), kept in front.
     """
     if structure == "list_leaf":
-        return _sharding.host_list(value, mirrored)
+        return _sharding.host_list(value, mirrored, stacked)
     if isinstance(structure, dict):
         inner = next(iter(structure.values()))
-        return {k: to_host(inner, v, mirrored) for k, v in value.items()}
+        return {k: to_host(inner, v, mirrored, stacked) for k, v in value.items()}
     if isinstance(structure, (tuple, list)) and structure != "leaf":
         if getattr(structure, "_variadic", False):
-            return type(value)(to_host(structure[0], v, mirrored) for v in value)
-        return type(value)(to_host(s, v, mirrored) for s, v in zip(structure, value))
+            return type(value)(to_host(structure[0], v, mirrored, stacked) for v in value)
+        return type(value)(to_host(s, v, mirrored, stacked) for s, v in zip(structure, value))
     if structure == "bundle":
         import jax
 
-        return jax.tree.map(lambda v: _sharding.host_leaf(v, mirrored), value)
-    return _sharding.host_leaf(value, mirrored)
+        return jax.tree.map(lambda v: _sharding.host_leaf(v, mirrored, stacked), value)
+    return _sharding.host_leaf(value, mirrored, stacked)

@@ -56,6 +56,37 @@ class _TrainConfig:
     def __init__(self, cfg):
         self._cfg = cfg
 
+    def gradient_accumulation_steps(self, n: int, accumulator_dtype=None):
+        """Splits each call's batch into ``n`` micro-batches and accumulates their gradients
+        inside the compiled step before one optimizer update (default 1: off).
+
+        Every argument with a ``batch_axis`` is split along it into ``n`` equal contiguous
+        micro-batches (its size must divide by ``n``; in the consistent view on ``D``
+        devices each micro-batch must also divide by ``D``); other arguments go whole to
+        every micro-batch. The body runs once per micro-batch (a ``lax.scan``: memory of one
+        micro-batch's activations plus one accumulator per trainable variable); the update
+        uses the mean of the micro-batch gradients, which for a mean loss is the gradient
+        of the whole batch. The step counter and the schedule advance once per call
+        (optimizer steps). The body sees micro-batch shapes; each output comes back
+        stacked along a new leading axis of size ``n`` (``out.reshape(-1, ...)`` restores
+        the batch order); ``last_info["loss"]`` is the mean over the micro-batches.
+
+        Args:
+          n: micro-batches per call, an int >= 1.
+          accumulator_dtype: dtype the gradients are summed in; None: float32, or the
+            gradient's dtype when it is wider (float64).
+        """
+        settings = self._cfg.settings
+        n = _check_int("train.gradient_accumulation_steps", n, 1)
+        if accumulator_dtype is not None:
+            where = "function_config.train.gradient_accumulation_steps(accumulator_dtype)"
+            accumulator_dtype = _dtypes.as_dtype(accumulator_dtype, where)
+            if not _dtypes.is_floating(accumulator_dtype):
+                raise ValueError(f"{where} expects a floating dtype; got {accumulator_dtype.name}")
+        settings["gradient_accumulation_steps"] = n
+        settings["gradient_accumulator_dtype"] = accumulator_dtype
+        return self._cfg
+
     def __getattr__(self, name):
         if name in ("primary_lr", "model_update_conf", "loss_scale_factor", "secondary_lr"):
             raise AttributeError(
@@ -90,6 +121,8 @@ class FunctionConfig:
       stream (dropout) and the variables this job creates first.
     * ``default_initializer_conf(initializer)`` [none]: initializer for variables created
       without one.
+    * ``train.gradient_accumulation_steps(n, accumulator_dtype=None)`` [1]: micro-batches
+      accumulated per optimizer step inside the compiled step (train jobs).
     * OneFlow's runtime tuning flags (``enable_fuse_model_update_ops``, ``enable_cudnn``,
       ``concurrency_width``, ...) are accepted and recorded; XLA decides these itself.
     """
@@ -107,6 +140,8 @@ class FunctionConfig:
             "max_consecutive_skipped_steps": 1000,
             "seed": None,
             "default_initializer_conf": None,
+            "gradient_accumulation_steps": 1,
+            "gradient_accumulator_dtype": None,
             **COMPAT_FLAGS,
         }
         self.train = _TrainConfig(self)

@@ -419,4 +419,12 @@ def l2_norm(x) -> jax.Array:
 
 def global_norm(grads: dict) -> jax.Array:
     """``sqrt(sum_i ||g_i||^2)`` over every gradient, in float32."""
-    return jnp.sqrt(sum(jnp.square(l2_norm(g)) for g in grads.values()))
+    return jnp.sqrt(sum(_sum_of_squares(g) for g in grads.values()))
+
+
+def _sum_of_squares(x) -> jax.Array:
+    """``sum(x**2)`` in float32. The optimization barrier keeps XLA from sharing ``x * x``
+    with an update rule that squares the gradient too (Adam's second moment): shared, the
+    product would be written to memory and read twice instead of being fused into both."""
+    x = jax.lax.optimization_barrier(x).astype(jnp.float32)
+    return jnp.sum(jnp.square(x))

@@ -1,0 +1,168 @@
+"""jobflow measured side by side:
+``python -m benchmarks [--quick] [--only SECTION ...] [--out PATH] [--markdown PATH]``.
+
+Sections (all by default, in this order):
+
+  train_step    MLP and LeNet train-step time: jobflow vs hand-written JAX + optax (jax.jit,
+                donated state) vs PyTorch eager (MLP)
+  per_call      per-call overhead on a tiny job vs a hand-written jax.jit call
+  run_steps     several steps per call (job.run_steps) vs single calls
+  async         non-blocking loops (futures, tp.Callback) vs a blocking one
+  compile       time to the first loss (tracing + compiling) vs hand-written JAX
+  memory        peak resident set of a training run vs hand-written JAX (own processes)
+  accumulation  memory and time of gradient accumulation
+  sharding      per-device memory of replicated vs sharded optimizer state (8 CPU devices)
+
+Timings are medians over interleaved rounds (each round runs every contender in turn);
+ratios are medians of per-round ratios. The table is printed and the results (with the
+machine, the load average before and after, and any warning raised) are written as JSON
+under benchmarks/results/ (git-ignored).
+"""
+
+import argparse
+import datetime
+import json
+import pathlib
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import _harness, sections
+
+SECTIONS = {
+    "train_step": sections.train_step,
+    "per_call": sections.per_call,
+    "run_steps": sections.run_steps,
+    "async": sections.async_loops,
+    "compile": sections.compile_time,
+    "memory": sections.peak_memory,
+    "accumulation": sections.accumulation,
+    "sharding": sections.sharding,
+}
+
+SCALES = {
+    "full": dict(
+        rounds=9,
+        mlp_steps=10,
+        lenet_steps=5,
+        tiny_steps=300,
+        tiny_rounds=31,
+        run_steps_k_tiny=100,
+        run_steps_k_mlp=10,
+        run_steps_k_lenet=4,
+        processes=3,
+        rss_steps=30,
+        acc_batch=2048,
+        acc_n=8,
+        acc_steps=6,
+        sharding_args=[],
+    ),
+    "quick": dict(
+        rounds=3,
+        mlp_steps=4,
+        lenet_steps=2,
+        tiny_steps=100,
+        tiny_rounds=7,
+        run_steps_k_tiny=20,
+        run_steps_k_mlp=4,
+        run_steps_k_lenet=2,
+        processes=1,
+        rss_steps=5,
+        acc_batch=1024,
+        acc_n=8,
+        acc_steps=2,
+        sharding_args=["--hidden", "256", "--dim", "128", "--steps", "2"],
+    ),
+}
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) < 0.01 or abs(value) >= 1e5:
+            return f"{value:.2e}"
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def render(console: Console, result: dict) -> None:
+    table = Table(title=result["title"], title_justify="left")
+    for col in result["columns"]:
+        numeric = any(isinstance(row.get(col), (int, float)) for row in result["rows"])
+        table.add_column(col, justify="right" if numeric else "left")
+    for row in result["rows"]:
+        table.add_row(*(_cell(row.get(col)) for col in result["columns"]))
+    console.print(table)
+    for note in result.get("notes", []):
+        console.print(f"  [dim]{note}[/]")
+    for warning in result.get("warnings", []):
+        console.print(f"  [bold red]warning:[/] {warning}")
+    console.print()
+
+
+def markdown(report: dict) -> str:
+    """The report's tables as markdown (what the README and docs/performance.md show)."""
+    lines = []
+    for result in report["sections"].values():
+        cols = result["columns"]
+        lines += [f"#### {result['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in result["rows"]]
+        lines += [""] + [f"* {note}" for note in result.get("notes", [])] + [""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes (a smoke run)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SECTIONS),
+        metavar="SECTION",
+        help=f"run only these sections ({', '.join(SECTIONS)})",
+    )
+    parser.add_argument(
+        "--out", type=pathlib.Path, help="JSON file to write (default: benchmarks/results/<time>.json)"
+    )
+    parser.add_argument("--markdown", type=pathlib.Path, help="also write the tables as markdown there")
+    args = parser.parse_args(argv)
+    scale = SCALES["quick" if args.quick else "full"]
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    machine = _harness.machine()
+    console.print(
+        f"[bold]jobflow benchmarks[/] ({'quick' if args.quick else 'full'}) on {machine['cpu']}, "
+        f"{machine['cores']} cores, jax {machine['jax']}, devices {machine['devices']}"
+    )
+    report = {
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": machine,
+        "load_average_before": _harness.load_average(),
+        "sections": {},
+    }
+    for name in args.only or SECTIONS:
+        console.print(f"[dim]running {name} ...[/]")
+        result = sections.capture_warnings(SECTIONS[name], scale)
+        report["sections"][name] = result
+        render(console, result)
+    report["load_average_after"] = _harness.load_average()
+    console.print(
+        f"load average before {report['load_average_before']}, after {report['load_average_after']}"
+    )
+    out = args.out or _harness.ROOT / "benchmarks" / "results" / f"{report['started'].replace(':', '-')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    console.print(f"results written to {out}")
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -162,7 +162,6 @@ class Job:
         self._discoveries: dict = {}
         self._last_program: _Program | None = None
         self._last_info: dict | None = None
-        self._plans: list[OptimizerPlan] = []
         self._direct: dict = {}  # _dispatch.signature(args) -> _Program, for checked numpy arguments
         self._guard: _step_guard.StepGuard | None = None
         functools.update_wrapper(self, fn)
@@ -385,7 +384,6 @@ class Job:
                 for n, a in zip(plan.slot_names, plan.slot_avals)
             ]
             sess.add(slot_specs, self.seed, sharding_for)
-        self._plans = plans
         self._discoveries[shapes] = (disc, devices, mesh, plans)
         return self._discoveries[shapes]
 
@@ -588,7 +586,7 @@ class Job:
         if program is None:
             program, inputs = self._checked_inputs(args, kwargs)
         else:
-            inputs = list(args) if self._waits else _dispatch.owned(args)
+            inputs = self._own(list(args))
         return self._run(sess, program, inputs)
 
     def _own(self, arrays: list) -> list:

@@ -697,7 +697,12 @@ class Job:
         """The learning rate the last train step used."""
         info = self.last_info
         if "lr" not in info:
-            raise RuntimeError(f"job {self.name!r} is a predict job; it has no learning rate")
+            if self.type == "predict":
+                raise RuntimeError(f"job {self.name!r} is a predict job; it has no learning rate")
+            raise RuntimeError(
+                f"job {self.name!r}'s optimizer has no learning-rate schedule (a complete optax "
+                f"optimizer passed to flow.optimizer.Optax without lr_scheduler)"
+            )
         return info["lr"]
 
     @property

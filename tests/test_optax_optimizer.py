@@ -47,6 +47,8 @@ def test_complete_optimizer_is_used_as_is():
     for n in SHAPES:
         np.testing.assert_allclose(got[n], want[n], rtol=1e-6)
     assert "lr" not in job.last_info
+    with pytest.raises(RuntimeError, match="optimizer has no learning-rate schedule"):
+        job.last_lr
 
 
 def test_masks_can_key_on_variable_names():

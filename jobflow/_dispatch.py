@@ -84,13 +84,9 @@ def takes_numpy(layouts) -> bool:
 
 
 def gather_state(store: dict, names, shardings: dict) -> dict:
-    """``{name: store[name]}`` laid out with ``shardings[name]`` (resharded only if needed)."""
-    out = {}
-    for n in names:
-        x = store[n]
-        want = shardings[n]
-        out[n] = x if x.sharding == want else _sharding.reshard(x, want)
-    return out
+    """``{name: store[name]}`` laid out with ``shardings[name]`` (``reshard`` leaves arrays
+    that already have it as they are)."""
+    return {n: _sharding.reshard(store[n], shardings[n]) for n in names}
 
 
 def gather(program, store) -> tuple[dict, dict]:

@@ -29,6 +29,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from jobflow import _sharding
@@ -265,12 +266,10 @@ def to_host(structure, value, mirrored: bool = False, stacked: bool = False):
     if isinstance(structure, dict):
         inner = next(iter(structure.values()))
         return {k: to_host(inner, v, mirrored, stacked) for k, v in value.items()}
-    if isinstance(structure, (tuple, list)) and structure != "leaf":
+    if isinstance(structure, (tuple, list)):
         if getattr(structure, "_variadic", False):
             return type(value)(to_host(structure[0], v, mirrored, stacked) for v in value)
         return type(value)(to_host(s, v, mirrored, stacked) for s, v in zip(structure, value))
     if structure == "bundle":
-        import jax
-
         return jax.tree.map(lambda v: _sharding.host_leaf(v, mirrored, stacked), value)
     return _sharding.host_leaf(value, mirrored, stacked)

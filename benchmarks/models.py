@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 import jobflow as flow
+from jobflow._src.runtime import session as session_impl
 import jobflow.typing as tp
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -378,7 +379,7 @@ class CompiledStep:
     def __init__(self, job, example):
         job(*example)  # compiles
         self.program = job._last_program
-        self.store = flow.session.default_session().store
+        self.store = session_impl.default_session().store
 
     def step(self, x, y):
         store, program = self.store, self.program

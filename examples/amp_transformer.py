@@ -42,8 +42,9 @@ class EncoderBlock(nn.Module):
     @nn.compact
     def __call__(self, x):
         h = nn.LayerNorm(dtype=self.dtype)(x)
-        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, dtype=self.dtype,
-                                                force_fp32_for_softmax=True)(h, h)
+        x = x + nn.MultiHeadDotProductAttention(
+            num_heads=self.heads, dtype=self.dtype, force_fp32_for_softmax=True
+        )(h, h)
         h = nn.LayerNorm(dtype=self.dtype)(x)
         h = nn.Dense(self.d_ff, dtype=self.dtype)(h)
         return x + nn.Dense(x.shape[-1], dtype=self.dtype)(nn.gelu(h))
@@ -83,16 +84,23 @@ def build_jobs(args):
     model = Encoder()
 
     @flow.global_function(type="train", function_config=cfg)
-    def train_job(tokens: tp.Numpy.Placeholder((args.batch_size, LENGTH), dtype=flow.int32),
-                  labels: tp.Numpy.Placeholder((args.batch_size,), dtype=flow.int32)) -> tp.Numpy:
+    def train_job(
+        tokens: tp.Numpy.Placeholder((args.batch_size, LENGTH), dtype=flow.int32),
+        labels: tp.Numpy.Placeholder((args.batch_size,), dtype=flow.int32),
+    ) -> tp.Numpy:
         logits = flow.layers.flax_module(model, tokens, name="encoder")
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        sched = flow.optimizer.PolynomialScheduler(args.lr, args.steps, end_learning_rate=0.0,
-                                                   warmup=flow.optimizer.warmup.linear(args.warmup, 0))
+        sched = flow.optimizer.PolynomialScheduler(
+            args.lr, args.steps, end_learning_rate=0.0, warmup=flow.optimizer.warmup.linear(args.warmup, 0)
+        )
         scale = flow.optimizer.loss_scale.dynamic_loss_scale(increment_period=args.increment_period)
-        flow.optimizer.AdamW(sched, weight_decay=0.01, weight_decay_excludes=["bias", "LayerNorm"],
-                             grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0),
-                             loss_scale_policy=scale).minimize(loss)
+        flow.optimizer.AdamW(
+            sched,
+            weight_decay=0.01,
+            weight_decay_excludes=["bias", "LayerNorm"],
+            grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0),
+            loss_scale_policy=scale,
+        ).minimize(loss)
         return loss
 
     @flow.global_function(type="predict", function_config=cfg)
@@ -105,20 +113,25 @@ def build_jobs(args):
 def evaluate(eval_job, tokens, labels, batch_size):
     hits = 0
     for i in range(0, len(labels), batch_size):
-        logits = np.float32(eval_job(tokens[i:i + batch_size]))
-        hits += int((logits.argmax(1) == labels[i:i + batch_size]).sum())
+        logits = np.float32(eval_job(tokens[i : i + batch_size]))
+        hits += int((logits.argmax(1) == labels[i : i + batch_size]).sum())
     return hits / len(labels)
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--increment-period", type=int, default=200,
-                        help="clean steps before the loss scale doubles (OneFlow's default: 2000)")
+    parser.add_argument(
+        "--increment-period",
+        type=int,
+        default=200,
+        help="clean steps before the loss scale doubles (OneFlow's default: 2000)",
+    )
     parser.add_argument("--amp-dtype", choices=["float16", "bfloat16", "none"], default="float16")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
@@ -142,15 +155,24 @@ def main(argv=None) -> dict:
         if calls % args.log_every == 0 or calls <= 3:
             losses.append(float(np.mean(window)))
             window = []
-            print(f"{calls:5d} {info['step']:5d} {losses[-1]:8.4f} {info['lr']:9.2e} "
-                  f"{info['loss_scale']:12.4g} {info['skipped_steps']:8d}")
+            print(
+                f"{calls:5d} {info['step']:5d} {losses[-1]:8.4f} {info['lr']:9.2e} "
+                f"{info['loss_scale']:12.4g} {info['skipped_steps']:8d}"
+            )
     elapsed = time.perf_counter() - start
     accuracy = evaluate(eval_job, test_tokens, test_labels, args.batch_size)
-    print(f"{calls} calls in {elapsed:.1f} s: {updates} updates, {info['skipped_steps']} skipped for "
-          f"non-finite gradients; final loss scale {info['loss_scale']:g}")
+    print(
+        f"{calls} calls in {elapsed:.1f} s: {updates} updates, {info['skipped_steps']} skipped for "
+        f"non-finite gradients; final loss scale {info['loss_scale']:g}"
+    )
     print(f"test accuracy {accuracy:.2%} (chance: about {1 / VOCAB:.0%})")
-    return {"losses": losses, "accuracy": accuracy, "skipped": info["skipped_steps"], "calls": calls,
-            "loss_scale": info["loss_scale"]}
+    return {
+        "losses": losses,
+        "accuracy": accuracy,
+        "skipped": info["skipped_steps"],
+        "calls": calls,
+        "loss_scale": info["loss_scale"],
+    }
 
 
 if __name__ == "__main__":

@@ -23,10 +23,11 @@ from rich.console import Console
 from rich.table import Column, Table
 
 import jobflow as flow
+from jobflow._src.runtime import session as session_impl
 import jobflow.typing as tp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lenet import lenet, load_digits, load_mnist  # noqa: E402 - the example next to this one
+from lenet import lenet, load_digits, load_mnist
 
 
 def device_placement(total: int):
@@ -50,15 +51,19 @@ def build_jobs(placement, image_shape, batch_size, total_steps, base_lr, shard_o
     cfg = flow.function_config().shard_optimizer_state(shard_optimizer_state)
 
     @flow.global_function(type="train", function_config=cfg)
-    def train_job(images: tp.Numpy.Placeholder((batch_size, *image_shape), dtype=flow.float),
-                  labels: tp.Numpy.Placeholder((batch_size,), dtype=flow.int32)) -> tp.Numpy:
+    def train_job(
+        images: tp.Numpy.Placeholder((batch_size, *image_shape), dtype=flow.float),
+        labels: tp.Numpy.Placeholder((batch_size,), dtype=flow.int32),
+    ) -> tp.Numpy:
         with placement:
             logits = lenet(images, train=True)
             loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         sched = flow.optimizer.CosineScheduler(
-            base_lr=base_lr, steps=total_steps, warmup=flow.optimizer.warmup.linear(total_steps // 20, 0))
-        flow.optimizer.SGD(sched, momentum=0.9,
-                           grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)).minimize(loss)
+            base_lr=base_lr, steps=total_steps, warmup=flow.optimizer.warmup.linear(total_steps // 20, 0)
+        )
+        flow.optimizer.SGD(
+            sched, momentum=0.9, grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)
+        ).minimize(loss)
         return loss
 
     @flow.global_function(type="predict")
@@ -81,13 +86,15 @@ def _layout(sharding, shape) -> tuple[str, str]:
 def print_layout(console, job, batch_shapes):
     """A table of where the job's inputs and state live."""
     devices = job.devices
-    console.print(f"[bold]{job.name}[/] runs on {len(devices)} devices: "
-                  + ", ".join(f"{d.platform}:{d.id} (process {d.process_index})" for d in devices))
+    console.print(
+        f"[bold]{job.name}[/] runs on {len(devices)} devices: "
+        + ", ".join(f"{d.platform}:{d.id} (process {d.process_index})" for d in devices)
+    )
     table = Table("global shape", "layout", "per device")
     table.columns.insert(0, Column("array", overflow="fold"))
-    for (name, shape) in batch_shapes.items():
+    for name, shape in batch_shapes.items():
         table.add_row(f"input {name}", "x".join(map(str, shape)), *_layout(job.input_shardings[name], shape))
-    store = flow.session.default_session().store
+    store = session_impl.default_session().store
     for name, sharding in sorted(job.state_shardings.items()):
         shape = store[name].shape
         table.add_row(name, "x".join(map(str, shape)) or "scalar", *_layout(sharding, shape))
@@ -98,23 +105,28 @@ def accuracy(eval_job, x, y, batch_size):
     """Test accuracy; the last batch is padded to the job's batch size and the padding dropped."""
     correct = 0
     for i in range(0, len(y), batch_size):
-        xb = x[i:i + batch_size]
+        xb = x[i : i + batch_size]
         pad = batch_size - len(xb)
         logits = eval_job(np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)]) if pad else xb)
-        correct += int((logits[:len(xb)].argmax(1) == y[i:i + batch_size]).sum())
+        correct += int((logits[: len(xb)].argmax(1) == y[i : i + batch_size]).sum())
     return correct / len(y)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--devices", type=int, default=4, help="devices in total, over all processes")
     parser.add_argument("--mnist", help="directory with the MNIST IDX files (default: sklearn digits)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64, help="global batch, split over the devices")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shard-optimizer-state", action="store_true",
-                        help="split the momentum buffers across the devices (ZeRO-1)")
+    parser.add_argument(
+        "--shard-optimizer-state",
+        action="store_true",
+        help="split the momentum buffers across the devices (ZeRO-1)",
+    )
     return parser.parse_args(argv)
 
 
@@ -129,23 +141,35 @@ def main(argv=None) -> float:
     (xtr, ytr), (xte, yte) = load_mnist(args.mnist) if args.mnist else load_digits(args.seed)
     flow.config.seed(args.seed)
     steps_per_epoch = len(ytr) // args.batch_size  # whole global batches only
-    train_job, eval_job = build_jobs(placement, xtr.shape[1:], args.batch_size, args.epochs * steps_per_epoch,
-                                     args.lr, args.shard_optimizer_state)
+    train_job, eval_job = build_jobs(
+        placement,
+        xtr.shape[1:],
+        args.batch_size,
+        args.epochs * steps_per_epoch,
+        args.lr,
+        args.shard_optimizer_state,
+    )
     train_job.compile()
-    print_layout(console, train_job, {"images": (args.batch_size, *xtr.shape[1:]), "labels": (args.batch_size,)})
+    print_layout(
+        console, train_job, {"images": (args.batch_size, *xtr.shape[1:]), "labels": (args.batch_size,)}
+    )
 
     rng = np.random.default_rng(args.seed)  # the same order in every process
     start = time.perf_counter()
     for epoch in range(args.epochs):
         order = rng.permutation(len(ytr))
-        losses = [train_job(xtr[b], ytr[b]).mean()
-                  for b in np.split(order[:steps_per_epoch * args.batch_size], steps_per_epoch)]
+        losses = [
+            train_job(xtr[b], ytr[b]).mean()
+            for b in np.split(order[: steps_per_epoch * args.batch_size], steps_per_epoch)
+        ]
         console.print(f"epoch {epoch + 1}: mean loss {np.mean(losses):.4f}  lr {train_job.last_lr:.4f}")
     train_time = time.perf_counter() - start
 
     acc = accuracy(eval_job, xte, yte, args.batch_size)
-    console.print(f"trained {args.epochs * steps_per_epoch} steps on {len(train_job.devices)} devices "
-                  f"in {train_time:.1f} s")
+    console.print(
+        f"trained {args.epochs * steps_per_epoch} steps on {len(train_job.devices)} devices "
+        f"in {train_time:.1f} s"
+    )
     console.print(f"[bold green]test accuracy: {acc:.2%}[/]")
     return acc
 

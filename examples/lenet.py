@@ -45,12 +45,13 @@ def _read_idx(path):
     with opener(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def load_mnist(directory: str):
     """MNIST from IDX files as (N, 1, 28, 28) float32 in [0, 1]."""
+
     def find(stem):
         for name in (stem, stem + ".gz"):
             p = os.path.join(directory, name)
@@ -64,18 +65,22 @@ def load_mnist(directory: str):
     def labels(stem):
         return _read_idx(find(stem)).astype(np.int32)
 
-    return ((images("train-images-idx3-ubyte"), labels("train-labels-idx1-ubyte")),
-            (images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte")))
+    return (
+        (images("train-images-idx3-ubyte"), labels("train-labels-idx1-ubyte")),
+        (images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte")),
+    )
 
 
 def lenet(images, train: bool):
     """The LeNet of OneFlow's quick start (conv-pool-conv-pool-dense-dropout-dense)."""
     init = flow.truncated_normal(0.1)
-    h = flow.layers.conv2d(images, 32, 5, padding="SAME", activation=flow.nn.relu,
-                           kernel_initializer=init, name="conv1")
+    h = flow.layers.conv2d(
+        images, 32, 5, padding="SAME", activation=flow.nn.relu, kernel_initializer=init, name="conv1"
+    )
     h = flow.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
-    h = flow.layers.conv2d(h, 64, 5, padding="SAME", activation=flow.nn.relu,
-                           kernel_initializer=init, name="conv2")
+    h = flow.layers.conv2d(
+        h, 64, 5, padding="SAME", activation=flow.nn.relu, kernel_initializer=init, name="conv2"
+    )
     h = flow.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
     h = flow.reshape(h, [h.shape[0], -1])
     h = flow.layers.dense(h, 512, activation=flow.nn.relu, kernel_initializer=init, name="dense1")
@@ -88,13 +93,19 @@ def build_jobs(image_shape, total_steps: int, base_lr: float):
     shape = (None, *image_shape)  # None: the last, smaller batch compiles once more
 
     @flow.global_function(type="train")
-    def train_job(images: tp.Numpy.Placeholder(shape, dtype=flow.float),
-                  labels: tp.Numpy.Placeholder((None,), dtype=flow.int32)) -> tp.Numpy:
+    def train_job(
+        images: tp.Numpy.Placeholder(shape, dtype=flow.float),
+        labels: tp.Numpy.Placeholder((None,), dtype=flow.int32),
+    ) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, lenet(images, train=True))
         sched = flow.optimizer.CosineScheduler(
-            base_lr=base_lr, steps=total_steps, warmup=flow.optimizer.warmup.linear(max(1, total_steps // 20), 0))
-        flow.optimizer.SGD(sched, momentum=0.9,
-                           grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)).minimize(loss)
+            base_lr=base_lr,
+            steps=total_steps,
+            warmup=flow.optimizer.warmup.linear(max(1, total_steps // 20), 0),
+        )
+        flow.optimizer.SGD(
+            sched, momentum=0.9, grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)
+        ).minimize(loss)
         return loss
 
     @flow.global_function(type="predict")
@@ -107,20 +118,26 @@ def build_jobs(image_shape, total_steps: int, base_lr: float):
 def accuracy(eval_job, x, y, batch_size):
     correct = 0
     for i in range(0, len(y), batch_size):
-        logits = eval_job(x[i:i + batch_size])
-        correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+        logits = eval_job(x[i : i + batch_size])
+        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
     return correct / len(y)
 
 
 def main(argv=None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mnist", help="directory with the MNIST IDX files (default: sklearn digits)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", metavar="PATH", help="save a checkpoint to PATH after every epoch (replacing it)")
-    parser.add_argument("--resume", metavar="PATH", help="load the checkpoint PATH and continue from its step")
+    parser.add_argument(
+        "--save", metavar="PATH", help="save a checkpoint to PATH after every epoch (replacing it)"
+    )
+    parser.add_argument(
+        "--resume", metavar="PATH", help="load the checkpoint PATH and continue from its step"
+    )
     args = parser.parse_args(argv)
     console = Console()
 
@@ -132,33 +149,43 @@ def main(argv=None) -> float:
 
     done = 0
     if args.resume:
-        train_job.compile(xtr[:args.batch_size], ytr[:args.batch_size])  # creates its variables
+        train_job.compile(xtr[: args.batch_size], ytr[: args.batch_size])  # creates its variables
         flow.checkpoint.load(args.resume)
         done = flow.checkpoint.describe(args.resume).step_counters["train_job"]
         console.print(f"resumed from {args.resume} at step {done}")
 
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
-    columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.4f}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.4f}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("train", total=args.epochs * steps_per_epoch, completed=done, epoch=1,
-                                 loss=float("nan"), lr=0.0)
+        task = progress.add_task(
+            "train", total=args.epochs * steps_per_epoch, completed=done, epoch=1, loss=float("nan"), lr=0.0
+        )
         for epoch in range(args.epochs):
             order = rng.permutation(len(ytr))  # drawn for every epoch, so a resumed run sees the same order
             for step, i in enumerate(range(0, len(ytr), args.batch_size), start=epoch * steps_per_epoch):
                 if step < done:
                     continue
-                batch = order[i:i + args.batch_size]
+                batch = order[i : i + args.batch_size]
                 loss = train_job(xtr[batch], ytr[batch])
-                progress.update(task, advance=1, epoch=epoch + 1, loss=float(loss.mean()), lr=train_job.last_lr)
+                progress.update(
+                    task, advance=1, epoch=epoch + 1, loss=float(loss.mean()), lr=train_job.last_lr
+                )
             if args.save and (epoch + 1) * steps_per_epoch > done:
                 flow.checkpoint.save(args.save, overwrite=True)  # atomic: a crash keeps the previous one
     train_time = time.perf_counter() - start
 
     acc = accuracy(eval_job, xte, yte, args.batch_size)
-    console.print(f"trained {args.epochs * steps_per_epoch - done} steps in {train_time:.1f} s "
-                  f"(train job compiled {train_job.num_traces}x, one per batch size)")
+    console.print(
+        f"trained {args.epochs * steps_per_epoch - done} steps in {train_time:.1f} s "
+        f"(train job compiled {train_job.num_traces}x, one per batch size)"
+    )
     console.print(f"[bold green]test accuracy: {acc:.2%}[/]")
     return acc
 

@@ -70,14 +70,24 @@ def families(n: int) -> dict[str, dict[str, object]]:
         },
         "transformers (flow.schedule.transformers)": {
             name: T.get_scheduler(name, 1.0, n // 10, 4 * q, **kw)
-            for name, kw in [("linear", {}), ("cosine", {}), ("cosine_with_restarts", {"num_cycles": 3}),
-                             ("polynomial", {"power": 2.0, "lr_end": 0.05}), ("constant_with_warmup", {}),
-                             ("inverse_sqrt", {}), ("cosine_with_min_lr", {"min_lr_rate": 0.2}),
-                             ("warmup_stable_decay", {"num_decay_steps": q, "min_lr_ratio": 0.1})]
+            for name, kw in [
+                ("linear", {}),
+                ("cosine", {}),
+                ("cosine_with_restarts", {"num_cycles": 3}),
+                ("polynomial", {"power": 2.0, "lr_end": 0.05}),
+                ("constant_with_warmup", {}),
+                ("inverse_sqrt", {}),
+                ("cosine_with_min_lr", {"min_lr_rate": 0.2}),
+                ("warmup_stable_decay", {"num_decay_steps": q, "min_lr_ratio": 0.1}),
+            ]
         },
         "composition (join / product / with_warmup)": {
-            "join offset": S.join([S.LinearLR(1.0, 0.2, 1.0, q), S.StepLR(1.0, q // 2, 0.5)], [q], step="offset"),
-            "join global": S.join([S.LinearLR(1.0, 0.2, 1.0, q), S.StepLR(1.0, q // 2, 0.5)], [q], step="global"),
+            "join offset": S.join(
+                [S.LinearLR(1.0, 0.2, 1.0, q), S.StepLR(1.0, q // 2, 0.5)], [q], step="offset"
+            ),
+            "join global": S.join(
+                [S.LinearLR(1.0, 0.2, 1.0, q), S.StepLR(1.0, q // 2, 0.5)], [q], step="global"
+            ),
             "product": S.product(S.CosineAnnealingLR(1.0, q // 2), S.ExponentialLR(1.0, 0.995)),
             "with_warmup(optax)": S.with_warmup(_optax_cosine(3 * q), q),
         },
@@ -105,7 +115,7 @@ def draw(path: str, n: int = 600) -> str:
             sched.plot(n, ax=ax, label=label)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=6, ncol=2, loc="upper right")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

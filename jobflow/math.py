@@ -1,168 +1,67 @@
-"""Element-wise and reduction ops (``flow.math``), thin over ``jax.numpy``.
+"""Elementwise and reduction math (OneFlow's ``flow.math``)."""
 
-Under automatic mixed precision (jobflow/_amp.py) the binary arithmetic ops are gray
-(low precision when fed by low precision), the activations follow their input, and the
-reductions, ``exp``, ``log``, ``pow``, ``square`` and ``rsqrt`` compute in float32.
-"""
-
-from __future__ import annotations
-
-import jax
-import jax.numpy as jnp
-
-from jobflow import _amp
+from jobflow._src.ops.math import abs as abs
+from jobflow._src.ops.math import add as add
+from jobflow._src.ops.math import add_n as add_n
+from jobflow._src.ops.math import argmax as argmax
+from jobflow._src.ops.math import clip_by_value as clip_by_value
+from jobflow._src.ops.math import divide as divide
+from jobflow._src.ops.math import equal as equal
+from jobflow._src.ops.math import exp as exp
+from jobflow._src.ops.math import gelu as gelu
+from jobflow._src.ops.math import greater as greater
+from jobflow._src.ops.math import less as less
+from jobflow._src.ops.math import log as log
+from jobflow._src.ops.math import maximum as maximum
+from jobflow._src.ops.math import minimum as minimum
+from jobflow._src.ops.math import multiply as multiply
+from jobflow._src.ops.math import negative as negative
+from jobflow._src.ops.math import not_equal as not_equal
+from jobflow._src.ops.math import pow as pow
+from jobflow._src.ops.math import reduce_max as reduce_max
+from jobflow._src.ops.math import reduce_mean as reduce_mean
+from jobflow._src.ops.math import reduce_min as reduce_min
+from jobflow._src.ops.math import reduce_prod as reduce_prod
+from jobflow._src.ops.math import reduce_sum as reduce_sum
+from jobflow._src.ops.math import relu as relu
+from jobflow._src.ops.math import rsqrt as rsqrt
+from jobflow._src.ops.math import sigmoid as sigmoid
+from jobflow._src.ops.math import sqrt as sqrt
+from jobflow._src.ops.math import square as square
+from jobflow._src.ops.math import subtract as subtract
+from jobflow._src.ops.math import tanh as tanh
+from jobflow._src.ops.math import top_k as top_k
 
 __all__ = [
-    "add", "add_n", "subtract", "multiply", "divide", "negative", "abs", "square", "sqrt",
-    "rsqrt", "exp", "log", "pow", "maximum", "minimum", "sigmoid", "tanh", "relu", "gelu",
-    "reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
-    "top_k", "equal", "not_equal", "greater", "less", "clip_by_value",
+    "add",
+    "add_n",
+    "subtract",
+    "multiply",
+    "divide",
+    "negative",
+    "abs",
+    "square",
+    "sqrt",
+    "rsqrt",
+    "exp",
+    "log",
+    "pow",
+    "maximum",
+    "minimum",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "gelu",
+    "reduce_mean",
+    "reduce_sum",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "argmax",
+    "top_k",
+    "equal",
+    "not_equal",
+    "greater",
+    "less",
+    "clip_by_value",
 ]
-
-
-def _axis(axis):
-    if axis is None:
-        return None
-    if isinstance(axis, (list, tuple)):
-        return tuple(int(a) for a in axis)
-    return int(axis)
-
-
-def add(x, y, name=None):
-    return jnp.add(*_amp.gray(x, y))
-
-
-def add_n(inputs, name=None):
-    if not inputs:
-        raise ValueError("add_n(inputs) needs at least one array")
-    inputs = _amp.gray(*inputs)
-    out = inputs[0]
-    for x in inputs[1:]:
-        out = out + x
-    return out
-
-
-def subtract(x, y, name=None):
-    return jnp.subtract(*_amp.gray(x, y))
-
-
-def multiply(x, y, name=None):
-    return jnp.multiply(*_amp.gray(x, y))
-
-
-def divide(x, y, name=None):
-    return jnp.divide(*_amp.gray(x, y))
-
-
-def negative(x, name=None):
-    return jnp.negative(x)
-
-
-def abs(x, name=None):  # noqa: A001 - OneFlow's name
-    return jnp.abs(x)
-
-
-def square(x, name=None):
-    return jnp.square(*_amp.float32(x))
-
-
-def sqrt(x, name=None):
-    return jnp.sqrt(x)
-
-
-def rsqrt(x, name=None):
-    return jax.lax.rsqrt(*_amp.float32(x))
-
-
-def exp(x, name=None):
-    return jnp.exp(*_amp.float32(x))
-
-
-def log(x, name=None):
-    return jnp.log(*_amp.float32(x))
-
-
-def pow(x, y, name=None):  # noqa: A001
-    return jnp.power(*_amp.float32(x, y))
-
-
-def maximum(x, y, name=None):
-    return jnp.maximum(x, y)
-
-
-def minimum(x, y, name=None):
-    return jnp.minimum(x, y)
-
-
-def clip_by_value(values, min_value=None, max_value=None, name=None):
-    return jnp.clip(values, min_value, max_value)
-
-
-def sigmoid(x, name=None):
-    return jax.nn.sigmoid(x)
-
-
-def tanh(x, name=None):
-    return jnp.tanh(x)
-
-
-def relu(x, name=None):
-    return jax.nn.relu(x)
-
-
-def gelu(x, name=None):
-    """The exact (erf) GELU, as OneFlow's kernel: ``x * 0.5 * (1 + erf(x / sqrt(2)))``."""
-    return jax.nn.gelu(x, approximate=False)
-
-
-def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.mean(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
-
-
-def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.sum(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
-
-
-def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.max(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
-
-
-def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.min(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
-
-
-def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.prod(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
-
-
-def argmax(input, axis=-1, name=None):  # noqa: A002 - OneFlow's argument name
-    """Index of the largest entry along ``axis`` (int32)."""
-    return jnp.argmax(input, axis=axis).astype(jnp.int32)
-
-
-def top_k(input, axis=-1, k=1, sorted=True, name=None):  # noqa: A002
-    """Indices (int32) of the ``k`` largest entries along ``axis``, largest first.
-
-    As in OneFlow's legacy API this returns indices only; ties keep the lower index first.
-    """
-    if not isinstance(k, int) or k < 1 or k > input.shape[axis]:
-        raise ValueError(f"top_k(k) must be an int in [1, {input.shape[axis]}]; got k={k!r}")
-    moved = jnp.moveaxis(input, axis, -1)
-    _, idx = jax.lax.top_k(moved, k)
-    return jnp.moveaxis(idx.astype(jnp.int32), -1, axis)
-
-
-def equal(x, y, name=None):
-    return jnp.equal(x, y)
-
-
-def not_equal(x, y, name=None):
-    return jnp.not_equal(x, y)
-
-
-def greater(x, y, name=None):
-    return jnp.greater(x, y)
-
-
-def less(x, y, name=None):
-    return jnp.less(x, y)

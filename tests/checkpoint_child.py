@@ -37,7 +37,8 @@ _pkg = types.ModuleType("jobflow")
 _pkg.__path__ = [os.path.join(_ROOT, "jobflow")]
 sys.modules["jobflow"] = _pkg
 
-from jobflow import _atomic, _checkpoint_io  # noqa: E402
+from jobflow._src.io import atomic as _atomic  # noqa: E402
+from jobflow._src.io import checkpoint_io as _checkpoint_io  # noqa: E402
 
 STEP = "System-Train-TrainStep-job"
 NAME = "ckpt"
@@ -119,6 +120,7 @@ def _save_killed(path, fmt, k, kill_at, fallback):
         calls = _instrument(kill_at)
         save(path, fmt, k)
         os.write(w, json.dumps(calls).encode())
+
     return _in_child(run)
 
 
@@ -148,10 +150,19 @@ def every_op(outdir: str) -> None:
             dest = os.path.join(outdir, str(trial))
             shutil.copytree(work, dest, symlinks=True)
             valid = [prev, 2] if killed else [2]
-            print(json.dumps({"dir": dest, "format": fmt, "valid": valid,
-                              "scenario": f"{fmt} over {fmt_prev} state {prev}, fallback={fallback}, "
-                                          f"killed before op {kill_at}/{n_ops} "
-                                          f"({ops[kill_at - 1] if kill_at <= n_ops else 'none'})"}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "dir": dest,
+                        "format": fmt,
+                        "valid": valid,
+                        "scenario": f"{fmt} over {fmt_prev} state {prev}, fallback={fallback}, "
+                        f"killed before op {kill_at}/{n_ops} "
+                        f"({ops[kill_at - 1] if kill_at <= n_ops else 'none'})",
+                    }
+                ),
+                flush=True,
+            )
             trial += 1
 
 
@@ -182,8 +193,18 @@ def random_kills(outdir: str, trials: int, seed: int) -> None:
         last = acked[-1] if acked else 0
         dest = os.path.join(outdir, f"random-{trial}")
         shutil.copytree(work, dest, symlinks=True)
-        print(json.dumps({"dir": dest, "format": fmt, "valid": [last, last + 1], "n": 256,
-                          "scenario": f"{fmt} save loop killed after {len(acked)} saves"}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "dir": dest,
+                    "format": fmt,
+                    "valid": [last, last + 1],
+                    "n": 256,
+                    "scenario": f"{fmt} save loop killed after {len(acked)} saves",
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

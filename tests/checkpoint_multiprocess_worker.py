@@ -13,8 +13,11 @@ import sys
 import numpy as np
 
 import jobflow as flow
+from jobflow._src.runtime import session as session_impl
 
-_spec = importlib.util.spec_from_file_location("multiprocess_worker", pathlib.Path(__file__).with_name("multiprocess_worker.py"))
+_spec = importlib.util.spec_from_file_location(
+    "multiprocess_worker", pathlib.Path(__file__).with_name("multiprocess_worker.py")
+)
 worker = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(worker)
 
@@ -43,10 +46,14 @@ def main(out: pathlib.Path) -> None:
     resumed = snapshot()
     restored_step = manager.restore()
     restored = snapshot()
-    np.savez(out / f"rank{rank}.npz", loaded_step=loaded_step, restored_step=restored_step,
-             split=not flow.session.default_session().store["h-weight-momentum"].is_fully_addressable,
-             resume_equal=all(resumed[k].tobytes() == expected[k].tobytes() for k in expected),
-             restore_equal=all(restored[k].tobytes() == expected[k].tobytes() for k in expected))
+    np.savez(
+        out / f"rank{rank}.npz",
+        loaded_step=loaded_step,
+        restored_step=restored_step,
+        split=not session_impl.default_session().store["h-weight-momentum"].is_fully_addressable,
+        resume_equal=all(resumed[k].tobytes() == expected[k].tobytes() for k in expected),
+        restore_equal=all(restored[k].tobytes() == expected[k].tobytes() for k in expected),
+    )
     print(f"rank {rank} done")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 import jobflow as flow
 import jobflow.typing as tp
+from jobflow._src.runtime import session as session_impl
 
 BATCH, DIM, HIDDEN, CLASSES, STEPS = 16, 8, 16, 4, 4
 
@@ -33,8 +34,9 @@ def build_jobs(placement=None, shard=False):
         return flow.layers.dense(h, CLASSES, kernel_initializer=init, name="out")
 
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.Numpy.Placeholder((BATCH, DIM)),
-              y: tp.Numpy.Placeholder((BATCH,), dtype=flow.int32)) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((BATCH, DIM)), y: tp.Numpy.Placeholder((BATCH,), dtype=flow.int32)
+    ) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, net(x))
         flow.optimizer.SGD(0.1, momentum=0.9).minimize(loss)
         return loss
@@ -67,7 +69,10 @@ def mirrored_inputs(rank):
 def batches():
     rng = np.random.default_rng(42)
     for _ in range(STEPS):
-        yield rng.normal(size=(BATCH, DIM)).astype(np.float32), rng.integers(0, CLASSES, BATCH).astype(np.int32)
+        yield (
+            rng.normal(size=(BATCH, DIM)).astype(np.float32),
+            rng.integers(0, CLASSES, BATCH).astype(np.int32),
+        )
 
 
 def main(out: pathlib.Path) -> None:
@@ -82,15 +87,21 @@ def main(out: pathlib.Path) -> None:
     flow.load_variables(values)
     reloaded = {k: v.numpy() for k, v in flow.get_all_variables().items()}
     mirrored_list, mirrored_all = mirrored_job(four)(mirrored_inputs(rank))
-    store = flow.session.default_session().store
+    store = session_impl.default_session().store
     slot = store["h-weight-momentum"]
-    np.savez(out / f"rank{rank}.npz", losses=losses, logits=logits, world=world,
-             train_devices=len(store["h-weight"].sharding.device_set),
-             predict_devices=len(predict._last_program.devices),
-             slot_fully_addressable=slot.is_fully_addressable,
-             reload_equal=all(np.array_equal(values[k], reloaded[k]) for k in values),
-             mirrored_list=np.stack(mirrored_list), mirrored_all=mirrored_all,
-             **{f"var:{k}": v for k, v in values.items()})
+    np.savez(
+        out / f"rank{rank}.npz",
+        losses=losses,
+        logits=logits,
+        world=world,
+        train_devices=len(store["h-weight"].sharding.device_set),
+        predict_devices=len(predict._last_program.devices),
+        slot_fully_addressable=slot.is_fully_addressable,
+        reload_equal=all(np.array_equal(values[k], reloaded[k]) for k in values),
+        mirrored_list=np.stack(mirrored_list),
+        mirrored_all=mirrored_all,
+        **{f"var:{k}": v for k, v in values.items()},
+    )
     print(f"rank {rank}/{world} done: final loss {losses[-1].mean():.6f}")
 
 

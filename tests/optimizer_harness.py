@@ -22,9 +22,14 @@ def fixed_grad_job(make_optimizer, shapes: dict, regularizers=None, dtype=np.flo
     def fixed(g: tp.Numpy.Placeholder((total,), dtype=dtype)) -> tp.Numpy:
         loss, off = None, 0
         for (name, shape), n in zip(shapes.items(), sizes):
-            w = flow.get_variable(name, shape, dtype=dtype, initializer=flow.zeros_initializer(),
-                                  regularizer=regularizers.get(name))
-            term = flow.math.reduce_sum(w * flow.reshape(g[off:off + n], shape))
+            w = flow.get_variable(
+                name,
+                shape,
+                dtype=dtype,
+                initializer=flow.zeros_initializer(),
+                regularizer=regularizers.get(name),
+            )
+            term = flow.math.reduce_sum(w * flow.reshape(g[off : off + n], shape))
             loss, off = term if loss is None else loss + term, off + n
         make_optimizer().minimize(loss)
         return loss
@@ -50,7 +55,9 @@ def random_problem(shapes: dict, steps: int, seed: int = 0, scale: float = 1.0):
     """Initial weights and per-step gradients (float32, standard normal times ``scale``)."""
     rng = np.random.default_rng(seed)
     w0 = {n: rng.normal(size=s).astype(np.float32) for n, s in shapes.items()}
-    grads = [{n: (scale * rng.normal(size=s)).astype(np.float32) for n, s in shapes.items()} for _ in range(steps)]
+    grads = [
+        {n: (scale * rng.normal(size=s)).astype(np.float32) for n, s in shapes.items()} for _ in range(steps)
+    ]
     return w0, grads
 
 

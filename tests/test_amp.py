@@ -11,7 +11,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow import _trace
+from jobflow._src.core import trace as _trace
 
 BF16 = jnp.bfloat16
 
@@ -23,6 +23,7 @@ def amp_cfg(dtype=None):
 
 # ------------------------------------------------------------------------------ op lists
 
+
 def test_ops_follow_oneflows_lists():
     ctx = _trace.TraceContext("t", False, False, flow.function_config(), amp_dtype=BF16)
     x32 = jnp.ones((2, 3), jnp.float32)
@@ -32,25 +33,40 @@ def test_ops_follow_oneflows_lists():
         img = flow.nn.conv2d(jnp.ones((1, 1, 4, 4)), jnp.ones((2, 1, 3, 3)))  # white
         assert img.dtype == BF16
         gray = {
-            "add": flow.math.add(low, x32), "add_n": flow.math.add_n([x32, low]),
-            "subtract": flow.math.subtract(x32, low), "multiply": flow.math.multiply(low, x32),
-            "divide": flow.math.divide(low, x32), "bias_add": flow.nn.bias_add(low, jnp.ones(3)),
-            "softmax": flow.nn.softmax(low), "gelu": flow.math.gelu(low), "tanh": flow.math.tanh(low),
-            "sigmoid": flow.math.sigmoid(low), "sqrt": flow.math.sqrt(low),
+            "add": flow.math.add(low, x32),
+            "add_n": flow.math.add_n([x32, low]),
+            "subtract": flow.math.subtract(x32, low),
+            "multiply": flow.math.multiply(low, x32),
+            "divide": flow.math.divide(low, x32),
+            "bias_add": flow.nn.bias_add(low, jnp.ones(3)),
+            "softmax": flow.nn.softmax(low),
+            "gelu": flow.math.gelu(low),
+            "tanh": flow.math.tanh(low),
+            "sigmoid": flow.math.sigmoid(low),
+            "sqrt": flow.math.sqrt(low),
             "layer_norm": flow.nn.layer_norm(low, jnp.ones(3), jnp.zeros(3)),
             "avg_pool2d": flow.nn.avg_pool2d(img, 2, 2, "VALID"),
             "dropout": flow.nn.dropout(low, 0.5),
-            "relu": flow.nn.relu(low), "max_pool2d": flow.nn.max_pool2d(img, 2, 2, "VALID"),
-            "reshape": flow.reshape(low, (3, 2)), "transpose": flow.transpose(low),
-            "concat": flow.concat([low, low]), "gather": flow.gather(low, jnp.array([1])),
+            "relu": flow.nn.relu(low),
+            "max_pool2d": flow.nn.max_pool2d(img, 2, 2, "VALID"),
+            "reshape": flow.reshape(low, (3, 2)),
+            "transpose": flow.transpose(low),
+            "concat": flow.concat([low, low]),
+            "gather": flow.gather(low, jnp.array([1])),
         }
         assert {k: v.dtype for k, v in gray.items()} == {k: BF16 for k in gray}
         assert flow.math.add(x32, x32).dtype == jnp.float32  # gray fed by float32 only
         full = {
-            "reduce_sum": flow.math.reduce_sum(low), "reduce_mean": flow.math.reduce_mean(low, axis=1),
-            "reduce_max": flow.math.reduce_max(low), "exp": flow.math.exp(low), "log": flow.math.log(low),
-            "square": flow.math.square(low), "rsqrt": flow.math.rsqrt(low), "pow": flow.math.pow(low, 2.0),
-            "log_softmax": flow.nn.log_softmax(low), "moments": flow.nn.moments(low, [0])[1],
+            "reduce_sum": flow.math.reduce_sum(low),
+            "reduce_mean": flow.math.reduce_mean(low, axis=1),
+            "reduce_max": flow.math.reduce_max(low),
+            "exp": flow.math.exp(low),
+            "log": flow.math.log(low),
+            "square": flow.math.square(low),
+            "rsqrt": flow.math.rsqrt(low),
+            "pow": flow.math.pow(low, 2.0),
+            "log_softmax": flow.nn.log_softmax(low),
+            "moments": flow.nn.moments(low, [0])[1],
             "sparse_xent": flow.nn.sparse_softmax_cross_entropy_with_logits(jnp.array([0, 1]), low),
             "xent": flow.nn.softmax_cross_entropy_with_logits(jnp.ones((2, 3)), low),
         }
@@ -72,16 +88,20 @@ def test_amp_off_changes_nothing():
 
 # ---------------------------------------------------------------------- the compiled program
 
+
 def _conv_net_job(cfg, flax_model=None):
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.Numpy.Placeholder((8, 1, 8, 8)),
-              y: tp.Numpy.Placeholder((8,), dtype=flow.int32)) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((8, 1, 8, 8)), y: tp.Numpy.Placeholder((8,), dtype=flow.int32)
+    ) -> tp.Numpy:
         init = flow.random_normal_initializer(stddev=0.1)
-        h = flow.layers.conv2d(x, 4, 3, padding="SAME", activation=flow.nn.relu, kernel_initializer=init,
-                               name="conv")
+        h = flow.layers.conv2d(
+            x, 4, 3, padding="SAME", activation=flow.nn.relu, kernel_initializer=init, name="conv"
+        )
         h = flow.nn.max_pool2d(h, 2, 2, "VALID")
-        h = flow.layers.dense(flow.reshape(h, (8, -1)), 16, activation=flow.nn.relu, kernel_initializer=init,
-                              name="fc1")
+        h = flow.layers.dense(
+            flow.reshape(h, (8, -1)), 16, activation=flow.nn.relu, kernel_initializer=init, name="fc1"
+        )
         h = flow.layers.layer_norm(h, name="ln")
         if flax_model is not None:
             h = flow.layers.flax_module(flax_model, h, name="head")
@@ -102,8 +122,12 @@ def _dtypes(text, op):
 def _main_results(text):
     """``{store name: element type}`` of the variables the compiled step returns."""
     sig = next(ln for ln in text.splitlines() if "func.func public @main" in ln)
-    return dict((name, ty) for ty, name in re.findall(
-        r"tensor<(?:\d+x)*(\w+)> \{jax\.result_info = \"result\[0\]\['([^']+)'\]\"", sig))
+    return dict(
+        (name, ty)
+        for ty, name in re.findall(
+            r"tensor<(?:\d+x)*(\w+)> \{jax\.result_info = \"result\[0\]\['([^']+)'\]\"", sig
+        )
+    )
 
 
 @pytest.mark.parametrize("dtype, tag", [(None, "bf16"), (flow.float16, "f16")])
@@ -118,8 +142,19 @@ def test_compiled_step_runs_dots_and_convolutions_low_and_the_update_in_float32(
     assert all(d == {tag} for d in dots + convs), dots + convs
     results = _main_results(text)
     assert {n for n in results if not n.startswith("System")} == {
-        f"{v}{s}" for v in ("conv-weight", "conv-bias", "fc1-weight", "fc1-bias", "fc2-weight", "fc2-bias",
-                            "ln-gamma", "ln-beta") for s in ("", "-m", "-v")}
+        f"{v}{s}"
+        for v in (
+            "conv-weight",
+            "conv-bias",
+            "fc1-weight",
+            "fc1-bias",
+            "fc2-weight",
+            "fc2-bias",
+            "ln-gamma",
+            "ln-beta",
+        )
+        for s in ("", "-m", "-v")
+    }
     assert {t for n, t in results.items() if not n.startswith("System")} == {"f32"}  # master weights
     assert all(d == {"f32"} for d in _dtypes(text, "sqrt"))  # Adam's sqrt(v): the update is float32
     assert f"{tag}[" in train.compiled_text()  # XLA keeps the low-precision values
@@ -140,6 +175,7 @@ def test_a_predict_job_under_amp_returns_low_precision_logits():
 
 # ------------------------------------------------------------------------------------ Flax
 
+
 class Head(nn.Module):
     dtype: object = jnp.float32  # Flax's computation dtype, passed to every layer
 
@@ -149,12 +185,15 @@ class Head(nn.Module):
         return nn.LayerNorm(dtype=self.dtype)(nn.gelu(h))
 
 
-@pytest.mark.parametrize("model, amp, want", [
-    (Head(), True, "bf16"),
-    (Head(), False, "f32"),
-    (Head(dtype=jnp.float16), True, "f16"),  # a dtype set on purpose is kept
-    (nn.Dense(16), True, "bf16"),  # Flax's dtype=None means "promote": AMP sets it
-])
+@pytest.mark.parametrize(
+    "model, amp, want",
+    [
+        (Head(), True, "bf16"),
+        (Head(), False, "f32"),
+        (Head(dtype=jnp.float16), True, "f16"),  # a dtype set on purpose is kept
+        (nn.Dense(16), True, "bf16"),  # Flax's dtype=None means "promote": AMP sets it
+    ],
+)
 def test_flax_modules_compute_in_the_low_dtype_with_float32_params(model, amp, want):
     @flow.global_function(type="train", function_config=amp_cfg())
     def train(x: tp.Numpy.Placeholder((4, 8))) -> tp.Numpy:
@@ -172,6 +211,7 @@ def test_flax_modules_compute_in_the_low_dtype_with_float32_params(model, amp, w
 
 # --------------------------------------------------------------- accuracy against float32
 
+
 def _digits():
     from sklearn.datasets import load_digits
 
@@ -185,16 +225,23 @@ def _digits():
 def _train_digits(cfg, policy):
     def net(x):
         init = flow.random_normal_initializer(stddev=0.1)
-        h = flow.layers.conv2d(x, 8, 3, padding="SAME", activation=flow.nn.relu, kernel_initializer=init,
-                               name="conv")
+        h = flow.layers.conv2d(
+            x, 8, 3, padding="SAME", activation=flow.nn.relu, kernel_initializer=init, name="conv"
+        )
         h = flow.nn.max_pool2d(h, 2, 2, "VALID")
-        h = flow.layers.dense(flow.reshape(h, (h.shape[0], -1)), 32, activation=flow.nn.relu,
-                              kernel_initializer=init, name="fc1")
+        h = flow.layers.dense(
+            flow.reshape(h, (h.shape[0], -1)),
+            32,
+            activation=flow.nn.relu,
+            kernel_initializer=init,
+            name="fc1",
+        )
         return flow.layers.dense(h, 10, kernel_initializer=init, name="fc2")
 
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.Numpy.Placeholder((100, 1, 8, 8)),
-              y: tp.Numpy.Placeholder((100,), dtype=flow.int32)) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((100, 1, 8, 8)), y: tp.Numpy.Placeholder((100,), dtype=flow.int32)
+    ) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, net(x))
         flow.optimizer.Adam(0.01, loss_scale_policy=policy).minimize(loss)
         return loss
@@ -206,7 +253,7 @@ def _train_digits(cfg, policy):
     xtr, ytr, xte, yte = _digits()
     for _ in range(4):
         for i in range(0, 1400, 100):
-            train(xtr[i:i + 100], ytr[i:i + 100])
+            train(xtr[i : i + 100], ytr[i : i + 100])
     return float(np.mean(np.argmax(np.float32(predict(xte)), axis=1) == yte)), train.last_info
 
 

@@ -15,7 +15,8 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow.session import default_session
+from jobflow._src.runtime import session as session_impl
+from jobflow._src.runtime.session import default_session
 
 N = 384  # a step of ~1e9 flops: long enough for "not finished yet" to be certain
 
@@ -151,7 +152,7 @@ def test_repeated_numpy_signatures_keep_every_check():
     np.testing.assert_array_equal(job(x, k), 2 * x)  # the fast path knows this signature now
     np.testing.assert_array_equal(job(x.astype(np.float64), k), 2 * x)  # cast, as on the first call
     np.testing.assert_array_equal(job(jnp.asarray(x), k), 2 * x)
-    np.testing.assert_array_equal(job(x.view(flow.session.Blob), k), 2 * x)
+    np.testing.assert_array_equal(job(x.view(session_impl.Blob), k), 2 * x)
     np.testing.assert_array_equal(job(x, k=k), 2 * x)
     np.testing.assert_array_equal(job(x, np.int32(3)), 3 * x)
     with pytest.raises(TypeError, match=r"job 'job' argument 'x': expected a numpy array .* got list"):

@@ -11,7 +11,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow import cli
+from jobflow._src.cli import main as cli
 from jobflow.checkpoint import CheckpointError
 
 STEP = "System-Train-TrainStep-train_job"
@@ -22,13 +22,17 @@ def define_jobs():
     """A dropout MLP trained by SGD with momentum on a warmup + cosine schedule."""
 
     @flow.global_function(type="train")
-    def train_job(x: tp.Numpy.Placeholder((16, 8)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)) -> tp.Numpy:
+    def train_job(
+        x: tp.Numpy.Placeholder((16, 8)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)
+    ) -> tp.Numpy:
         init = flow.random_normal_initializer(stddev=0.5)
         h = flow.layers.dense(x, 32, activation=flow.nn.relu, kernel_initializer=init, name="fc1")
         h = flow.nn.dropout(h, rate=0.4)
         logits = flow.layers.dense(h, 4, kernel_initializer=init, name="fc2")
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
-        sched = flow.optimizer.CosineScheduler(base_lr=0.3, steps=12, warmup=flow.optimizer.warmup.linear(3, 0.1))
+        sched = flow.optimizer.CosineScheduler(
+            base_lr=0.3, steps=12, warmup=flow.optimizer.warmup.linear(3, 0.1)
+        )
         flow.optimizer.SGD(sched, momentum=0.9).minimize(loss)
         return loss
 
@@ -61,6 +65,7 @@ def assert_bitwise_equal(a, b):
 
 
 # ---------------------------------------------------------------------------- exact resume
+
 
 @pytest.mark.parametrize("fmt", ["jobflow", "oneflow"])
 def test_resume_in_a_fresh_session_is_bitwise_identical(tmp_path, fmt):
@@ -101,9 +106,22 @@ def test_checkpoint_holds_every_store_variable_and_get_all_variables_matches(tmp
     path = tmp_path / "c.safetensors"
     flow.checkpoint.save(path)
     values = flow.checkpoint.get(path)
-    assert sorted(values) == sorted(flow.get_all_variables()) == [
-        RNG, STEP, "fc1-bias", "fc1-bias-momentum", "fc1-weight", "fc1-weight-momentum",
-        "fc2-bias", "fc2-bias-momentum", "fc2-weight", "fc2-weight-momentum"]
+    assert (
+        sorted(values)
+        == sorted(flow.get_all_variables())
+        == [
+            RNG,
+            STEP,
+            "fc1-bias",
+            "fc1-bias-momentum",
+            "fc1-weight",
+            "fc1-weight-momentum",
+            "fc2-bias",
+            "fc2-bias-momentum",
+            "fc2-weight",
+            "fc2-weight-momentum",
+        ]
+    )
     assert_bitwise_equal({k: v.numpy() for k, v in values.items()}, snapshot())
     assert values[STEP].shape == () and int(values[STEP]) == 2
     # OneFlow's idiom: load_variables(get(path)) restores the saved values
@@ -120,15 +138,24 @@ def test_save_discovers_jobs_that_never_ran_and_saves_a_var_dict(tmp_path):
     define_jobs()
     flow.checkpoint.save(tmp_path / "init.safetensors")  # OneFlow initializes the session first
     assert int(flow.checkpoint.get(tmp_path / "init.safetensors")[STEP]) == 0
-    values = {"a": np.arange(6, dtype=np.int8).reshape(2, 3), "b": np.array([1.5, -2], ml_dtypes.bfloat16),
-              "c": np.array(True), "d": np.zeros((0, 4), np.float16), "e": np.arange(3, dtype=np.uint32)}
+    values = {
+        "a": np.arange(6, dtype=np.int8).reshape(2, 3),
+        "b": np.array([1.5, -2], ml_dtypes.bfloat16),
+        "c": np.array(True),
+        "d": np.zeros((0, 4), np.float16),
+        "e": np.arange(3, dtype=np.uint32),
+    }
     flow.checkpoint.save(tmp_path / "some.safetensors", values)
     got = flow.checkpoint.get(tmp_path / "some.safetensors")
     assert_bitwise_equal({k: v.numpy() for k, v in got.items()}, values)
     info = flow.checkpoint.describe(tmp_path / "some.safetensors")
     assert [(v.name, v.shape, v.dtype, v.nbytes) for v in info.variables] == [
-        ("a", (2, 3), "int8", 6), ("b", (2,), "bfloat16", 4), ("c", (), "bool", 1),
-        ("d", (0, 4), "float16", 0), ("e", (3,), "uint32", 12)]
+        ("a", (2, 3), "int8", 6),
+        ("b", (2,), "bfloat16", 4),
+        ("c", (), "bool", 1),
+        ("d", (0, 4), "float16", 0),
+        ("e", (3,), "uint32", 12),
+    ]
 
 
 def test_any_safetensors_file_can_be_read_and_loaded(tmp_path):
@@ -144,6 +171,7 @@ def test_any_safetensors_file_can_be_read_and_loaded(tmp_path):
 
 
 # ---------------------------------------------------------------------------- save arguments
+
 
 def test_save_refuses_to_overwrite_unless_asked(tmp_path):
     path = tmp_path / "c.safetensors"
@@ -163,7 +191,9 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path):
 
 def test_save_rejects_bad_arguments_and_writes_nothing(tmp_path):
     path = tmp_path / "c"
-    with pytest.raises(ValueError, match=r"checkpoint.save\(format\) must be one of 'jobflow', 'oneflow'; got 'npz'"):
+    with pytest.raises(
+        ValueError, match=r"checkpoint.save\(format\) must be one of 'jobflow', 'oneflow'; got 'npz'"
+    ):
         flow.checkpoint.save(path, {"a": np.zeros(1)}, format="npz")
     with pytest.raises(TypeError, match=r"overwrite\) must be True or False; got 'yes'"):
         flow.checkpoint.save(path, {"a": np.zeros(1)}, overwrite="yes")
@@ -171,8 +201,11 @@ def test_save_rejects_bad_arguments_and_writes_nothing(tmp_path):
         flow.checkpoint.save(path, [np.zeros(1)])
     with pytest.raises(TypeError, match=r"path\) must be a str or os.PathLike; got 3"):
         flow.checkpoint.save(3)
-    with pytest.raises(CheckpointError, match=r"nothing was written; 2 problems:\n  3: variable names must be str"
-                                              r"\n  s: dtype <U1 cannot be stored \(numbers and booleans only\)$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"nothing was written; 2 problems:\n  3: variable names must be str"
+        r"\n  s: dtype <U1 cannot be stored \(numbers and booleans only\)$",
+    ):
         flow.checkpoint.save(path, {"s": np.array(["x"]), 3: np.zeros(1), "ok": np.zeros(1)})
     with pytest.raises(CheckpointError, match=r"'a/b': not usable as a OneFlow variable directory name"):
         flow.checkpoint.save(path, {"a/b": np.zeros(1)}, format="oneflow")
@@ -182,6 +215,7 @@ def test_save_rejects_bad_arguments_and_writes_nothing(tmp_path):
 
 
 # ---------------------------------------------------------------------------- checks on load
+
 
 def test_load_checks_every_variable_and_changes_nothing_on_error(tmp_path):
     train_job, _ = define_jobs()
@@ -208,23 +242,31 @@ def test_load_checks_every_variable_and_changes_nothing_on_error(tmp_path):
     # ignore_mismatch / allow_missing relax only their own checks
     del bad["fc1-weight"], bad["fc2-bias"]
     flow.checkpoint.save(tmp_path / "partial.safetensors", bad)
-    with pytest.raises(CheckpointError, match=r"variables with no value: fc1-weight, fc2-bias, fc2-weight-momentum$"):
+    with pytest.raises(
+        CheckpointError, match=r"variables with no value: fc1-weight, fc2-bias, fc2-weight-momentum$"
+    ):
         flow.checkpoint.load(tmp_path / "partial.safetensors")
     report = flow.checkpoint.load(tmp_path / "partial.safetensors", allow_missing=True)
-    assert report.ignored == ("stranger",) and "fc1-bias" in report.loaded and "fc1-weight" not in report.loaded
+    assert (
+        report.ignored == ("stranger",) and "fc1-bias" in report.loaded and "fc1-weight" not in report.loaded
+    )
     with pytest.raises(TypeError, match=r"checkpoint.load\(allow_missing\) must be True or False; got 1"):
         flow.checkpoint.load(tmp_path / "partial.safetensors", allow_missing=1)
 
 
 def test_load_without_the_jobs_defined_is_an_error(tmp_path):
     flow.checkpoint.save(tmp_path / "c.safetensors", {"w": np.zeros(2, np.float32)})
-    with pytest.raises(CheckpointError, match=r"none of the checkpoint's 1 variables is defined in this session"):
+    with pytest.raises(
+        CheckpointError, match=r"none of the checkpoint's 1 variables is defined in this session"
+    ):
         flow.checkpoint.load(tmp_path / "c.safetensors")
     with pytest.raises(FileNotFoundError, match=r"checkpoint.load\('.*nowhere'\): no such file or directory"):
         flow.checkpoint.load(tmp_path / "nowhere")
     (tmp_path / "plain_dir").mkdir()
     (tmp_path / "plain_dir" / "notes.txt").write_text("hi")
-    with pytest.raises(CheckpointError, match=r"not a checkpoint; 1 problem:\n  a directory without OneFlow variables"):
+    with pytest.raises(
+        CheckpointError, match=r"not a checkpoint; 1 problem:\n  a directory without OneFlow variables"
+    ):
         flow.checkpoint.get(tmp_path / "plain_dir")
 
 
@@ -240,7 +282,7 @@ def _saved_lenet_like(tmp_path):
 
 
 def _data_offset(path, name):
-    from jobflow._safetensors_file import _parse_header
+    from jobflow._src.io.safetensors_file import _parse_header
 
     header, n, _ = _parse_header(str(path))
     return 8 + n + header[name]["data_offsets"][0]
@@ -290,16 +332,26 @@ def test_damaged_metadata_is_reported(tmp_path):
     from safetensors.numpy import save_file
 
     path = str(tmp_path / "c.safetensors")
-    save_file({"a": np.zeros(2, np.float32)}, path, metadata={"format": "jobflow.checkpoint", "format_version": "1",
-                                                                 "crc32": "{not json", "kinds": "{}"})
-    with pytest.raises(CheckpointError, match=r"the metadata entry 'crc32' is not valid JSON.*\n  a: has no checksum"):
+    save_file(
+        {"a": np.zeros(2, np.float32)},
+        path,
+        metadata={"format": "jobflow.checkpoint", "format_version": "1", "crc32": "{not json", "kinds": "{}"},
+    )
+    with pytest.raises(
+        CheckpointError, match=r"the metadata entry 'crc32' is not valid JSON.*\n  a: has no checksum"
+    ):
         flow.checkpoint.get(path)
-    save_file({"a": np.zeros(2, np.float32)}, path, metadata={"format": "jobflow.checkpoint", "format_version": "9"})
-    with pytest.raises(CheckpointError, match=r"format version '9' is not supported \(this jobflow reads '1'\)"):
+    save_file(
+        {"a": np.zeros(2, np.float32)}, path, metadata={"format": "jobflow.checkpoint", "format_version": "9"}
+    )
+    with pytest.raises(
+        CheckpointError, match=r"format version '9' is not supported \(this jobflow reads '1'\)"
+    ):
         flow.checkpoint.get(path)
 
 
 # ---------------------------------------------------------------------------- manager
+
 
 def test_checkpoint_manager_saves_every_n_steps_keeps_the_last_k_and_restores(tmp_path):
     train_job, _ = define_jobs()
@@ -312,7 +364,10 @@ def test_checkpoint_manager_saves_every_n_steps_keeps_the_last_k_and_restores(tm
             states[manager.current_step()] = snapshot()
     assert saved_at == [2, 4, 6]
     assert manager.all_steps() == [4, 6] and manager.latest_step() == 6
-    assert sorted(os.listdir(tmp_path / "ckpts")) == ["ckpt-00000004.safetensors", "ckpt-00000006.safetensors"]
+    assert sorted(os.listdir(tmp_path / "ckpts")) == [
+        "ckpt-00000004.safetensors",
+        "ckpt-00000006.safetensors",
+    ]
     assert not manager.should_save() and manager.current_step() == 7
     assert not manager.save(6)  # already saved
     assert manager.save(6, force=True)  # replaces checkpoint 6 with the current state (step 7)
@@ -320,22 +375,30 @@ def test_checkpoint_manager_saves_every_n_steps_keeps_the_last_k_and_restores(tm
 
     flow.clear_default_session()
     train_job, _ = define_jobs()
-    manager = flow.checkpoint.CheckpointManager(tmp_path / "ckpts", max_to_keep=2, save_interval_steps=2, job=train_job)
+    manager = flow.checkpoint.CheckpointManager(
+        tmp_path / "ckpts", max_to_keep=2, save_interval_steps=2, job=train_job
+    )
     assert manager.restore(4) == 4
     assert_bitwise_equal(snapshot(), states[4])
     assert manager.restore() == 6
     assert_bitwise_equal(snapshot(), expected)
-    with pytest.raises(FileNotFoundError, match=r"restore\(step=2\): no such checkpoint .* \(steps: \[4, 6\]\)"):
+    with pytest.raises(
+        FileNotFoundError, match=r"restore\(step=2\): no such checkpoint .* \(steps: \[4, 6\]\)"
+    ):
         manager.restore(2)
 
 
 def test_checkpoint_manager_oneflow_format_and_bad_arguments(tmp_path):
-    flow.checkpoint.save(tmp_path / "x", {"System-Train-TrainStep-a": np.array(3, np.int32)})  # not in the manager's dir
+    flow.checkpoint.save(
+        tmp_path / "x", {"System-Train-TrainStep-a": np.array(3, np.int32)}
+    )  # not in the manager's dir
     manager = flow.checkpoint.CheckpointManager(tmp_path / "of", max_to_keep=None, format="oneflow")
     assert manager.all_steps() == [] and manager.latest_step() is None
     with pytest.raises(FileNotFoundError, match=r"restore\(\): no checkpoints in"):
         manager.restore()
-    with pytest.raises(RuntimeError, match=r"cannot tell which step counter numbers the checkpoints \(found: none\)"):
+    with pytest.raises(
+        RuntimeError, match=r"cannot tell which step counter numbers the checkpoints \(found: none\)"
+    ):
         manager.save()
     define_jobs()  # discovered by save
     for step in (0, 3, 5):
@@ -357,12 +420,25 @@ def test_checkpoint_manager_oneflow_format_and_bad_arguments(tmp_path):
 
 # ---------------------------------------------------------------------------- jobflow inspect
 
+
 def test_inspect_lists_variables_and_step_counters(tmp_path, capsys):
     train_job, path = _saved_lenet_like(tmp_path)
     assert cli.main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
-    for text in ("jobflow format", "fc1-weight", "model", "slot", "system", "(32, 8)", "float32",
-                 "1.0 KiB", "uint32", "10 variables", "step counters", "train_job"):
+    for text in (
+        "jobflow format",
+        "fc1-weight",
+        "model",
+        "slot",
+        "system",
+        "(32, 8)",
+        "float32",
+        "1.0 KiB",
+        "uint32",
+        "10 variables",
+        "step counters",
+        "train_job",
+    ):
         assert text in out, text
     row = next(line for line in out.splitlines() if "fc1-weight " in line)
     assert "(32, 8)" in row and "float32" in row and "1.0 KiB" in row  # 32*8*4 bytes
@@ -371,7 +447,9 @@ def test_inspect_lists_variables_and_step_counters(tmp_path, capsys):
 
     assert cli.main(["inspect", str(path), "--filter", "momentum$", "--verify"]) == 0
     out = capsys.readouterr().out
-    assert "4 of 10 variables" in out and "verified: every variable is intact" in out and "fc1-bias " not in out
+    assert (
+        "4 of 10 variables" in out and "verified: every variable is intact" in out and "fc1-bias " not in out
+    )
 
     data = bytearray(path.read_bytes())
     data[_data_offset(path, "fc2-weight")] ^= 1
@@ -387,7 +465,14 @@ def test_inspect_lists_variables_and_step_counters(tmp_path, capsys):
 
 
 def test_human_size():
-    from jobflow.cli_inspect import human_size
+    from jobflow._src.cli.inspect import human_size
 
     assert [human_size(n) for n in (0, 1023, 1024, 1536, 5 * 2**20, 3 * 2**30, 2**41)] == [
-        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "3.0 GiB", "2.0 TiB"]
+        "0 B",
+        "1023 B",
+        "1.0 KiB",
+        "1.5 KiB",
+        "5.0 MiB",
+        "3.0 GiB",
+        "2.0 TiB",
+    ]

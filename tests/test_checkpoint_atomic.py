@@ -29,14 +29,18 @@ STEP = "System-Train-TrainStep-job"
 
 
 def state(k, n=16):  # the same contents as checkpoint_child.state
-    return {"w": np.full((n, n), k, np.float32), "w-momentum": np.full((n,), -k, np.float32),
-            STEP: np.array(k, np.int32)}
+    return {
+        "w": np.full((n, n), k, np.float32),
+        "w-momentum": np.full((n,), -k, np.float32),
+        STEP: np.array(k, np.int32),
+    }
 
 
 def run_child(*args):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, str(CHILD), *args], capture_output=True, text=True,
-                         timeout=120, env=env)
+    out = subprocess.run(
+        [sys.executable, str(CHILD), *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
 
@@ -55,7 +59,10 @@ def check_case(case) -> int | None:
         expected = state(got, case.get("n", 16))
         assert sorted(values) == sorted(expected), case["scenario"]
         for name, want in expected.items():
-            assert values[name].dtype == want.dtype and values[name].shape == want.shape, (case["scenario"], name)
+            assert values[name].dtype == want.dtype and values[name].shape == want.shape, (
+                case["scenario"],
+                name,
+            )
             np.testing.assert_array_equal(values[name], want, err_msg=f"{case['scenario']}: {name}")
     # the next save succeeds and removes every leftover of the killed one
     flow.checkpoint.save(path, state(7), overwrite=True, format=case["format"])
@@ -95,8 +102,13 @@ def test_kill_a_training_process_during_save(tmp_path):
     job = define_job()
     for trial in range(3):
         path = tmp_path / f"ckpt-{trial}.safetensors"
-        proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             first = proc.stdout.readline()
             assert first.strip() == "1", proc.stderr.read() if proc.poll() is not None else first

@@ -18,9 +18,27 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_two_processes_save_load_and_resume(tmp_path):
     environ = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "jobflow.cli", "launch", "-n", "2", "--cpu-devices", "2",
-                           "--timeout", "100", str(ROOT / "tests" / "checkpoint_multiprocess_worker.py"), str(tmp_path)],
-                          cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobflow.cli",
+            "launch",
+            "-n",
+            "2",
+            "--cpu-devices",
+            "2",
+            "--timeout",
+            "100",
+            str(ROOT / "tests" / "checkpoint_multiprocess_worker.py"),
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for rank in (0, 1):
         r = np.load(tmp_path / f"rank{rank}.npz")

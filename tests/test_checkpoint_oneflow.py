@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jobflow as flow
-from jobflow._oneflow_layout import DATA_TYPES, parse_meta
+from jobflow._src.io.oneflow_layout import DATA_TYPES, parse_meta
 from jobflow.checkpoint import CheckpointError, RawVariable
 from tests.helpers import data, linear_regression_jobs
 
@@ -74,8 +74,11 @@ def test_oneflow_has_no_rng_key_so_an_exact_load_reports_it(tmp_path):
         flow.optimizer.SGD(0.1, momentum=0.9).minimize(loss)
         return loss
 
-    with pytest.raises(CheckpointError, match=r"variables with no value: System-RNG-dropout_job, "
-                                              r"System-Train-TrainStep-dropout_job$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"variables with no value: System-RNG-dropout_job, "
+        r"System-Train-TrainStep-dropout_job$",
+    ):
         flow.checkpoint.load(root)
     report = flow.checkpoint.load(root, allow_missing=True)
     assert report.loaded == ("w", "w-momentum") and report.ignored == (STEP,)
@@ -107,24 +110,53 @@ def test_export_is_byte_for_byte_what_oneflow_writes(tmp_path):
 
 def test_every_data_type_round_trips_with_oneflows_enum(tmp_path):
     values = {
-        "f32": np.array([[1.5, -2.0]], np.float32), "f16": np.array([0.5], np.float16),
-        "bf16": np.array([1.0, -3.5], ml_dtypes.bfloat16), "i8": np.array([-3], np.int8),
-        "u8": np.array([250], np.uint8), "i32": np.array([-7, 7], np.int32),
-        "u32": np.array([1, 2**32 - 1], np.uint32), "b": np.array([True, False]),
-        "i16": np.array([-300], np.int16), "empty": np.zeros((0, 2), np.float32),
+        "f32": np.array([[1.5, -2.0]], np.float32),
+        "f16": np.array([0.5], np.float16),
+        "bf16": np.array([1.0, -3.5], ml_dtypes.bfloat16),
+        "i8": np.array([-3], np.int8),
+        "u8": np.array([250], np.uint8),
+        "i32": np.array([-7, 7], np.int32),
+        "u32": np.array([1, 2**32 - 1], np.uint32),
+        "b": np.array([True, False]),
+        "i16": np.array([-300], np.int16),
+        "empty": np.zeros((0, 2), np.float32),
     }
     flow.checkpoint.save(tmp_path / "d", values, format="oneflow")
-    enums = {name: (tmp_path / "d" / name / "meta").read_text().split("data_type: ")[1].strip()
-             for name in values}
-    assert enums == {"f32": "kFloat", "f16": "kFloat16", "bf16": "kBFloat16", "i8": "kInt8", "u8": "kUInt8",
-                     "i32": "kInt32", "u32": "kUInt32", "b": "kBool", "i16": "kInt16", "empty": "kFloat"}
+    enums = {
+        name: (tmp_path / "d" / name / "meta").read_text().split("data_type: ")[1].strip() for name in values
+    }
+    assert enums == {
+        "f32": "kFloat",
+        "f16": "kFloat16",
+        "bf16": "kBFloat16",
+        "i8": "kInt8",
+        "u8": "kUInt8",
+        "i32": "kInt32",
+        "u32": "kUInt32",
+        "b": "kBool",
+        "i16": "kInt16",
+        "empty": "kFloat",
+    }
     got = flow.checkpoint.get(tmp_path / "d")
     for name, value in values.items():
         assert got[name].dtype == value.dtype and got[name].tobytes() == value.tobytes(), name
     # OneFlow's enum numbers (oneflow/core/common/data_type.proto)
     assert {k: v[0] for k, v in DATA_TYPES.items()} == {
-        "kChar": 1, "kFloat": 2, "kDouble": 3, "kInt8": 4, "kInt32": 5, "kInt64": 6, "kUInt8": 7,
-        "kFloat16": 9, "kBFloat16": 11, "kBool": 12, "kUInt16": 13, "kUInt32": 14, "kUInt64": 15, "kInt16": 17}
+        "kChar": 1,
+        "kFloat": 2,
+        "kDouble": 3,
+        "kInt8": 4,
+        "kInt32": 5,
+        "kInt64": 6,
+        "kUInt8": 7,
+        "kFloat16": 9,
+        "kBFloat16": 11,
+        "kBool": 12,
+        "kUInt16": 13,
+        "kUInt32": 14,
+        "kUInt64": 15,
+        "kInt16": 17,
+    }
 
 
 def test_64_bit_values_become_what_jax_stores(tmp_path):
@@ -135,8 +167,11 @@ def test_64_bit_values_become_what_jax_stores(tmp_path):
     write_oneflow_var(root, "System-Foo", np.array([0.5], np.float32), "kFloat")
     write_oneflow_var(root, "c", np.array([7], np.int8), "kChar")
     (root / "snapshot_done").write_text("")
-    with pytest.raises(CheckpointError, match=r"1 problem:\n  big: int64 values in \[1099511627776, 1099511627776\] "
-                                              r"do not fit int32, the dtype JAX stores"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"1 problem:\n  big: int64 values in \[1099511627776, 1099511627776\] "
+        r"do not fit int32, the dtype JAX stores",
+    ):
         flow.checkpoint.get(root)
     (root / "big" / "out").write_bytes(np.array([5], np.int64).tobytes())
     got = flow.checkpoint.get(root)
@@ -157,7 +192,9 @@ def test_damaged_oneflow_directories_list_every_problem_and_change_nothing(tmp_p
     with pytest.raises(CheckpointError) as e:
         flow.checkpoint.load(root)
     assert len(e.value.problems) == 3
-    assert e.value.problems[0].startswith("no snapshot_done file: the save that wrote this directory did not finish")
+    assert e.value.problems[0].startswith(
+        "no snapshot_done file: the save that wrote this directory did not finish"
+    )
     assert e.value.problems[1] == "w: out has 8 bytes; meta says shape (3,) float32 = 12 bytes (truncated)"
     assert e.value.problems[2].startswith("w-momentum: unreadable meta file (unknown data_type 'kQuaternion'")
     after = {k: v.numpy() for k, v in flow.get_all_variables().items()}
@@ -176,7 +213,10 @@ def test_variables_without_meta_take_shape_and_dtype_from_the_session(tmp_path):
         got["w"].numpy()
     info = flow.checkpoint.describe(root)
     assert [(v.name, v.shape, v.dtype, v.nbytes) for v in info.variables] == [
-        (STEP, None, None, 8), ("w", None, None, 12), ("w-momentum", None, None, 12)]
+        (STEP, None, None, 8),
+        ("w", None, None, 12),
+        ("w-momentum", None, None, 12),
+    ]
     train, _ = linear_regression_jobs(momentum=0.9)
     with pytest.raises(ValueError, match=r"w: cannot read value \(.*has no meta file"):
         flow.load_variables(got)
@@ -185,30 +225,39 @@ def test_variables_without_meta_take_shape_and_dtype_from_the_session(tmp_path):
     assert int(values[STEP]) == 42 and values[STEP].dtype == np.int32
     assert values["w"].tobytes() == w.tobytes() and values["w-momentum"].tobytes() == buf.tobytes()
     (root / "w" / "out").write_bytes(b"\0" * 16)
-    with pytest.raises(CheckpointError, match=r"w: .*out has 16 bytes and no meta file; the variable has shape "
-                                              r"\(3,\) dtype float32 = 12 bytes"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"w: .*out has 16 bytes and no meta file; the variable has shape "
+        r"\(3,\) dtype float32 = 12 bytes",
+    ):
         flow.checkpoint.load(root)
 
 
-@pytest.mark.parametrize("text, shape, dtype", [
-    ("shape {\n  dim: 32\n  dim: 1\n}\ndata_type: kFloat\n", (32, 1), np.float32),
-    ("shape < dim: 2 dim: 3 > data_type: 6", (2, 3), np.int64),
-    ("# comment\nshape: { dim: [4, 5] }\ndata_type: kUInt8  # trailing\n", (4, 5), np.uint8),
-    ("data_type: kDouble shape { }", (), np.float64),
-])
+@pytest.mark.parametrize(
+    "text, shape, dtype",
+    [
+        ("shape {\n  dim: 32\n  dim: 1\n}\ndata_type: kFloat\n", (32, 1), np.float32),
+        ("shape < dim: 2 dim: 3 > data_type: 6", (2, 3), np.int64),
+        ("# comment\nshape: { dim: [4, 5] }\ndata_type: kUInt8  # trailing\n", (4, 5), np.uint8),
+        ("data_type: kDouble shape { }", (), np.float64),
+    ],
+)
 def test_meta_parser_accepts_protobuf_text_format(text, shape, dtype):
     assert parse_meta(text) == (shape, np.dtype(dtype))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("shape { dim: 3 }", "shape and data_type are both required"),
-    ("shape { dim: 3 } data_type: kFloat data_type: kFloat", "data_type given twice"),
-    ("shape { dim: x } data_type: kFloat", "expected an integer"),
-    ("shape { dim: -1 } data_type: kFloat", "negative dimension"),
-    ("shape { size: 3 } data_type: kFloat", "unknown field 'size' in shape"),
-    ("shape { dim: 3 } data_type: 99", "unknown data_type '99'"),
-    ("shape { dim: 3 } data_type: kFloat name: 'w'", "unknown field 'name'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("shape { dim: 3 }", "shape and data_type are both required"),
+        ("shape { dim: 3 } data_type: kFloat data_type: kFloat", "data_type given twice"),
+        ("shape { dim: x } data_type: kFloat", "expected an integer"),
+        ("shape { dim: -1 } data_type: kFloat", "negative dimension"),
+        ("shape { size: 3 } data_type: kFloat", "unknown field 'size' in shape"),
+        ("shape { dim: 3 } data_type: 99", "unknown data_type '99'"),
+        ("shape { dim: 3 } data_type: kFloat name: 'w'", "unknown field 'name'"),
+    ],
+)
 def test_meta_parser_rejects_anything_else(text, message):
     with pytest.raises(ValueError, match=message):
         parse_meta(text)

@@ -22,18 +22,25 @@ def test_defaults_and_setters_chain():
     assert cfg.settings["amp_dtype"] == np.float16
 
 
-@pytest.mark.parametrize("call, exc, pattern", [
-    (lambda c: c.default_data_type(flow.int32), ValueError, "floating dtype"),
-    (lambda c: c.default_data_type("notatype"), TypeError, "default_data_type"),
-    (lambda c: c.default_logical_view("mirrored"), TypeError, "consistent_view"),
-    (lambda c: c.default_placement_scope("0:0"), TypeError, "placement"),
-    (lambda c: c.enable_auto_mixed_precision(1), TypeError, "True or False"),
-    (lambda c: c.amp_dtype(flow.float32), ValueError, "float16 or flow.bfloat16"),
-    (lambda c: c.seed(-1), ValueError, "int >= 0"),
-    (lambda c: c.default_initializer_conf({"constant_conf": {}}), TypeError, "initializer"),
-    (lambda c: c.enable_auto_mixed_precisoin(True), AttributeError, "did you mean 'enable_auto_mixed_precision'"),
-    (lambda c: c.train.primary_lr(0.1), AttributeError, "minimize"),
-])
+@pytest.mark.parametrize(
+    "call, exc, pattern",
+    [
+        (lambda c: c.default_data_type(flow.int32), ValueError, "floating dtype"),
+        (lambda c: c.default_data_type("notatype"), TypeError, "default_data_type"),
+        (lambda c: c.default_logical_view("mirrored"), TypeError, "consistent_view"),
+        (lambda c: c.default_placement_scope("0:0"), TypeError, "placement"),
+        (lambda c: c.enable_auto_mixed_precision(1), TypeError, "True or False"),
+        (lambda c: c.amp_dtype(flow.float32), ValueError, "float16 or flow.bfloat16"),
+        (lambda c: c.seed(-1), ValueError, "int >= 0"),
+        (lambda c: c.default_initializer_conf({"constant_conf": {}}), TypeError, "initializer"),
+        (
+            lambda c: c.enable_auto_mixed_precisoin(True),
+            AttributeError,
+            "did you mean 'enable_auto_mixed_precision'",
+        ),
+        (lambda c: c.train.primary_lr(0.1), AttributeError, "minimize"),
+    ],
+)
 def test_invalid_settings_raise_naming_the_setting(call, exc, pattern):
     cfg = flow.function_config()
     before = dict(cfg.settings)

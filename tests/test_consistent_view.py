@@ -12,7 +12,9 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow import scope
+from jobflow._src.graph import scope
+from jobflow._src.graph import settings as settings_impl
+from jobflow._src.runtime import session as session_impl
 
 BATCH = 16
 
@@ -25,8 +27,9 @@ def _conv_jobs(placement=None, batch=BATCH):
 
     def net(x, train):
         init = flow.xavier_uniform_initializer()
-        h = flow.layers.conv2d(x, 4, 3, padding="SAME", activation=flow.nn.relu, kernel_initializer=init,
-                               name="conv")
+        h = flow.layers.conv2d(
+            x, 4, 3, padding="SAME", activation=flow.nn.relu, kernel_initializer=init, name="conv"
+        )
         h = flow.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
         h = flow.reshape(h, [h.shape[0], -1])
         if train:
@@ -34,8 +37,9 @@ def _conv_jobs(placement=None, batch=BATCH):
         return flow.layers.dense(h, 5, kernel_initializer=init, name="fc")
 
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.Numpy.Placeholder((batch, 1, 6, 6)), y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)
-              ) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((batch, 1, 6, 6)), y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)
+    ) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, net(x, True))
         flow.optimizer.SGD(0.2, momentum=0.9).minimize(loss)
         return loss
@@ -49,8 +53,10 @@ def _conv_jobs(placement=None, batch=BATCH):
 
 def _data(steps=4):
     rng = np.random.default_rng(3)
-    return [(rng.normal(size=(BATCH, 1, 6, 6)).astype(np.float32), rng.integers(0, 5, BATCH).astype(np.int32))
-            for _ in range(steps)]
+    return [
+        (rng.normal(size=(BATCH, 1, 6, 6)).astype(np.float32), rng.integers(0, 5, BATCH).astype(np.int32))
+        for _ in range(steps)
+    ]
 
 
 def _train_and_predict(placement):
@@ -75,7 +81,7 @@ def test_eight_devices_match_one_device_with_dropout_and_momentum():
     assert sorted(variables) == sorted(ref[2])
     for k in ref[2]:
         np.testing.assert_allclose(variables[k], ref[2][k], rtol=1e-5, atol=1e-6, err_msg=k)
-    store = flow.session.default_session().store
+    store = session_impl.default_session().store
     assert store["conv-weight"].sharding.device_set == set(jax.devices("cpu"))
     assert store["conv-weight"].sharding.is_fully_replicated
     # the gradient reduction is XLA's own collective in the compiled program
@@ -94,7 +100,7 @@ def test_inputs_are_split_along_the_batch_axis():
     pieces = shards(x)  # tp.ListNumpy in the consistent view: each device's piece, in mesh order
     assert len(pieces) == 4
     for i, p in enumerate(pieces):
-        np.testing.assert_array_equal(p, 2 * x[:, 2 * i:2 * i + 2])
+        np.testing.assert_array_equal(p, 2 * x[:, 2 * i : 2 * i + 2])
 
 
 def test_placement_in_body_equals_config_and_conflicts_raise():
@@ -105,6 +111,7 @@ def test_placement_in_body_equals_config_and_conflicts_raise():
         def sums(x: tp.Numpy.Placeholder((4, 2))) -> tp.Numpy:
             with body_placement:
                 return flow.math.reduce_sum(x, axis=1)
+
         return sums
 
     x = np.ones((4, 2), np.float32)
@@ -119,9 +126,11 @@ def test_placement_in_body_equals_config_and_conflicts_raise():
 def test_missing_devices_raise_at_the_call_and_leave_the_store_untouched():
     train, _ = _conv_jobs(flow.scope.placement("cpu", ["0:0-3", "1:0-3"]))
     x, y = _data(1)[0]
-    with pytest.raises(ValueError, match=r"names device 1:3, which does not exist; available devices: cpu 0:0-7"):
+    with pytest.raises(
+        ValueError, match=r"names device 1:3, which does not exist; available devices: cpu 0:0-7"
+    ):
         train(x, y)
-    assert flow.session.default_session().store == {}
+    assert session_impl.default_session().store == {}
 
 
 def test_default_placement_is_every_accelerator_else_cpu(monkeypatch):
@@ -142,11 +151,13 @@ def test_default_placement_is_every_accelerator_else_cpu(monkeypatch):
         flow.config.gpu_device_num(0)
         assert flow.scope.default_placement() == flow.scope.placement("cpu", "0:0")
     finally:
-        flow.config._settings["gpu_device_num"] = None
+        settings_impl._settings["gpu_device_num"] = None
 
 
 def test_placement_forms_and_errors():
-    assert flow.scope.placement("cpu", ["0:0-1", "0:4"]).devices() == [jax.devices("cpu")[i] for i in (0, 1, 4)]
+    assert flow.scope.placement("cpu", ["0:0-1", "0:4"]).devices() == [
+        jax.devices("cpu")[i] for i in (0, 1, 4)
+    ]
     assert flow.scope.placement("CUDA", "0:1") == flow.scope.placement("gpu", "0:1")
     with pytest.raises(ValueError, match="names a device twice"):
         flow.scope.placement("cpu", ["0:0-2", "0:2"]).devices()

@@ -48,7 +48,7 @@ def test_flax_variables_live_in_the_store_with_path_names():
     assert v["mlp-Dense_0-kernel"].shape == (4, 16)
     assert v["mlp-Dense_1-bias"].shape == (2,)
     assert v["mlp-batch_stats-BatchNorm_0-mean"].shape == (16,)
-    assert "mlp-Dense_0-kernel-momentum" in v           # trained by the job's optimizer
+    assert "mlp-Dense_0-kernel-momentum" in v  # trained by the job's optimizer
     assert "mlp-batch_stats-BatchNorm_0-mean-momentum" not in v  # batch_stats not trainable
 
 
@@ -62,11 +62,19 @@ def test_flax_module_trains_updates_batch_stats_and_shares_with_predict():
     v = {k: a.numpy() for k, a in flow.get_all_variables().items()}
     assert not np.allclose(v["mlp-batch_stats-BatchNorm_0-mean"], 0)
     # the predict job uses the trained params and running statistics, through flax itself
-    variables = {"params": {"Dense_0": {"kernel": v["mlp-Dense_0-kernel"], "bias": v["mlp-Dense_0-bias"]},
-                            "BatchNorm_0": {"scale": v["mlp-BatchNorm_0-scale"], "bias": v["mlp-BatchNorm_0-bias"]},
-                            "Dense_1": {"kernel": v["mlp-Dense_1-kernel"], "bias": v["mlp-Dense_1-bias"]}},
-                 "batch_stats": {"BatchNorm_0": {"mean": v["mlp-batch_stats-BatchNorm_0-mean"],
-                                                 "var": v["mlp-batch_stats-BatchNorm_0-var"]}}}
+    variables = {
+        "params": {
+            "Dense_0": {"kernel": v["mlp-Dense_0-kernel"], "bias": v["mlp-Dense_0-bias"]},
+            "BatchNorm_0": {"scale": v["mlp-BatchNorm_0-scale"], "bias": v["mlp-BatchNorm_0-bias"]},
+            "Dense_1": {"kernel": v["mlp-Dense_1-kernel"], "bias": v["mlp-Dense_1-bias"]},
+        },
+        "batch_stats": {
+            "BatchNorm_0": {
+                "mean": v["mlp-batch_stats-BatchNorm_0-mean"],
+                "var": v["mlp-batch_stats-BatchNorm_0-var"],
+            }
+        },
+    }
     np.testing.assert_allclose(predict(x), model.apply(variables, x, train=False), rtol=1e-5, atol=1e-5)
     acc = (predict(x).argmax(1) == y).mean()
     assert acc > 0.9

@@ -80,7 +80,7 @@ def test_accumulated_update_equals_the_whole_batch(n=4):
 def test_loss_scaling_and_accumulation_give_the_unscaled_update():
     batches = _batches(steps=2)
     _, _, ref = _train(lambda: _mlp_job(_config()), batches)
-    opt = lambda: flow.optimizer.Adam(0.05, loss_scale_factor=1024.0)  # noqa: E731
+    opt = lambda: flow.optimizer.Adam(0.05, loss_scale_factor=1024.0)
     job, _, got = _train(lambda: _mlp_job(_config(4), opt=opt), batches)
     _assert_close_stores(got, ref)
     assert job.last_info["loss_scale"] == 1024.0
@@ -256,7 +256,7 @@ def test_setting_errors(call, exc, pattern):
     ],
 )
 def test_indivisible_batches_raise_before_anything_is_created(devices, n, pattern):
-    from jobflow.session import default_session
+    from jobflow._src.runtime.session import default_session
 
     cfg = _config(n).default_placement_scope(flow.scope.placement("cpu", f"0:0-{devices - 1}"))
     job = _mlp_job(cfg)

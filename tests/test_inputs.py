@@ -12,8 +12,10 @@ import jobflow.typing as tp
 @pytest.fixture
 def train():
     @flow.global_function(type="train")
-    def train_job(images: tp.Numpy.Placeholder((4, 3), dtype=flow.float),
-                  labels: tp.Numpy.Placeholder((4,), dtype=flow.int32)) -> tp.Numpy:
+    def train_job(
+        images: tp.Numpy.Placeholder((4, 3), dtype=flow.float),
+        labels: tp.Numpy.Placeholder((4,), dtype=flow.int32),
+    ) -> tp.Numpy:
         logits = flow.layers.dense(images, 2, kernel_initializer=flow.ones_initializer(), name="fc")
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         flow.optimizer.SGD(0.1).minimize(loss)
@@ -30,19 +32,42 @@ def _snapshot():
     return {k: v.numpy().copy() for k, v in flow.get_all_variables().items()}
 
 
-@pytest.mark.parametrize("args, kwargs, exc, pattern", [
-    ((X,), {}, TypeError, r"job 'train_job' is missing argument\(s\) \['labels'\]"),
-    ((X, Y, Y), {}, TypeError, r"job 'train_job' takes 2 arguments \(images, labels\); got 3"),
-    ((X,), {"label": Y}, TypeError, r"has no argument 'label'"),
-    ((X, Y), {"images": X}, TypeError, r"got argument 'images' twice"),
-    (([[1.0] * 3] * 4, Y), {}, TypeError, r"argument 'images': expected a numpy array with shape \(4, 3\) dtype float32; got list"),
-    ((X, 3), {}, TypeError, r"argument 'labels': expected a numpy array"),
-    ((np.ones((4, 3, 1), np.float32), Y), {}, ValueError, r"argument 'images': expected rank 2 .* got shape \(4, 3, 1\) \(rank 3\)"),
-    ((np.ones((5, 3), np.float32), Y), {}, ValueError, r"argument 'images': expected shape \(4, 3\) dtype float32; got shape \(5, 3\)"),
-    ((X, np.zeros(4, np.float32)), {}, TypeError, r"argument 'labels': expected dtype int32; got float32"),
-    ((X.astype(np.int32), Y), {}, TypeError, r"argument 'images': expected dtype float32; got int32"),
-    ((X, np.zeros(4, bool)), {}, TypeError, r"argument 'labels': expected dtype int32; got bool"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, exc, pattern",
+    [
+        ((X,), {}, TypeError, r"job 'train_job' is missing argument\(s\) \['labels'\]"),
+        ((X, Y, Y), {}, TypeError, r"job 'train_job' takes 2 arguments \(images, labels\); got 3"),
+        ((X,), {"label": Y}, TypeError, r"has no argument 'label'"),
+        ((X, Y), {"images": X}, TypeError, r"got argument 'images' twice"),
+        (
+            ([[1.0] * 3] * 4, Y),
+            {},
+            TypeError,
+            r"argument 'images': expected a numpy array with shape \(4, 3\) dtype float32; got list",
+        ),
+        ((X, 3), {}, TypeError, r"argument 'labels': expected a numpy array"),
+        (
+            (np.ones((4, 3, 1), np.float32), Y),
+            {},
+            ValueError,
+            r"argument 'images': expected rank 2 .* got shape \(4, 3, 1\) \(rank 3\)",
+        ),
+        (
+            (np.ones((5, 3), np.float32), Y),
+            {},
+            ValueError,
+            r"argument 'images': expected shape \(4, 3\) dtype float32; got shape \(5, 3\)",
+        ),
+        (
+            (X, np.zeros(4, np.float32)),
+            {},
+            TypeError,
+            r"argument 'labels': expected dtype int32; got float32",
+        ),
+        ((X.astype(np.int32), Y), {}, TypeError, r"argument 'images': expected dtype float32; got int32"),
+        ((X, np.zeros(4, bool)), {}, TypeError, r"argument 'labels': expected dtype int32; got bool"),
+    ],
+)
 def test_bad_inputs_raise_and_change_nothing(train, args, kwargs, exc, pattern):
     train(X, Y)
     before = _snapshot()
@@ -55,7 +80,7 @@ def test_bad_inputs_raise_and_change_nothing(train, args, kwargs, exc, pattern):
 
 
 def test_bad_first_call_creates_no_variables(train):
-    from jobflow.session import default_session
+    from jobflow._src.runtime.session import default_session
 
     with pytest.raises(ValueError):
         train(np.ones((5, 3), np.float32), Y)

@@ -1,7 +1,6 @@
 """global_function: definition, compilation, trace counting, return annotations."""
 
 import threading
-from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -51,10 +50,10 @@ def test_redefining_a_job_name_replaces_it():
     first = job
 
     @flow.global_function()
-    def job(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:  # noqa: F811 - on purpose
+    def job(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
         return x + 2
 
-    from jobflow.session import default_session
+    from jobflow._src.runtime.session import default_session
 
     assert default_session().jobs["job"] is job and job is not first
     np.testing.assert_array_equal(job(np.zeros(2, np.float32)), [2, 2])
@@ -112,14 +111,14 @@ def test_inspection_before_compile_raises():
     with pytest.raises(RuntimeError, match="not been compiled"):
         train.lower_text()
     with pytest.raises(RuntimeError, match="has not run"):
-        train.last_lr
+        _ = train.last_lr
 
 
 def test_last_lr_of_predict_job_raises():
     _, predict = linear_regression_jobs()
     predict(data()[0])
     with pytest.raises(RuntimeError, match="predict job"):
-        predict.last_lr
+        _ = predict.last_lr
 
 
 def test_definition_errors():
@@ -128,28 +127,38 @@ def test_definition_errors():
     with pytest.raises(TypeError, match="function_config"):
         flow.global_function(type="train", function_config={"seed": 1})
     with pytest.raises(TypeError, match=r"argument 'x' must be annotated"):
+
         @flow.global_function()
         def bad(x) -> tp.Numpy:
             return x
+
     with pytest.raises(TypeError, match=r"\*args"):
+
         @flow.global_function()
         def bad2(*xs: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
             return xs[0]
+
     with pytest.raises(TypeError, match="default value"):
+
         @flow.global_function()
         def bad3(x: tp.Numpy.Placeholder((2,)) = None) -> tp.Numpy:
             return x
+
     with pytest.raises(TypeError, match="unsupported return annotation"):
+
         @flow.global_function()
         def bad4(x: tp.Numpy.Placeholder((2,))) -> int:
             return x
 
 
-@pytest.mark.parametrize("shape, match", [
-    ([2, "a"], "non-negative ints or None"),
-    (5, "must be a tuple"),
-    ((2, -1), "non-negative ints or None"),
-])
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ([2, "a"], "non-negative ints or None"),
+        (5, "must be a tuple"),
+        ((2, -1), "non-negative ints or None"),
+    ],
+)
 def test_placeholder_errors(shape, match):
     with pytest.raises((TypeError, ValueError), match=match):
         tp.Numpy.Placeholder(shape)
@@ -167,11 +176,11 @@ def test_return_numpy_tuple_list_dict_bundle():
     x = np.array([1.0, 2.0], np.float32)
     out = _ret_job(tp.Numpy, lambda x: x + 1)(x)
     assert isinstance(out, np.ndarray) and out.tolist() == [2, 3]
-    a, b = _ret_job(Tuple[tp.Numpy, tp.Numpy], lambda x: (x, x * 2))(x)
+    a, b = _ret_job(tuple[tp.Numpy, tp.Numpy], lambda x: (x, x * 2))(x)
     assert b.tolist() == [2, 4]
-    lst = _ret_job(List[tp.Numpy], lambda x: [x, x, x])(x)
+    lst = _ret_job(list[tp.Numpy], lambda x: [x, x, x])(x)
     assert isinstance(lst, list) and len(lst) == 3
-    d = _ret_job(Dict[str, tp.Numpy], lambda x: {"a": x, "b": x.sum()})(x)
+    d = _ret_job(dict[str, tp.Numpy], lambda x: {"a": x, "b": x.sum()})(x)
     assert d["b"] == 3.0 and isinstance(d["a"], np.ndarray)
     nested = _ret_job(tp.Bundle[tp.Numpy], lambda x: {"a": (x, [x])})(x)
     assert nested["a"][1][0].tolist() == [1, 2]
@@ -179,10 +188,10 @@ def test_return_numpy_tuple_list_dict_bundle():
 
 
 def test_return_structure_mismatch_is_reported():
-    job = _ret_job(Tuple[tp.Numpy, tp.Numpy], lambda x: x)
+    job = _ret_job(tuple[tp.Numpy, tp.Numpy], lambda x: x)
     with pytest.raises(TypeError, match="must be a tuple of arrays"):
         job(np.ones(2, np.float32))
-    job = _ret_job(Tuple[tp.Numpy, tp.Numpy], lambda x: (x, x, x))
+    job = _ret_job(tuple[tp.Numpy, tp.Numpy], lambda x: (x, x, x))
     with pytest.raises(TypeError, match="2 elements"):
         job(np.ones(2, np.float32))
     job = _ret_job(None, lambda x: x)

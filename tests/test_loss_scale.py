@@ -52,8 +52,11 @@ HAND = [1024, 1024, 1024, 1024, 512, 256, 256, 256, 256, 256, 512, 256, 256, 256
 
 
 def test_oneflow_dynamic_loss_scale_follows_the_hand_derived_sequence():
-    train = scale_job(loss_scale_policy=flow.optimizer.loss_scale.dynamic_loss_scale(
-        initial_loss_scale=1024, increment_period=5))
+    train = scale_job(
+        loss_scale_policy=flow.optimizer.loss_scale.dynamic_loss_scale(
+            initial_loss_scale=1024, increment_period=5
+        )
+    )
     scales, skipped = run(train, 17, {3, 4, 10})
     assert scales == HAND
     assert skipped == [i in (3, 4, 10) for i in range(17)]
@@ -94,8 +97,10 @@ def test_oneflow_rule_backs_off_to_one_and_never_below():
 
 
 def test_max_loss_scale_caps_both_rules():
-    for policy in (LS.dynamic_loss_scale(4, increment_period=1, max_loss_scale=16),
-                   LS.DynamicLossScaleManager(4, 2, 1, max_loss_scale=16)):
+    for policy in (
+        LS.dynamic_loss_scale(4, increment_period=1, max_loss_scale=16),
+        LS.DynamicLossScaleManager(4, 2, 1, max_loss_scale=16),
+    ):
         flow.clear_default_session()
         scales, _ = run(scale_job(loss_scale_policy=policy), 6, set())
         assert scales == [4, 8, 16, 16, 16, 16]
@@ -118,12 +123,16 @@ def test_defaults_are_oneflows_and_mindspores():
 
 # -------------------------------------------------------------------------- static scales
 
+
 def test_static_policies_scale_and_unscale():
     # The same step with or without a static scale; 2**10 keeps every value exact.
     results = []
-    for kwargs in ({}, {"loss_scale_factor": 1024.0},
-                   {"loss_scale_policy": LS.static_loss_scale(1024.0)},
-                   {"loss_scale_policy": LS.FixedLossScaleManager(1024.0)}):
+    for kwargs in (
+        {},
+        {"loss_scale_factor": 1024.0},
+        {"loss_scale_policy": LS.static_loss_scale(1024.0)},
+        {"loss_scale_policy": LS.FixedLossScaleManager(1024.0)},
+    ):
         flow.clear_default_session()
         train = scale_job(**kwargs)
         train(np.array([3.0, -2.0], np.float32))
@@ -134,11 +143,14 @@ def test_static_policies_scale_and_unscale():
     assert [s for _, s in results] == [1.0, 1024.0, 1024.0, 1024.0]
 
 
-@pytest.mark.parametrize("kwargs, skips", [
-    ({"loss_scale_policy": LS.static_loss_scale(8.0)}, False),  # OneFlow checks nothing
-    ({"loss_scale_policy": LS.FixedLossScaleManager(8.0)}, True),
-    ({"loss_scale_policy": LS.FixedLossScaleManager(8.0, drop_overflow_update=False)}, False),
-])
+@pytest.mark.parametrize(
+    "kwargs, skips",
+    [
+        ({"loss_scale_policy": LS.static_loss_scale(8.0)}, False),  # OneFlow checks nothing
+        ({"loss_scale_policy": LS.FixedLossScaleManager(8.0)}, True),
+        ({"loss_scale_policy": LS.FixedLossScaleManager(8.0, drop_overflow_update=False)}, False),
+    ],
+)
 def test_static_scales_skip_only_when_asked(kwargs, skips):
     train = scale_job(**kwargs)
     train(OVERFLOW)
@@ -149,6 +161,7 @@ def test_static_scales_skip_only_when_asked(kwargs, skips):
 
 
 # ----------------------------------------------------------------- the skip guarantee
+
 
 def _guarded_net(x, y):
     """BN + dropout + two optimizers (Adam with a stateful schedule; SGD with momentum
@@ -161,10 +174,13 @@ def _guarded_net(x, y):
     loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
     decay = flow.schedule.MultiplicativeLR(0.05, lambda t: 0.9)
     warm = flow.optimizer.PolynomialScheduler(0.1, 20, warmup=flow.optimizer.warmup.linear(3, 0.1))
-    flow.optimizer.CombinedOptimizer([
-        flow.optimizer.Adam(decay, variables=r"^fc1|^bn"),
-        flow.optimizer.SGD(warm, momentum=0.9, variables=r"^fc2"),
-    ], loss_scale_policy=LS.dynamic_loss_scale(2.0**12, increment_period=2)).minimize(loss)
+    flow.optimizer.CombinedOptimizer(
+        [
+            flow.optimizer.Adam(decay, variables=r"^fc1|^bn"),
+            flow.optimizer.SGD(warm, momentum=0.9, variables=r"^fc2"),
+        ],
+        loss_scale_policy=LS.dynamic_loss_scale(2.0**12, increment_period=2),
+    ).minimize(loss)
     return loss
 
 
@@ -191,8 +207,13 @@ def test_a_nan_batch_changes_no_variable_slot_statistic_schedule_state_or_counte
     assert info["skipped"] is True and info["step"] == 3
     changed = {k for k in before if before[k].tobytes() != after[k].tobytes()}
     # what may change: the RNG key, the scale state and the skip counters; nothing else
-    assert changed == {"System-RNG-train", SCALE, "System-Train-DynamicLossScale-train-GoodStepCounter",
-                       "System-Train-SkippedSteps-train", "System-Train-ConsecutiveSkippedSteps-train"}
+    assert changed == {
+        "System-RNG-train",
+        SCALE,
+        "System-Train-DynamicLossScale-train-GoodStepCounter",
+        "System-Train-SkippedSteps-train",
+        "System-Train-ConsecutiveSkippedSteps-train",
+    }
     assert after[SCALE] == before[SCALE] / 2
     assert any(k.endswith("-lr-factor") for k in after)  # the schedule state is among the unchanged
     train(x, y)  # the next clean step uses the same step counter and learning rates
@@ -202,8 +223,7 @@ def test_a_nan_batch_changes_no_variable_slot_statistic_schedule_state_or_counte
     flow.clear_default_session()
 
     @flow.global_function(type="train")
-    def train(x: tp.Numpy.Placeholder((6, 4)),  # noqa: F811 - the same job again, in a new session
-              y: tp.Numpy.Placeholder((6,), dtype=flow.int32)) -> tp.Numpy:
+    def train(x: tp.Numpy.Placeholder((6, 4)), y: tp.Numpy.Placeholder((6,), dtype=flow.int32)) -> tp.Numpy:
         return _guarded_net(x, y)
 
     for _ in range(4):  # ... and equal to step 3 of a run without the NaN batch
@@ -217,9 +237,13 @@ def test_combined_optimizer_shares_one_scale_and_skips_every_update():
         a = flow.get_variable("a", (2,), initializer=flow.ones_initializer())
         b = flow.get_variable("b", (2,), initializer=flow.ones_initializer())
         loss = flow.math.reduce_sum(a * x) + flow.math.reduce_sum(b)  # only a's gradient overflows
-        flow.optimizer.CombinedOptimizer([flow.optimizer.SGD(0.1, momentum=0.0, variables=["a"]),
-                                          flow.optimizer.SGD(0.1, momentum=0.0, variables=["b"])],
-                                         loss_scale_policy=LS.DynamicLossScaleManager(64)).minimize(loss)
+        flow.optimizer.CombinedOptimizer(
+            [
+                flow.optimizer.SGD(0.1, momentum=0.0, variables=["a"]),
+                flow.optimizer.SGD(0.1, momentum=0.0, variables=["b"]),
+            ],
+            loss_scale_policy=LS.DynamicLossScaleManager(64),
+        ).minimize(loss)
         return loss
 
     train(OVERFLOW)
@@ -238,8 +262,9 @@ def test_mirrored_view_agrees_on_a_step_skipped_on_one_device():
     def train(x: tp.ListNumpy.Placeholder((1, 2))) -> tp.ListNumpy:
         w = flow.get_variable("w", (2,), initializer=flow.ones_initializer())
         loss = flow.math.reduce_sum(flow.reshape(w, (1, 2)) * x, axis=1)
-        flow.optimizer.SGD(0.1, momentum=0.0,
-                           loss_scale_policy=LS.dynamic_loss_scale(8, increment_period=10)).minimize(loss)
+        flow.optimizer.SGD(
+            0.1, momentum=0.0, loss_scale_policy=LS.dynamic_loss_scale(8, increment_period=10)
+        ).minimize(loss)
         return loss
 
     train([CLEAN[None], OVERFLOW[None]])  # only device 1 sees the inf
@@ -251,6 +276,7 @@ def test_mirrored_view_agrees_on_a_step_skipped_on_one_device():
 
 
 # ---------------------------------------------------------- float16: underflow and overflow
+
 
 def _fp16_job(**opt_kwargs):
     cfg = flow.function_config().enable_auto_mixed_precision(True).amp_dtype(flow.float16)
@@ -302,11 +328,12 @@ def test_float16_overflow_at_a_large_scale_backs_off_until_the_step_fits():
         skipped.append(train.last_info["skipped"])
     first = skipped.index(False)
     assert first >= 1 and not any(skipped[first:])  # skipped until the scale fits, then applied
-    assert scales[:first + 1] == [2.0**45 / 2**i for i in range(first + 1)]
+    assert scales[: first + 1] == [2.0**45 / 2**i for i in range(first + 1)]
     assert flow.get_all_variables()[STEP] == 8 - first
 
 
 # ----------------------------------------------------------------- checkpoints, observability
+
 
 @pytest.mark.parametrize("fmt", ["jobflow", "oneflow"])
 def test_checkpoint_round_trips_the_loss_scale_state(tmp_path, fmt):
@@ -330,8 +357,10 @@ def test_checkpoint_round_trips_the_loss_scale_state(tmp_path, fmt):
 
 
 def test_observability_fields_of_every_train_call():
-    train = scale_job(loss_scale_policy=LS.dynamic_loss_scale(4, increment_period=100),
-                      grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0))
+    train = scale_job(
+        loss_scale_policy=LS.dynamic_loss_scale(4, increment_period=100),
+        grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0),
+    )
     train(np.array([3.0, 4.0], np.float32))
     info = train.last_info
     assert info["loss_scale"] == 4.0 and info["skipped"] is False and info["skipped_steps"] == 0
@@ -341,17 +370,21 @@ def test_observability_fields_of_every_train_call():
 
 # ------------------------------------------------------------------------------ bad input
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: LS.dynamic_loss_scale(increment_period=0), r"increment_period.*got increment_period=0"),
-    (lambda: LS.dynamic_loss_scale(multiplier=1.0), r"multiplier.*> 1.*got multiplier=1.0"),
-    (lambda: LS.dynamic_loss_scale(initial_loss_scale=0.5), r"initial_loss_scale.*>= 1"),
-    (lambda: LS.dynamic_loss_scale(64, max_loss_scale=32), r"initial_loss_scale.*<= 32"),
-    (lambda: LS.dynamic_loss_scale(float("inf")), r"initial_loss_scale.*finite"),
-    (lambda: LS.static_loss_scale(0), r"loss_scale_factor.*> 0.*got loss_scale_factor=0"),
-    (lambda: LS.FixedLossScaleManager(0.5), r"loss_scale.*>= 1.*got loss_scale=0.5"),
-    (lambda: LS.DynamicLossScaleManager(scale_window=1.5), r"scale_window.*int.*got scale_window=1.5"),
-    (lambda: LS.DynamicLossScaleManager(scale_factor=0.5), r"scale_factor.*got scale_factor=0.5"),
-])
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: LS.dynamic_loss_scale(increment_period=0), r"increment_period.*got increment_period=0"),
+        (lambda: LS.dynamic_loss_scale(multiplier=1.0), r"multiplier.*> 1.*got multiplier=1.0"),
+        (lambda: LS.dynamic_loss_scale(initial_loss_scale=0.5), r"initial_loss_scale.*>= 1"),
+        (lambda: LS.dynamic_loss_scale(64, max_loss_scale=32), r"initial_loss_scale.*<= 32"),
+        (lambda: LS.dynamic_loss_scale(float("inf")), r"initial_loss_scale.*finite"),
+        (lambda: LS.static_loss_scale(0), r"loss_scale_factor.*> 0.*got loss_scale_factor=0"),
+        (lambda: LS.FixedLossScaleManager(0.5), r"loss_scale.*>= 1.*got loss_scale=0.5"),
+        (lambda: LS.DynamicLossScaleManager(scale_window=1.5), r"scale_window.*int.*got scale_window=1.5"),
+        (lambda: LS.DynamicLossScaleManager(scale_factor=0.5), r"scale_factor.*got scale_factor=0.5"),
+    ],
+)
 def test_bad_policy_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()

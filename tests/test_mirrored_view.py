@@ -11,6 +11,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
+from jobflow._src.runtime import session as session_impl
 
 DEVICES, PER_DEVICE = 4, 3
 
@@ -29,8 +30,13 @@ def _net(x):
 
 def _data(steps=3):
     rng = np.random.default_rng(5)
-    return [(rng.normal(size=(DEVICES * PER_DEVICE, 4)).astype(np.float32),
-             rng.integers(0, 3, DEVICES * PER_DEVICE).astype(np.int32)) for _ in range(steps)]
+    return [
+        (
+            rng.normal(size=(DEVICES * PER_DEVICE, 4)).astype(np.float32),
+            rng.integers(0, 3, DEVICES * PER_DEVICE).astype(np.int32),
+        )
+        for _ in range(steps)
+    ]
 
 
 def _split(a):
@@ -40,8 +46,10 @@ def _split(a):
 @pytest.mark.parametrize("sharded", [False, True], ids=["replicated", "sharded-state"])
 def test_mirrored_training_equals_consistent_training_on_the_concatenated_batch(sharded):
     @flow.global_function(type="train")
-    def consistent(x: tp.Numpy.Placeholder((DEVICES * PER_DEVICE, 4)),
-                   y: tp.Numpy.Placeholder((DEVICES * PER_DEVICE,), dtype=flow.int32)) -> tp.Numpy:
+    def consistent(
+        x: tp.Numpy.Placeholder((DEVICES * PER_DEVICE, 4)),
+        y: tp.Numpy.Placeholder((DEVICES * PER_DEVICE,), dtype=flow.int32),
+    ) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, _net(x))
         flow.optimizer.SGD(0.3, momentum=0.9).minimize(loss)
         return loss
@@ -53,8 +61,10 @@ def test_mirrored_training_equals_consistent_training_on_the_concatenated_batch(
     cfg = _mirrored_cfg().shard_optimizer_state(sharded).shard_variables(sharded)
 
     @flow.global_function(type="train", function_config=cfg)
-    def consistent(x: tp.ListNumpy.Placeholder((PER_DEVICE, 4)),  # noqa: F811 - same name: same state names
-                   y: tp.ListNumpy.Placeholder((PER_DEVICE,), dtype=flow.int32)) -> tp.ListNumpy:
+    def consistent(
+        x: tp.ListNumpy.Placeholder((PER_DEVICE, 4)),
+        y: tp.ListNumpy.Placeholder((PER_DEVICE,), dtype=flow.int32),
+    ) -> tp.ListNumpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, _net(x))
         flow.optimizer.SGD(0.3, momentum=0.9).minimize(loss)
         return loss
@@ -69,7 +79,7 @@ def test_mirrored_training_equals_consistent_training_on_the_concatenated_batch(
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
     assert "all-reduce" in consistent.compiled_text()
-    split = flow.session.default_session().store["h-weight-momentum"].sharding
+    split = session_impl.default_session().store["h-weight-momentum"].sharding
     assert split.is_fully_replicated != sharded
 
 
@@ -82,7 +92,10 @@ def test_each_device_computes_on_its_own_array():
     def stats(x: tp.ListNumpy.Placeholder((PER_DEVICE, 2))) -> tuple[tp.Numpy, tp.Numpy]:
         return flow.math.reduce_sum(x), x * 2.0
 
-    xs = [np.random.default_rng(i).normal(size=(PER_DEVICE, 2)).astype(np.float32) + 10 * i for i in range(DEVICES)]
+    xs = [
+        np.random.default_rng(i).normal(size=(PER_DEVICE, 2)).astype(np.float32) + 10 * i
+        for i in range(DEVICES)
+    ]
     out = centered(xs)
     assert len(out) == DEVICES
     for got, x in zip(out, xs):
@@ -115,8 +128,11 @@ def test_mirrored_input_errors():
     good = np.zeros((2, 2), np.float32)
     with pytest.raises(TypeError, match=r"argument 'x': a tp.ListNumpy.Placeholder takes a non-empty list"):
         ident(good)
-    with pytest.raises(ValueError, match=r"one array per device of the job's placement on this process "
-                                         r"\(4: .*\); got a list of 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"one array per device of the job's placement on this process "
+        r"\(4: .*\); got a list of 3",
+    ):
         ident([good] * 3)
     shapes = r"\[\(2, 2\), \(2, 2\), \(2, 2\), \(1, 2\)\]"
     with pytest.raises(ValueError, match=r"must all have one shape; got shapes " + shapes):
@@ -133,7 +149,9 @@ def test_views_must_match_the_placeholders():
     def listy(x: tp.ListNumpy.Placeholder((2,))) -> tp.Numpy:
         return x
 
-    with pytest.raises(TypeError, match=r"argument 'x' is a tp.ListNumpy.Placeholder .* needs the mirrored view"):
+    with pytest.raises(
+        TypeError, match=r"argument 'x' is a tp.ListNumpy.Placeholder .* needs the mirrored view"
+    ):
         listy([np.zeros(2, np.float32)])
 
     @flow.global_function(type="predict", function_config=_mirrored_cfg())
@@ -148,6 +166,8 @@ def test_views_must_match_the_placeholders():
         with flow.scope.consistent_view():
             return x
 
-    with pytest.raises(ValueError, match=r"runs in the mirrored view and cannot enter flow.scope.consistent_view"):
+    with pytest.raises(
+        ValueError, match=r"runs in the mirrored view and cannot enter flow.scope.consistent_view"
+    ):
         switches([np.zeros(2, np.float32)] * DEVICES)
-    assert flow.session.default_session().store == {}
+    assert session_impl.default_session().store == {}

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import jobflow as flow
-from jobflow import launch
-from jobflow.config import env
+from jobflow._src.cli import launch
+from jobflow._src.graph import env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -29,21 +29,40 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def _run_launcher(args, tmp_path, timeout=90):
     environ = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "jobflow.cli", "launch", *args], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobflow.cli", "launch", *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc, time.monotonic() - start
 
 
 def _worker_module():
-    spec = importlib.util.spec_from_file_location("multiprocess_worker", ROOT / "tests" / "multiprocess_worker.py")
+    spec = importlib.util.spec_from_file_location(
+        "multiprocess_worker", ROOT / "tests" / "multiprocess_worker.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_two_processes_train_like_one_process(tmp_path):
-    proc, _ = _run_launcher(["-n", "2", "--cpu-devices", "2", "--timeout", "80",
-                             str(ROOT / "tests" / "multiprocess_worker.py"), str(tmp_path)], tmp_path)
+    proc, _ = _run_launcher(
+        [
+            "-n",
+            "2",
+            "--cpu-devices",
+            "2",
+            "--timeout",
+            "80",
+            str(ROOT / "tests" / "multiprocess_worker.py"),
+            str(tmp_path),
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[0] rank 0/2 done" in proc.stdout and "[1] rank 1/2 done" in proc.stdout
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
@@ -57,8 +76,9 @@ def test_two_processes_train_like_one_process(tmp_path):
     fed = [worker.mirrored_inputs(r) for r in (0, 1)]
     for r in (0, 1):
         np.testing.assert_allclose(ranks[r]["mirrored_list"], [x - x.mean() for x in fed[r]], rtol=1e-6)
-        np.testing.assert_allclose(ranks[r]["mirrored_all"], np.concatenate([x - x.mean() for x in fed[0] + fed[1]]),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            ranks[r]["mirrored_all"], np.concatenate([x - x.mean() for x in fed[0] + fed[1]]), rtol=1e-6
+        )
     for k in ranks[0].files:
         if not k.startswith("mirrored_list"):
             np.testing.assert_array_equal(ranks[0][k], ranks[1][k], err_msg=k)
@@ -77,11 +97,13 @@ def test_two_processes_train_like_one_process(tmp_path):
 
 def test_a_failing_process_stops_the_others(tmp_path):
     script = tmp_path / "fail.py"
-    script.write_text("import os, sys, time\n"
-                      "rank = int(os.environ['JAX_PROCESS_ID'])\n"
-                      "print('hello from', rank, 'of', os.environ['JAX_NUM_PROCESSES'], flush=True)\n"
-                      "if rank == 1:\n    sys.exit(3)\n"
-                      "time.sleep(120)\n")
+    script.write_text(
+        "import os, sys, time\n"
+        "rank = int(os.environ['JAX_PROCESS_ID'])\n"
+        "print('hello from', rank, 'of', os.environ['JAX_NUM_PROCESSES'], flush=True)\n"
+        "if rank == 1:\n    sys.exit(3)\n"
+        "time.sleep(120)\n"
+    )
     proc, took = _run_launcher(["-n", "2", str(script)], tmp_path, timeout=60)
     assert proc.returncode == 3
     assert took < 30
@@ -100,12 +122,19 @@ def test_timeout_stops_every_process(tmp_path):
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_processes_end_with_the_launcher(tmp_path, sig):
     script = tmp_path / "pid.py"
-    script.write_text("import os, pathlib, time\n"
-                      "pathlib.Path(f\"pid{os.environ['JAX_PROCESS_ID']}\").write_text(str(os.getpid()))\n"
-                      "time.sleep(120)\n")
+    script.write_text(
+        "import os, pathlib, time\n"
+        "pathlib.Path(f\"pid{os.environ['JAX_PROCESS_ID']}\").write_text(str(os.getpid()))\n"
+        "time.sleep(120)\n"
+    )
     environ = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    launcher = subprocess.Popen([sys.executable, "-m", "jobflow.launch", "-n", "2", str(script)], cwd=tmp_path,
-                                env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "jobflow.launch", "-n", "2", str(script)],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while not all((tmp_path / f"pid{r}").exists() for r in (0, 1)) and time.monotonic() < deadline:

@@ -117,11 +117,22 @@ def test_no_limit():
     assert flow.get_all_variables()[RUN] == 5
 
 
-@pytest.mark.parametrize("set_, exc, match", [
-    (lambda c: c.skip_nonfinite_steps("yes"), TypeError, r"skip_nonfinite_steps expects True or False; got 'ye"),
-    (lambda c: c.max_consecutive_skipped_steps(0), ValueError, r"max_consecutive_skipped_steps.*>= 1; got 0"),
-    (lambda c: c.max_consecutive_skipped_steps(2.5), ValueError, r"got 2.5"),
-])
+@pytest.mark.parametrize(
+    "set_, exc, match",
+    [
+        (
+            lambda c: c.skip_nonfinite_steps("yes"),
+            TypeError,
+            r"skip_nonfinite_steps expects True or False; got 'ye",
+        ),
+        (
+            lambda c: c.max_consecutive_skipped_steps(0),
+            ValueError,
+            r"max_consecutive_skipped_steps.*>= 1; got 0",
+        ),
+        (lambda c: c.max_consecutive_skipped_steps(2.5), ValueError, r"got 2.5"),
+    ],
+)
 def test_bad_settings(set_, exc, match):
     cfg = flow.function_config()
     with pytest.raises(exc, match=match):
@@ -141,7 +152,7 @@ def test_the_limit_check_in_a_loop_that_never_waits():
         flow.optimizer.SGD(0.1).minimize(flow.math.reduce_sum(w * x))
         return w
 
-    from jobflow import _step_guard
+    from jobflow._src.runtime import step_guard as _step_guard
 
     with pytest.raises(NonFiniteStepsError, match="skipped its last 3 steps"):
         for _ in range(3 + _step_guard.SKIP_WINDOW + 2):

@@ -22,13 +22,16 @@ def close(a, b, tol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("padding, pads", [
-    ("SAME", (2, 1)),        # total 3, larger half before (OneFlow SAME_LOWER)
-    ("SAME_LOWER", (2, 1)),
-    ("SAME_UPPER", (1, 2)),  # TF's SAME
-    ("VALID", (0, 0)),
-    ([[0, 0], [0, 0], [1, 3], [1, 3]], (1, 3)),
-])
+@pytest.mark.parametrize(
+    "padding, pads",
+    [
+        ("SAME", (2, 1)),  # total 3, larger half before (OneFlow SAME_LOWER)
+        ("SAME_LOWER", (2, 1)),
+        ("SAME_UPPER", (1, 2)),  # TF's SAME
+        ("VALID", (0, 0)),
+        ([[0, 0], [0, 0], [1, 3], [1, 3]], (1, 3)),
+    ],
+)
 def test_conv2d_padding_against_torch(padding, pads):
     x = RNG.normal(size=(2, 3, 7, 7)).astype(np.float32)
     w = RNG.normal(size=(5, 3, 4, 4)).astype(np.float32)
@@ -44,8 +47,15 @@ def test_conv2d_nhwc_groups_dilation():
     ref = F.conv2d(t(x), t(w), groups=2, dilation=2, padding=2).numpy()
     ours = flow.nn.conv2d(jnp.asarray(x), jnp.asarray(w), 1, "SAME", groups=2, dilations=2)
     close(ours, ref, 1e-4)
-    nhwc = flow.nn.conv2d(jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(w.transpose(0, 2, 3, 1)), 1,
-                          "SAME", data_format="NHWC", groups=2, dilations=2)
+    nhwc = flow.nn.conv2d(
+        jnp.asarray(x.transpose(0, 2, 3, 1)),
+        jnp.asarray(w.transpose(0, 2, 3, 1)),
+        1,
+        "SAME",
+        data_format="NHWC",
+        groups=2,
+        dilations=2,
+    )
     close(np.asarray(nhwc).transpose(0, 3, 1, 2), ref, 1e-4)
 
 
@@ -58,13 +68,15 @@ def _pool_ref(x, k, s, pads, op):
     for i in range(oh):
         for j in range(ow):
             r0, c0 = i * s - pt, j * s - pl
-            win = x[:, :, max(r0, 0):min(r0 + k, h), max(c0, 0):min(c0 + k, w)]
+            win = x[:, :, max(r0, 0) : min(r0 + k, h), max(c0, 0) : min(c0 + k, w)]
             out[:, :, i, j] = win.max(axis=(2, 3)) if op == "max" else win.mean(axis=(2, 3))
     return out
 
 
-@pytest.mark.parametrize("padding, pads", [("SAME", ((1, 0), (1, 0))), ("SAME_UPPER", ((0, 1), (0, 1))),
-                                           ("VALID", ((0, 0), (0, 0)))])
+@pytest.mark.parametrize(
+    "padding, pads",
+    [("SAME", ((1, 0), (1, 0))), ("SAME_UPPER", ((0, 1), (0, 1))), ("VALID", ((0, 0), (0, 0)))],
+)
 @pytest.mark.parametrize("op", ["max", "avg"])
 def test_pooling_same_lower(padding, pads, op):
     x = RNG.normal(size=(2, 3, 7, 7)).astype(np.float32)
@@ -84,16 +96,24 @@ def test_pooling_ceil_mode_and_nhwc_against_torch():
 def test_activations_and_losses_against_torch():
     logits = RNG.normal(size=(6, 5)).astype(np.float32)
     labels = RNG.integers(0, 5, 6).astype(np.int32)
-    close(flow.nn.sparse_softmax_cross_entropy_with_logits(jnp.asarray(labels), jnp.asarray(logits)),
-          F.cross_entropy(t(logits), t(labels).long(), reduction="none").numpy())
-    close(flow.nn.sparse_softmax_cross_entropy_with_logits(jnp.asarray(labels[:, None]), jnp.asarray(logits)),
-          F.cross_entropy(t(logits), t(labels).long(), reduction="none").numpy())
+    close(
+        flow.nn.sparse_softmax_cross_entropy_with_logits(jnp.asarray(labels), jnp.asarray(logits)),
+        F.cross_entropy(t(logits), t(labels).long(), reduction="none").numpy(),
+    )
+    close(
+        flow.nn.sparse_softmax_cross_entropy_with_logits(jnp.asarray(labels[:, None]), jnp.asarray(logits)),
+        F.cross_entropy(t(logits), t(labels).long(), reduction="none").numpy(),
+    )
     soft = F.softmax(t(RNG.normal(size=(6, 5)).astype(np.float32)), -1).numpy()
-    close(flow.nn.softmax_cross_entropy_with_logits(jnp.asarray(soft), jnp.asarray(logits)),
-          F.cross_entropy(t(logits), t(soft), reduction="none").numpy())
+    close(
+        flow.nn.softmax_cross_entropy_with_logits(jnp.asarray(soft), jnp.asarray(logits)),
+        F.cross_entropy(t(logits), t(soft), reduction="none").numpy(),
+    )
     z = (RNG.random((6, 5)) > 0.5).astype(np.float32)
-    close(flow.nn.sigmoid_cross_entropy_with_logits(jnp.asarray(z), jnp.asarray(logits)),
-          F.binary_cross_entropy_with_logits(t(logits), t(z), reduction="none").numpy())
+    close(
+        flow.nn.sigmoid_cross_entropy_with_logits(jnp.asarray(z), jnp.asarray(logits)),
+        F.binary_cross_entropy_with_logits(t(logits), t(z), reduction="none").numpy(),
+    )
     close(flow.nn.softmax(jnp.asarray(logits)), F.softmax(t(logits), -1).numpy())
     close(flow.math.gelu(jnp.asarray(logits)), F.gelu(t(logits)).numpy())
     close(flow.nn.leaky_relu(jnp.asarray(logits), 0.1), F.leaky_relu(t(logits), 0.1).numpy())
@@ -129,7 +149,9 @@ def test_moments_bias_add_math():
     v = jnp.asarray([[3.0, 1.0, 2.0, 3.0]])
     assert flow.math.top_k(v, k=2).tolist() == [[0, 3]]
     assert flow.math.argmax(v).tolist() == [0] and flow.math.argmax(v).dtype == jnp.int32
-    close(flow.math.reduce_mean(jnp.asarray(x), axis=[1, 2], keepdims=True), x.mean(axis=(1, 2), keepdims=True))
+    close(
+        flow.math.reduce_mean(jnp.asarray(x), axis=[1, 2], keepdims=True), x.mean(axis=(1, 2), keepdims=True)
+    )
     close(flow.math.reduce_sum(jnp.asarray(x), axis=1), x.sum(axis=1))
     close(flow.math.add_n([jnp.asarray(x)] * 3), 3 * x)
     with pytest.raises(ValueError, match="top_k"):
@@ -171,8 +193,16 @@ def _run(job_body, x, train=False, steps=1):
 
 def test_dense_layout_and_rank3_inputs():
     x = RNG.normal(size=(2, 3, 4)).astype(np.float32)
-    out = _run(lambda x: flow.layers.dense(x, 5, kernel_initializer=flow.random_normal_initializer(), name="fc",
-                                           bias_initializer=flow.random_normal_initializer()), x)
+    out = _run(
+        lambda x: flow.layers.dense(
+            x,
+            5,
+            kernel_initializer=flow.random_normal_initializer(),
+            name="fc",
+            bias_initializer=flow.random_normal_initializer(),
+        ),
+        x,
+    )
     v = flow.get_all_variables()
     assert v["fc-weight"].shape == (5, 4)
     close(out, x @ v["fc-weight"].numpy().T + v["fc-bias"].numpy())
@@ -187,7 +217,10 @@ def test_unnamed_layers_get_unique_names_and_named_layers_share():
 
     _run(body, np.ones((2, 4), np.float32))
     assert sorted(k for k in flow.get_all_variables() if k.endswith("weight")) == [
-        "Dense-weight", "Dense_1-weight", "shared-weight"]
+        "Dense-weight",
+        "Dense_1-weight",
+        "shared-weight",
+    ]
 
 
 def test_batch_normalization_train_and_predict():

@@ -27,8 +27,16 @@ def test_factory_form_runs_the_alias_with_the_scheduled_lr():
     assert job.last_info["lr"] == pytest.approx(0.05)
     assert job.num_traces == 1
     # optax's mu / nu are named as slots; its own count is a system variable
-    assert set(flow.get_all_variables()) == {"w", "b", "w-m", "w-v", "b-m", "b-v", "System-Optimizer-fixed-0-0-count",
-                                             "System-Train-TrainStep-fixed"}
+    assert set(flow.get_all_variables()) == {
+        "w",
+        "b",
+        "w-m",
+        "w-v",
+        "b-m",
+        "b-v",
+        "System-Optimizer-fixed-0-0-count",
+        "System-Train-TrainStep-fixed",
+    }
     want, _ = _run(lambda: O.Adam(lrs))
     for n in SHAPES:
         np.testing.assert_allclose(got[n], want[n], rtol=1e-5)
@@ -48,7 +56,7 @@ def test_complete_optimizer_is_used_as_is():
         np.testing.assert_allclose(got[n], want[n], rtol=1e-6)
     assert "lr" not in job.last_info
     with pytest.raises(RuntimeError, match="optimizer has no learning-rate schedule"):
-        job.last_lr
+        _ = job.last_lr
 
 
 def test_masks_can_key_on_variable_names():

@@ -36,8 +36,9 @@ OPTIMIZERS = {
     "ProximalAdagrad": lambda: O.ProximalAdagrad(_cosine(0.5), l2=1e-4),
     "Adafactor": lambda: O.Adafactor(_cosine(0.05), relative_step=False, scale_parameter=False, beta1=0.9),
     "Optax_adamw": lambda: O.Optax(optax.adamw, _cosine(0.1)),
-    "Combined": lambda: O.CombinedOptimizer([O.SGD(_cosine(0.05), momentum=0.9, variables=["lsq"]),
-                                             O.Adam(_cosine(0.1), variables=r"^net")]),
+    "Combined": lambda: O.CombinedOptimizer(
+        [O.SGD(_cosine(0.05), momentum=0.9, variables=["lsq"]), O.Adam(_cosine(0.1), variables=r"^net")]
+    ),
 }
 
 
@@ -45,8 +46,9 @@ def _job(make_optimizer):
     init = flow.random_normal_initializer(stddev=0.5)
 
     @flow.global_function(type="train")
-    def train(x: tp.Numpy.Placeholder((32, 4)), y: tp.Numpy.Placeholder((32,)),
-              y2: tp.Numpy.Placeholder((32,))) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((32, 4)), y: tp.Numpy.Placeholder((32,)), y2: tp.Numpy.Placeholder((32,))
+    ) -> tp.Numpy:
         w = flow.get_variable("lsq", (4,), initializer=flow.zeros_initializer())
         convex = flow.math.reduce_mean(flow.math.square(flow.matmul(x, flow.reshape(w, (4, 1)))[:, 0] - y))
         h = flow.layers.dense(x, 8, activation=flow.nn.relu, kernel_initializer=init, name="net-hidden")

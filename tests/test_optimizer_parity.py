@@ -36,37 +36,70 @@ def _assert_close_trajectory(traj, ref, tol):
 
 # ----------------------------------------------------------------------------- PyTorch
 
+
 def _torch_cases():
     return {
         # name: (jobflow optimizer, torch optimizer, L2 regularizer on every variable, per-step lr)
         "sgd": (lambda: O.SGD(0.05, momentum=0.0), lambda t, p: t.optim.SGD(p, lr=0.05), None, None),
-        "sgd_momentum": (lambda: O.SGD(0.05, momentum=0.9),
-                         lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9), None, None),
-        "sgd_nesterov_weight_decay": (lambda: O.SGD(0.05, momentum=0.9, nesterov=True),
-                                      lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
-                                                               weight_decay=0.01), 0.01, None),
-        "momentum_nesterov_lr_schedule": (lambda: O.Momentum(LR_LIST, 0.9, use_nesterov=True),
-                                          lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
-                                          None, LR_LIST),
+        "sgd_momentum": (
+            lambda: O.SGD(0.05, momentum=0.9),
+            lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9),
+            None,
+            None,
+        ),
+        "sgd_nesterov_weight_decay": (
+            lambda: O.SGD(0.05, momentum=0.9, nesterov=True),
+            lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+            0.01,
+            None,
+        ),
+        "momentum_nesterov_lr_schedule": (
+            lambda: O.Momentum(LR_LIST, 0.9, use_nesterov=True),
+            lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+            None,
+            LR_LIST,
+        ),
         "adam": (lambda: O.Adam(1e-2), lambda t, p: t.optim.Adam(p, lr=1e-2), None, None),
-        "adam_amsgrad_lr_schedule": (lambda: O.Adam(LR_LIST, beta1=0.8, beta2=0.99, amsgrad=True),
-                                     lambda t, p: t.optim.Adam(p, lr=0.0, betas=(0.8, 0.99), amsgrad=True),
-                                     None, LR_LIST),
-        "adamw": (lambda: O.AdamW(1e-2, weight_decay=0.1),
-                  lambda t, p: t.optim.AdamW(p, lr=1e-2, weight_decay=0.1), None, None),
-        "adamw_amsgrad_lr_schedule": (lambda: O.AdamW(LR_LIST, weight_decay=0.05, amsgrad=True),
-                                      lambda t, p: t.optim.AdamW(p, lr=0.0, weight_decay=0.05, amsgrad=True),
-                                      None, LR_LIST),
-        "rmsprop_pytorch": (lambda: O.RMSProp(1e-2, epsilon_inside_sqrt=False),
-                            lambda t, p: t.optim.RMSprop(p, lr=1e-2), None, None),
+        "adam_amsgrad_lr_schedule": (
+            lambda: O.Adam(LR_LIST, beta1=0.8, beta2=0.99, amsgrad=True),
+            lambda t, p: t.optim.Adam(p, lr=0.0, betas=(0.8, 0.99), amsgrad=True),
+            None,
+            LR_LIST,
+        ),
+        "adamw": (
+            lambda: O.AdamW(1e-2, weight_decay=0.1),
+            lambda t, p: t.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+            None,
+            None,
+        ),
+        "adamw_amsgrad_lr_schedule": (
+            lambda: O.AdamW(LR_LIST, weight_decay=0.05, amsgrad=True),
+            lambda t, p: t.optim.AdamW(p, lr=0.0, weight_decay=0.05, amsgrad=True),
+            None,
+            LR_LIST,
+        ),
+        "rmsprop_pytorch": (
+            lambda: O.RMSProp(1e-2, epsilon_inside_sqrt=False),
+            lambda t, p: t.optim.RMSprop(p, lr=1e-2),
+            None,
+            None,
+        ),
         "rmsprop_pytorch_centered_momentum": (
-            lambda: O.RMSProp(1e-2, decay_rate=0.9, epsilon=1e-6, centered=True, momentum=0.5,
-                              epsilon_inside_sqrt=False),
+            lambda: O.RMSProp(
+                1e-2, decay_rate=0.9, epsilon=1e-6, centered=True, momentum=0.5, epsilon_inside_sqrt=False
+            ),
             lambda t, p: t.optim.RMSprop(p, lr=1e-2, alpha=0.9, eps=1e-6, centered=True, momentum=0.5),
-            None, None),
-        "adagrad": (lambda: O.Adagrad(0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1),
-                    lambda t, p: t.optim.Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.05,
-                                                 initial_accumulator_value=0.1), None, None),
+            None,
+            None,
+        ),
+        "adagrad": (
+            lambda: O.Adagrad(0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1),
+            lambda t, p: t.optim.Adagrad(
+                p, lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1
+            ),
+            None,
+            None,
+        ),
     }
 
 
@@ -99,6 +132,7 @@ def test_matches_pytorch_over_200_steps(case):
 
 # ----------------------------------------------------------------------------- optax
 
+
 def _optax_run(tx, w0, grads):
     params = {n: jax.numpy.asarray(v) for n, v in w0.items()}
     state = tx.init(params)
@@ -118,13 +152,17 @@ def _optax_run(tx, w0, grads):
 OPTAX_CASES = {
     # LARS: OneFlow's ratio equals optax's when weight decay is 0 (optax puts wd*w into the
     # gradient, OneFlow into the ratio's denominator and outside the momentum).
-    "lars": (lambda: O.LARS(0.5, momentum_beta=0.9, epsilon=1e-9, lars_coefficient=0.01),
-             lambda: optax.lars(0.5, trust_coefficient=0.01, eps=1e-9, momentum=0.9)),
+    "lars": (
+        lambda: O.LARS(0.5, momentum_beta=0.9, epsilon=1e-9, lars_coefficient=0.01),
+        lambda: optax.lars(0.5, trust_coefficient=0.01, eps=1e-9, momentum=0.9),
+    ),
     # LAMB: OneFlow's ratio leaves the decay out; equal to optax's when weight decay is 0.
     "lamb_oneflow_no_decay": (lambda: O.LAMB(0.01), lambda: optax.lamb(0.01)),
     # trust_ratio="optax" is optax.lamb (the paper's) with weight decay.
-    "lamb_optax_weight_decay": (lambda: O.LAMB(0.01, weight_decay=0.1, trust_ratio="optax"),
-                                lambda: optax.lamb(0.01, weight_decay=0.1)),
+    "lamb_optax_weight_decay": (
+        lambda: O.LAMB(0.01, weight_decay=0.1, trust_ratio="optax"),
+        lambda: optax.lamb(0.01, weight_decay=0.1),
+    ),
 }
 
 
@@ -147,12 +185,15 @@ def test_lamb_oneflow_ratio_differs_from_optax_with_weight_decay():
 
 # ----------------------------------------------------------------------------- goldens
 
+
 def _load(name):
     data = json.loads((GOLDENS / name).read_text())
     w0 = {n: np.array(v, np.float32) for n, v in data["w0"].items()}
     grads = [{n: np.array(v, np.float32) for n, v in g.items()} for g in data["grads"]]
-    cases = {k: [{n: np.array(v, np.float32) for n, v in s.items()} for s in traj]
-             for k, traj in data["cases"].items()}
+    cases = {
+        k: [{n: np.array(v, np.float32) for n, v in s.items()} for s in traj]
+        for k, traj in data["cases"].items()
+    }
     return data, w0, grads, cases
 
 
@@ -161,9 +202,12 @@ MINDSPORE_CASES = {
     "momentum_lr_list": lambda: O.Momentum(MS_LR, 0.9),
     "momentum_weight_decay": lambda: O.Momentum(0.05, 0.9, weight_decay=0.01),
     "adam_tf_epsilon": lambda: O.Adam(0.01, epsilon=1e-2, epsilon_hat=True),
-    "rmsprop_centered_momentum_lr_list": lambda: O.RMSProp(MS_LR, decay_rate=0.9, epsilon=1e-10, centered=True,
-                                                           momentum=0.5, initial_mean_square=1.0),
-    "rmsprop_epsilon_inside_sqrt": lambda: O.RMSProp(0.01, decay_rate=0.8, epsilon=1e-2, initial_mean_square=1.0),
+    "rmsprop_centered_momentum_lr_list": lambda: O.RMSProp(
+        MS_LR, decay_rate=0.9, epsilon=1e-10, centered=True, momentum=0.5, initial_mean_square=1.0
+    ),
+    "rmsprop_epsilon_inside_sqrt": lambda: O.RMSProp(
+        0.01, decay_rate=0.8, epsilon=1e-2, initial_mean_square=1.0
+    ),
     "ftrl": lambda: O.Ftrl(0.1, initial_accum=0.1, l2=0.02),
     "ftrl_lr_power": lambda: O.Ftrl(0.2, initial_accum=0.5, lr_power=-0.3),
     "proximal_adagrad": lambda: O.ProximalAdagrad(0.1, accum=0.1, l1=0.01, l2=0.02),

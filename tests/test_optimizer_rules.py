@@ -31,8 +31,9 @@ def test_sgd_momentum_sign_and_lr_inside_the_buffer():
     # step 2: buf = 0.9 * buf - 0.05 * [0.5, 1]       = [0.254, -0.212]; w = [1.464, -2.592]
     # (PyTorch's buf = 0.9 buf + g; w -= lr buf would give w = [1.12, -2.56] after step 1.)
     w0 = {"w": np.array([1.0, -2.0], np.float32)}
-    traj, _ = run_fixed_grads(lambda: O.SGD([0.1, 0.2, 0.05], momentum=0.9), w0,
-                              _steps([1, 2], [-2, 0], [0.5, 1]))
+    traj, _ = run_fixed_grads(
+        lambda: O.SGD([0.1, 0.2, 0.05], momentum=0.9), w0, _steps([1, 2], [-2, 0], [0.5, 1])
+    )
     np.testing.assert_allclose(_w(traj), [[0.9, -2.2], [1.21, -2.38], [1.464, -2.592]], rtol=RTOL)
     np.testing.assert_allclose(flow.get_all_variables()["w-momentum"], [0.254, -0.212], rtol=RTOL)
 
@@ -43,15 +44,19 @@ def test_sgdw_decay_is_outside_the_buffer():
     # step 1: buf = [0.11, -0.18];  w = [0.85, -2.1] + buf - 0.05 [0.85, -2.1] = [0.9175, -2.175]
     # step 2: buf = [0.049, -0.262]; w = ... - 0.05 [0.9175, -2.175]         = [0.920625, -2.32825]
     w0 = {"w": np.array([1.0, -2.0], np.float32)}
-    traj, _ = run_fixed_grads(lambda: O.SGDW(0.1, momentum=0.9, weight_decay=0.5), w0,
-                              _steps([1, 2], [-2, 0], [0.5, 1]))
+    traj, _ = run_fixed_grads(
+        lambda: O.SGDW(0.1, momentum=0.9, weight_decay=0.5), w0, _steps([1, 2], [-2, 0], [0.5, 1])
+    )
     np.testing.assert_allclose(_w(traj), [[0.85, -2.1], [0.9175, -2.175], [0.920625, -2.32825]], rtol=RTOL)
 
 
 def test_sgdw_without_momentum():
     # w -= lr (g + wd w): [1, -2] - 0.1 ([1, 2] + 0.5 [1, -2]) = [0.85, -2.1]
-    traj, _ = run_fixed_grads(lambda: O.SGDW(0.1, momentum=0.0, weight_decay=0.5),
-                              {"w": np.array([1.0, -2.0], np.float32)}, _steps([1, 2]))
+    traj, _ = run_fixed_grads(
+        lambda: O.SGDW(0.1, momentum=0.0, weight_decay=0.5),
+        {"w": np.array([1.0, -2.0], np.float32)},
+        _steps([1, 2]),
+    )
     np.testing.assert_allclose(traj[0]["w"], [0.85, -2.1], rtol=RTOL)
 
 
@@ -66,10 +71,13 @@ def test_lars_trust_ratio_and_zero_norm_guards():
     # z starts at 0: ||z|| = 0 -> trust = 1: buf = -[1, -1], z = [-1, 1]; then g = 0 (trust 1):
     #  the momentum keeps going: z = [-1.5, 1.5], [-1.75, 1.75].
     w0 = {"w": np.array([3.0, 4.0], np.float32), "z": np.zeros(2, np.float32)}
-    grads = [{"w": np.array(g, np.float32), "z": np.array(gz, np.float32)}
-             for g, gz in (([0, 2], [1, -1]), ([0, 0], [0, 0]), ([4, -3], [0, 0]))]
-    traj, _ = run_fixed_grads(lambda: O.LARS(1.0, momentum_beta=0.5, epsilon=0.0, lars_coefficient=0.1),
-                              w0, grads)
+    grads = [
+        {"w": np.array(g, np.float32), "z": np.array(gz, np.float32)}
+        for g, gz in (([0, 2], [1, -1]), ([0, 0], [0, 0]), ([4, -3], [0, 0]))
+    ]
+    traj, _ = run_fixed_grads(
+        lambda: O.LARS(1.0, momentum_beta=0.5, epsilon=0.0, lars_coefficient=0.1), w0, grads
+    )
     np.testing.assert_allclose(_w(traj), [[3, 3.5], [3, 3.25], [2.64616388, 3.39037709]], rtol=RTOL)
     np.testing.assert_allclose(_w(traj, "z"), [[-1, 1], [-1.5, 1.5], [-1.75, 1.75]], rtol=RTOL)
     np.testing.assert_allclose(flow.get_all_variables()["w-momentum"], [-0.35383612, 0.14037709], rtol=RTOL)
@@ -78,9 +86,11 @@ def test_lars_trust_ratio_and_zero_norm_guards():
 def test_lars_weight_decay():
     # wd 0.5: trust = 0.1 * 5 / (2 + 0.5 * 5) = 1/9; w = w - trust g - trust * 0.5 * w
     #        = [3, 4] - [0, 2/9] - [1/6, 2/9] = [2.8333333, 3.5555556]
-    traj, _ = run_fixed_grads(lambda: O.LARS(1.0, momentum_beta=0.5, epsilon=0.0, lars_coefficient=0.1,
-                                             weight_decay=0.5),
-                              {"w": np.array([3.0, 4.0], np.float32)}, _steps([0, 2]))
+    traj, _ = run_fixed_grads(
+        lambda: O.LARS(1.0, momentum_beta=0.5, epsilon=0.0, lars_coefficient=0.1, weight_decay=0.5),
+        {"w": np.array([3.0, 4.0], np.float32)},
+        _steps([0, 2]),
+    )
     np.testing.assert_allclose(traj[0]["w"], [2.8333333, 3.5555556], rtol=RTOL)
 
 
@@ -91,10 +101,12 @@ def test_rmsprop_epsilon_inside_the_square_root():
     # step 2: g = [-2, 0]: ms = [6, 6];  sqrt = [sqrt(7), ...];    w = [0.94225956, 0.75572663]
     # (PyTorch's 0.1 g / (sqrt(ms) + 1) gives w = [1, 0.89052429] after step 0.)
     grads = _steps([0, 4], [4, 4], [-2, 0])
-    traj, _ = run_fixed_grads(lambda: O.RMSProp(0.1, decay_rate=0.5, epsilon=1.0),
-                              {"w": np.ones(2, np.float32)}, grads)
-    np.testing.assert_allclose(_w(traj), [[1, 0.86666667], [0.86666667, 0.75572663], [0.94225956, 0.75572663]],
-                               rtol=RTOL)
+    traj, _ = run_fixed_grads(
+        lambda: O.RMSProp(0.1, decay_rate=0.5, epsilon=1.0), {"w": np.ones(2, np.float32)}, grads
+    )
+    np.testing.assert_allclose(
+        _w(traj), [[1, 0.86666667], [0.86666667, 0.75572663], [0.94225956, 0.75572663]], rtol=RTOL
+    )
     np.testing.assert_allclose(flow.get_all_variables()["w-mean_square"], [6, 6], rtol=RTOL)
 
 
@@ -104,10 +116,14 @@ def test_rmsprop_centered():
     # step 1: ms = [8, 12], mg = [2, 3]: den = [5, 4];  w = [0.82111456, 0.62111456]
     # step 2: ms = [6, 6], mg = [0, 1.5]: den = [7, 4.75]; w = [0.89670746, 0.62111456]
     grads = _steps([0, 4], [4, 4], [-2, 0])
-    traj, _ = run_fixed_grads(lambda: O.RMSProp(0.1, decay_rate=0.5, epsilon=1.0, centered=True),
-                              {"w": np.ones(2, np.float32)}, grads)
-    np.testing.assert_allclose(_w(traj), [[1, 0.82111456], [0.82111456, 0.62111456], [0.89670746, 0.62111456]],
-                               rtol=RTOL)
+    traj, _ = run_fixed_grads(
+        lambda: O.RMSProp(0.1, decay_rate=0.5, epsilon=1.0, centered=True),
+        {"w": np.ones(2, np.float32)},
+        grads,
+    )
+    np.testing.assert_allclose(
+        _w(traj), [[1, 0.82111456], [0.82111456, 0.62111456], [0.89670746, 0.62111456]], rtol=RTOL
+    )
     np.testing.assert_allclose(flow.get_all_variables()["w-mean_gradient"], [0, 1.5], atol=1e-7)
 
 
@@ -117,13 +133,19 @@ def test_ftrl_l1_branch():
     # linear = g - (sqrt(accum') - sqrt(0.1)) / 0.1 * w = [-0.29831064, 0.77937973, 0.005]
     # quadratic = sqrt(accum') / 0.1 + 0.04 = [4.39889894, 3.78165739, 3.20267292]
     # w = (sign(linear) * 0.01 - linear) / quadratic = [0.06554155, -0.2034504], and 0 where |linear| <= l1
-    traj, _ = run_fixed_grads(lambda: O.Ftrl(0.1, initial_accum=0.1, l1=0.01, l2=0.02),
-                              {"w": np.array([0.5, -1.0, 0.0], np.float32)}, _steps([0.3, 0.2, 0.005]))
+    traj, _ = run_fixed_grads(
+        lambda: O.Ftrl(0.1, initial_accum=0.1, l1=0.01, l2=0.02),
+        {"w": np.array([0.5, -1.0, 0.0], np.float32)},
+        _steps([0.3, 0.2, 0.005]),
+    )
     np.testing.assert_allclose(traj[0]["w"], [0.06554155, -0.2034504, 0.0], rtol=RTOL)
-    np.testing.assert_allclose(flow.get_all_variables()["w-linear"], [-0.29831064, 0.77937973, 0.005], rtol=RTOL)
+    np.testing.assert_allclose(
+        flow.get_all_variables()["w-linear"], [-0.29831064, 0.77937973, 0.005], rtol=RTOL
+    )
 
 
 # ----------------------------------------------------------------------------- LazyAdam
+
 
 def _embedding_job(make_optimizer):
     @flow.global_function(type="train")
@@ -173,8 +195,9 @@ def test_lazy_adam_updates_only_rows_read_through_gather():
                     assert np.array_equal(after[k][r], before[k][r]), (k, r)
         before = after
     np.testing.assert_allclose(before["emb-m"], [[1.25, 0.75], [-0.5, 0.5], [1.75, 0.75], [0, 0]], rtol=RTOL)
-    np.testing.assert_allclose(before["emb-v"], [[1.1875, 0.8125], [0.25, 0.25], [2.6875, 1.1875], [0, 0]],
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        before["emb-v"], [[1.1875, 0.8125], [0.25, 0.25], [2.6875, 1.1875], [0, 0]], rtol=RTOL
+    )
     assert train.num_traces == 1
 
 
@@ -184,8 +207,9 @@ def test_dense_adam_moves_rows_lazy_adam_leaves_alone():
     for ids, c in LAZY_STEPS[:2]:
         train(np.array(ids, np.int32), np.array(c, np.float32))
     # row 0 after step 1: m = [0.25, 0.5], v = [0.1875, 0.75]; -0.1 (m/0.75) / sqrt(v/0.4375)
-    np.testing.assert_allclose(flow.get_all_variables()["emb"][0], [-0.1 - 0.05091751, -0.1 - 0.05091751],
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        flow.get_all_variables()["emb"][0], [-0.1 - 0.05091751, -0.1 - 0.05091751], rtol=RTOL
+    )
 
 
 @pytest.mark.parametrize("make", [lambda: O.LazyAdam(0.1), lambda: O.SGD(0.1, momentum=0.0)])

@@ -6,6 +6,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
+from jobflow._src.runtime import session as session_impl
 
 
 def _train_job(placement=None, in_body=None):
@@ -16,8 +17,9 @@ def _train_job(placement=None, in_body=None):
     @flow.global_function(type="train", function_config=cfg)
     def train(x: tp.Numpy.Placeholder((8, 4)), y: tp.Numpy.Placeholder((8,), dtype=flow.int32)) -> tp.Numpy:
         def body():
-            h = flow.layers.dense(x, 16, activation=flow.nn.relu, kernel_initializer=flow.xavier_uniform_initializer(),
-                                  name="h")
+            h = flow.layers.dense(
+                x, 16, activation=flow.nn.relu, kernel_initializer=flow.xavier_uniform_initializer(), name="h"
+            )
             logits = flow.layers.dense(h, 3, kernel_initializer=flow.xavier_uniform_initializer(), name="o")
             return flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
 
@@ -52,11 +54,13 @@ def test_two_devices_match_one_device(how):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for k in ref_vars:
         np.testing.assert_allclose(variables[k], ref_vars[k], rtol=1e-5, atol=1e-6)
-    assert len(flow.session.default_session().store["h-weight"].sharding.device_set) == 2
+    assert len(session_impl.default_session().store["h-weight"].sharding.device_set) == 2
 
 
 def test_missing_devices_error_lists_available_devices():
-    with pytest.raises(ValueError, match=r"names device 0:99, which does not exist; available devices: cpu 0:0-"):
+    with pytest.raises(
+        ValueError, match=r"names device 0:99, which does not exist; available devices: cpu 0:0-"
+    ):
         flow.scope.placement("cpu", "0:0-99").devices()
 
 

@@ -5,8 +5,6 @@ RNG) must agree bitwise, with dropout, a warmup schedule and clipping; the per-s
 outputs agree to float rounding (inside the loop XLA may vectorize a transcendental op of
 an output, such as the log of the cross-entropy, differently: last-bit differences)."""
 
-import typing
-
 import numpy as np
 import pytest
 
@@ -121,7 +119,7 @@ def test_predict_job_run_steps_equals_single_calls():
     _train_job().compile()
 
     @flow.global_function(type="predict")
-    def predict(x: tp.Numpy.Placeholder((BATCH, DIM))) -> typing.Tuple[tp.Numpy, tp.Numpy]:
+    def predict(x: tp.Numpy.Placeholder((BATCH, DIM))) -> tuple[tp.Numpy, tp.Numpy]:
         init = flow.xavier_uniform_initializer()
         h = flow.layers.dense(x, 8, activation=flow.nn.relu, kernel_initializer=init, name="h")
         return flow.layers.dense(h, 3, kernel_initializer=init, name="o"), flow.math.reduce_sum(x)
@@ -157,7 +155,7 @@ def test_mirrored_run_steps_equals_single_calls():
         def mirrored(
             x: tp.ListNumpy.Placeholder((per_device, DIM)),
             y: tp.ListNumpy.Placeholder((per_device,), dtype=flow.int32),
-        ) -> typing.Tuple[tp.Numpy, tp.ListNumpy]:
+        ) -> tuple[tp.Numpy, tp.ListNumpy]:
             h = flow.layers.dense(x, 3, kernel_initializer=flow.xavier_uniform_initializer(), name="o")
             loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, flow.nn.dropout(h, rate=0.3))
             flow.optimizer.SGD(0.1).minimize(loss)
@@ -234,7 +232,7 @@ def test_bad_stacks_raise_and_change_nothing(args, exc, pattern):
 
 
 def test_bad_first_run_steps_creates_nothing():
-    from jobflow.session import default_session
+    from jobflow._src.runtime.session import default_session
 
     job = _train_job()
     with pytest.raises(ValueError, match="same number of steps"):

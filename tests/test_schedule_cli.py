@@ -6,8 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from jobflow import cli
-from jobflow.schedule import cli as schedule_cli
+from jobflow._src.cli import main as cli
+from jobflow._src.cli import schedule as schedule_cli
 from jobflow.schedule import transformers as T
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -16,7 +16,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_cosine_with_warmup_prints_table_sparkline_and_writes_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "lr.png"
-    rc = cli.main(["schedule", "cosine", "--base-lr", "0.1", "--steps", "1000", "--warmup", "100", "--plot", str(png)])
+    rc = cli.main(
+        ["schedule", "cosine", "--base-lr", "0.1", "--steps", "1000", "--warmup", "100", "--plot", str(png)]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     want = T.get_cosine_schedule_with_warmup(0.1, 100, 1000).values(1000)
@@ -32,8 +34,22 @@ def test_catalog_names_and_args(capsys):
     rc = cli.main(["schedule", "pytorch.StepLR", "--arg", "step_size=30", "--steps", "100", "--base-lr", "1"])
     out = capsys.readouterr().out
     assert rc == 0 and "StepLR(base_lr=1.0, step_size=30, gamma=0.1)" in out and "0.001" in out
-    rc = cli.main(["schedule", "mindspore.warmup_lr", "--arg", "learning_rate=0.2", "--arg", "total_step=10",
-                   "--arg", "step_per_epoch=2", "--arg", "warmup_epoch=2", "--steps", "12"])
+    rc = cli.main(
+        [
+            "schedule",
+            "mindspore.warmup_lr",
+            "--arg",
+            "learning_rate=0.2",
+            "--arg",
+            "total_step=10",
+            "--arg",
+            "step_per_epoch=2",
+            "--arg",
+            "warmup_epoch=2",
+            "--steps",
+            "12",
+        ]
+    )
     assert rc == 0 and "0.2" in capsys.readouterr().out
 
 

@@ -11,19 +11,25 @@ import jobflow.schedule as S
 def test_join_offset_and_global_step():
     a, b = 1.0, S.StepLR(1.0, 2, 0.5)
     np.testing.assert_allclose(S.join([a, b], [3], step="offset").values(7), [1, 1, 1, 1, 1, 0.5, 0.5])
-    np.testing.assert_allclose(S.join([a, b], [3], step="global").values(7), [1, 1, 1, 0.5, 0.25, 0.25, 0.125])
+    np.testing.assert_allclose(
+        S.join([a, b], [3], step="global").values(7), [1, 1, 1, 0.5, 0.25, 0.25, 0.125]
+    )
     mixed = S.join([0.3, b, b], [2, 4], step=["global", "offset"])
     np.testing.assert_allclose(mixed.values(7), [0.3, 0.3, 0.5, 0.5, 1, 1, 0.5])
     with pytest.raises(TypeError):
         S.join([a, b], [3])  # the step mode is required
-    with pytest.raises(ValueError, match=r"join\(step\) must be one of \['offset', 'global'\]; got step='local'"):
+    with pytest.raises(
+        ValueError, match=r"join\(step\) must be one of \['offset', 'global'\]; got step='local'"
+    ):
         S.join([a, b], [3], step="local")
 
 
 def test_join_matches_optax_join_schedules():
     parts = [optax.linear_schedule(0.0, 1.0, 10), optax.cosine_decay_schedule(1.0, 30)]
     ours = S.join(parts, [10], step="offset").values(50)
-    np.testing.assert_allclose(ours, [optax.join_schedules(parts, [10])(t) for t in range(50)], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        ours, [optax.join_schedules(parts, [10])(t) for t in range(50)], rtol=1e-6, atol=1e-7
+    )
 
 
 def test_product_and_chain():
@@ -38,7 +44,9 @@ def test_product_and_chain():
 def test_with_warmup_over_any_schedule():
     cos = optax.cosine_decay_schedule(1.0, 10)
     w = S.with_warmup(cos, 4).values(8)  # offset: ramp 0 -> cos(0), then cos(t - 4)
-    np.testing.assert_allclose(w, [0, 0.25, 0.5, 0.75] + [float(cos(t)) for t in range(4)], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        w, [0, 0.25, 0.5, 0.75] + [float(cos(t)) for t in range(4)], rtol=1e-6, atol=1e-7
+    )
     g = S.with_warmup(S.StepLR(1.0, 2, 0.5), 3, start_factor=0.5, step="global").values(5)
     target = 0.5  # StepLR at step 3
     np.testing.assert_allclose(g, [target * (0.5 + 0.5 * t / 3) for t in range(3)] + [0.5, 0.25], rtol=1e-6)

@@ -42,8 +42,7 @@ def test_lr_follows_schedule_over_1000_calls_with_one_compile():
 
 def test_custom_scheduler_uses_the_lr_computed_in_the_body_at_the_same_step():
     # lr = 0.1 / (1 + mean(loss)); step 0: loss = [1, 4], lr = 0.1 / 3.5; g = [-7, -10]
-    train = _job(lambda loss: flow.optimizer.CustomScheduler(
-        0.1 / (1.0 + flow.math.reduce_mean(loss))))
+    train = _job(lambda loss: flow.optimizer.CustomScheduler(0.1 / (1.0 + flow.math.reduce_mean(loss))))
     train(X, Y)
     lr0 = 0.1 / 3.5
     assert train.last_lr == pytest.approx(lr0, rel=1e-6)

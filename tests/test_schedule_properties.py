@@ -61,8 +61,14 @@ def test_linear_lr_between_its_factors(base, sf, ef, t):
 
 
 @SETTINGS
-@given(base=lrs, ratio=st.floats(1.0, 100.0), up=st.integers(1, 60), down=st.integers(1, 60),
-       mode=st.sampled_from(["triangular", "triangular2", "exp_range"]), gamma=st.floats(0.9, 1.0))
+@given(
+    base=lrs,
+    ratio=st.floats(1.0, 100.0),
+    up=st.integers(1, 60),
+    down=st.integers(1, 60),
+    mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
+    gamma=st.floats(0.9, 1.0),
+)
 def test_cyclic_within_base_and_max(base, ratio, up, down, mode, gamma):
     v = S.CyclicLR(base, base * ratio, up, down, mode=mode, gamma=gamma).values(N)
     _bounded(v, base, base * ratio)
@@ -70,17 +76,28 @@ def test_cyclic_within_base_and_max(base, ratio, up, down, mode, gamma):
 
 
 @SETTINGS
-@given(peak=lrs, total=st.integers(20, N), pct=st.floats(0.1, 0.45), three=st.booleans(),
-       strategy=st.sampled_from(["cos", "linear"]))
+@given(
+    peak=lrs,
+    total=st.integers(20, N),
+    pct=st.floats(0.1, 0.45),
+    three=st.booleans(),
+    strategy=st.sampled_from(["cos", "linear"]),
+)
 def test_one_cycle_within_min_and_max(peak, total, pct, three, strategy):
-    v = S.OneCycleLR(peak, total_steps=total, pct_start=pct, three_phase=three, anneal_strategy=strategy).values(N)
+    v = S.OneCycleLR(
+        peak, total_steps=total, pct_start=pct, three_phase=three, anneal_strategy=strategy
+    ).values(N)
     _bounded(v, peak / 25 / 1e4, peak)
     assert v[total - 1] == np.float32(peak / 25 / 1e4) or abs(v[total - 1] / (peak / 25 / 1e4) - 1) < 1e-5
 
 
 @SETTINGS
-@given(base=lrs, w=st.integers(0, 100), extra=st.integers(1, 300),
-       name=st.sampled_from(["linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup"]))
+@given(
+    base=lrs,
+    w=st.integers(0, 100),
+    extra=st.integers(1, 300),
+    name=st.sampled_from(["linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup"]),
+)
 def test_transformers_start_at_zero_and_stay_in_range(base, w, extra, name):
     v = T.get_scheduler(name, base, w, w + extra).values(N)
     _bounded(v, 0.0, base)
@@ -99,17 +116,31 @@ def test_warmup_wrapper_is_continuous(base, w, s, d):
 
 
 @SETTINGS
-@given(metrics=st.lists(st.floats(-5, 5, width=32), min_size=1, max_size=80), factor=st.floats(0.05, 0.95),
-       patience=st.integers(0, 5), cooldown=st.integers(0, 3), min_lr=st.floats(0.0, 0.05))
+@given(
+    metrics=st.lists(st.floats(-5, 5, width=32), min_size=1, max_size=80),
+    factor=st.floats(0.05, 0.95),
+    patience=st.integers(0, 5),
+    cooldown=st.integers(0, 3),
+    min_lr=st.floats(0.0, 0.05),
+)
 def test_plateau_non_increasing_and_above_min_lr(metrics, factor, patience, cooldown, min_lr):
-    v = S.ReduceLROnPlateau(0.1, factor=factor, patience=patience, cooldown=cooldown, min_lr=min_lr).simulate(metrics)
+    v = S.ReduceLROnPlateau(0.1, factor=factor, patience=patience, cooldown=cooldown, min_lr=min_lr).simulate(
+        metrics
+    )
     assert np.all(np.diff(np.concatenate([[np.float32(0.1)], v])) <= 0)
     assert np.all(v >= np.float32(min(min_lr, 0.1)) * (1 - 1e-6))
 
 
 @SETTINGS
-@given(lr=st.floats(1e-3, 1.0), end=fracs, total=st.integers(1, 60), spe=st.integers(1, 5), d=st.integers(1, 10),
-       power=st.floats(0.1, 3.0), update=st.booleans())
+@given(
+    lr=st.floats(1e-3, 1.0),
+    end=fracs,
+    total=st.integers(1, 60),
+    spe=st.integers(1, 5),
+    d=st.integers(1, 10),
+    power=st.floats(0.1, 3.0),
+    update=st.booleans(),
+)
 def test_mindspore_polynomial_list_between_end_and_lr(lr, end, total, spe, d, power, update):
     v = np.asarray(M.polynomial_decay_lr(lr, end * lr, total, spe, d, power, update))
     assert len(v) == total

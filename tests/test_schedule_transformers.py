@@ -27,7 +27,9 @@ def test_named_functions_follow_the_formulas():
     want = [2.0 * (t / w if t < w else max(0.0, (n - t) / (n - w))) for t in range(130)]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     got = T.get_cosine_schedule_with_warmup(1.0, w, n).values(200)
-    want = [t / w if t < w else 0.5 * (1 + math.cos(math.pi * 2 * 0.5 * (t - w) / (n - w))) for t in range(200)]
+    want = [
+        t / w if t < w else 0.5 * (1 + math.cos(math.pi * 2 * 0.5 * (t - w) / (n - w))) for t in range(200)
+    ]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)  # unclamped: rises again after N
     assert got[199] > got[110]
 
@@ -57,5 +59,7 @@ def test_get_scheduler_errors():
 
 
 def test_reduce_on_plateau_name():
-    sched = T.get_scheduler("reduce_lr_on_plateau", 0.1, scheduler_specific_kwargs={"patience": 0, "factor": 0.5})
+    sched = T.get_scheduler(
+        "reduce_lr_on_plateau", 0.1, scheduler_specific_kwargs={"patience": 0, "factor": 0.5}
+    )
     np.testing.assert_allclose(sched.simulate([1.0, 2.0, 3.0]), [0.1, 0.05, 0.025], rtol=1e-6)

@@ -13,7 +13,8 @@ from jax.sharding import PartitionSpec as P
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow import _sharding
+from jobflow._src.runtime import session as session_impl
+from jobflow._src.runtime import sharding as _sharding
 
 EIGHT = flow.scope.placement("cpu", "0:0-7")
 
@@ -28,10 +29,15 @@ def _jobs(shard_slots=False, shard_vars=False):
         return flow.layers.dense(h, 3, kernel_initializer=init, name="o")
 
     @flow.global_function(type="train", function_config=cfg)
-    def train(x: tp.Numpy.Placeholder((16, 16)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)) -> tp.Numpy:
+    def train(
+        x: tp.Numpy.Placeholder((16, 16)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)
+    ) -> tp.Numpy:
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, net(x))
-        flow.optimizer.SGD(0.1, momentum=0.9, grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0),
-                           ).minimize(loss)
+        flow.optimizer.SGD(
+            0.1,
+            momentum=0.9,
+            grad_clipping=flow.optimizer.grad_clipping.by_global_norm(1.0),
+        ).minimize(loss)
         return loss
 
     @flow.global_function(type="predict")  # default placement (cpu 0:0), shares the variables
@@ -43,8 +49,10 @@ def _jobs(shard_slots=False, shard_vars=False):
 
 def _data(steps=4):
     rng = np.random.default_rng(7)
-    return [(rng.normal(size=(16, 16)).astype(np.float32), rng.integers(0, 3, 16).astype(np.int32))
-            for _ in range(steps)]
+    return [
+        (rng.normal(size=(16, 16)).astype(np.float32), rng.integers(0, 3, 16).astype(np.int32))
+        for _ in range(steps)
+    ]
 
 
 def _run(shard_slots=False, shard_vars=False):
@@ -55,7 +63,7 @@ def _run(shard_slots=False, shard_vars=False):
 
 
 def _store():
-    return flow.session.default_session().store
+    return session_impl.default_session().store
 
 
 def _assert_same(run, ref):
@@ -125,17 +133,27 @@ def test_sharded_variables_equal_replicated_and_load_keeps_the_layout():
 def test_switches_take_booleans():
     cfg = flow.function_config()
     assert cfg.settings["shard_optimizer_state"] is False and cfg.settings["shard_variables"] is False
-    with pytest.raises(TypeError, match=r"function_config.shard_optimizer_state expects True or False; got 'yes'"):
+    with pytest.raises(
+        TypeError, match=r"function_config.shard_optimizer_state expects True or False; got 'yes'"
+    ):
         cfg.shard_optimizer_state("yes")
     with pytest.raises(TypeError, match=r"function_config.shard_variables expects True or False; got 1"):
         cfg.shard_variables(1)
     assert cfg.settings["shard_optimizer_state"] is False
 
 
-@pytest.mark.parametrize("shape, n, spec", [
-    ((16, 3), 8, P("data")), ((3, 16), 8, P(None, "data")), ((3,), 8, P()), ((), 8, P()),
-    ((4, 8), 8, P(None, "data")), ((24,), 8, P("data")), ((16,), 1, P()),
-])
+@pytest.mark.parametrize(
+    "shape, n, spec",
+    [
+        ((16, 3), 8, P("data")),
+        ((3, 16), 8, P(None, "data")),
+        ((3,), 8, P()),
+        ((), 8, P()),
+        ((4, 8), 8, P(None, "data")),
+        ((24,), 8, P("data")),
+        ((16,), 1, P()),
+    ],
+)
 def test_split_rule_takes_the_first_dimension_the_device_count_divides(shape, n, spec):
     assert _sharding.split_spec(shape, n) == spec
 

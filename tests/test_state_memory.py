@@ -9,7 +9,7 @@ import numpy as np
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow.session import default_session
+from jobflow._src.runtime.session import default_session
 
 
 def _adam_job():

@@ -5,7 +5,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow.session import default_session
+from jobflow._src.runtime.session import default_session
 
 X = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
 Y = np.array([1.0, 2.0], np.float32)
@@ -104,8 +104,12 @@ def test_several_losses_add_their_means():
 def test_regularizers_hand_computed():
     @flow.global_function(type="train")
     def train(x: tp.Numpy.Placeholder((2, 3))) -> tp.Numpy:
-        w = flow.get_variable("w", (3,), initializer=flow.constant_initializer(0.0),
-                              regularizer=flow.regularizers.l1_l2(l1=0.1, l2=0.5))
+        w = flow.get_variable(
+            "w",
+            (3,),
+            initializer=flow.constant_initializer(0.0),
+            regularizer=flow.regularizers.l1_l2(l1=0.1, l2=0.5),
+        )
         loss = flow.math.reduce_sum(x * flow.reshape(w, (1, 3)), axis=1)
         flow.optimizer.SGD(0.1, momentum=0.0).minimize(loss)
         return loss
@@ -237,9 +241,12 @@ def test_same_seed_gives_bitwise_identical_training_with_dropout():
         flow.config.seed(seed)
 
         @flow.global_function(type="train")
-        def train(x: tp.Numpy.Placeholder((16, 8)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)) -> tp.Numpy:
-            h = flow.layers.dense(x, 32, activation=flow.nn.relu,
-                                  kernel_initializer=flow.xavier_uniform_initializer(), name="h")
+        def train(
+            x: tp.Numpy.Placeholder((16, 8)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)
+        ) -> tp.Numpy:
+            h = flow.layers.dense(
+                x, 32, activation=flow.nn.relu, kernel_initializer=flow.xavier_uniform_initializer(), name="h"
+            )
             h = flow.nn.dropout(h, rate=0.3)
             logits = flow.layers.dense(h, 4, kernel_initializer=flow.xavier_uniform_initializer(), name="out")
             loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
@@ -265,7 +272,9 @@ def test_training_reduces_the_loss_of_a_small_network():
 
     @flow.global_function(type="train")
     def train(x: tp.Numpy.Placeholder((64, 4)), y: tp.Numpy.Placeholder((64,), dtype=flow.int32)) -> tp.Numpy:
-        h = flow.layers.dense(x, 16, activation=flow.nn.relu, kernel_initializer=flow.xavier_uniform_initializer())
+        h = flow.layers.dense(
+            x, 16, activation=flow.nn.relu, kernel_initializer=flow.xavier_uniform_initializer()
+        )
         logits = flow.layers.dense(h, 2, kernel_initializer=flow.xavier_uniform_initializer())
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
         flow.optimizer.SGD(0.5, momentum=0.9).minimize(loss)

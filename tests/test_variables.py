@@ -8,7 +8,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow.session import default_session
+from jobflow._src.runtime.session import default_session
 
 
 def _predict(body, shape=(2,)):
@@ -59,16 +59,20 @@ def test_conflicting_definitions_name_both():
 
 def test_conflict_across_jobs_names_both_and_changes_nothing():
     _predict(lambda x: x * flow.get_variable("w", (2,), initializer=flow.ones_initializer()))(
-        np.ones(2, np.float32))
+        np.ones(2, np.float32)
+    )
 
     @flow.global_function()
     def other(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
         flow.get_variable("fresh", (2,), initializer=flow.ones_initializer())
         return flow.get_variable("w", (2,), dtype=flow.int32, initializer=flow.ones_initializer())
 
-    with pytest.raises(ValueError, match=r"'w' is already defined with shape \(2,\) dtype float32 \(job 'job' "
-                                         r"at test_variables.py:\d+\); now requested with shape \(2,\) dtype int32 "
-                                         r"\(job 'other' at test_variables.py:\d+\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'w' is already defined with shape \(2,\) dtype float32 \(job 'job' "
+        r"at test_variables.py:\d+\); now requested with shape \(2,\) dtype int32 "
+        r"\(job 'other' at test_variables.py:\d+\)",
+    ):
         other(np.ones(2, np.float32))
     assert "fresh" not in default_session().store
 
@@ -76,12 +80,27 @@ def test_conflict_across_jobs_names_both_and_changes_nothing():
 def test_get_variable_argument_errors():
     cases = [
         (lambda: flow.get_variable("w", (2,)), ValueError, "needs an initializer"),
-        (lambda: flow.get_variable("w", None, initializer=flow.ones_initializer()), ValueError, "needs a shape"),
-        (lambda: flow.get_variable("w", ("a",), initializer=flow.ones_initializer()), TypeError, "tuple of ints"),
-        (lambda: flow.get_variable("", (2,), initializer=flow.ones_initializer()), ValueError, "non-empty string"),
+        (
+            lambda: flow.get_variable("w", None, initializer=flow.ones_initializer()),
+            ValueError,
+            "needs a shape",
+        ),
+        (
+            lambda: flow.get_variable("w", ("a",), initializer=flow.ones_initializer()),
+            TypeError,
+            "tuple of ints",
+        ),
+        (
+            lambda: flow.get_variable("", (2,), initializer=flow.ones_initializer()),
+            ValueError,
+            "non-empty string",
+        ),
         (lambda: flow.get_variable("w", (2,), initializer=3), TypeError, "must be callable"),
-        (lambda: flow.get_variable("w", (2,), initializer=flow.ones_initializer(), regularizer=0.1), TypeError,
-         "regularizer"),
+        (
+            lambda: flow.get_variable("w", (2,), initializer=flow.ones_initializer(), regularizer=0.1),
+            TypeError,
+            "regularizer",
+        ),
     ]
     for make, exc, pattern in cases:
         flow.clear_default_session()
@@ -139,8 +158,12 @@ def test_initializer_seed_and_job_seed():
 
     job(np.ones(2, np.float32))
     v = flow.get_all_variables()
-    np.testing.assert_array_equal(v["a"], np.random.default_rng([7, zlib.crc32(b"a")]).normal(size=20).astype(np.float32))
-    np.testing.assert_array_equal(v["b"], np.random.default_rng([3, zlib.crc32(b"b")]).normal(size=20).astype(np.float32))
+    np.testing.assert_array_equal(
+        v["a"], np.random.default_rng([7, zlib.crc32(b"a")]).normal(size=20).astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        v["b"], np.random.default_rng([3, zlib.crc32(b"b")]).normal(size=20).astype(np.float32)
+    )
 
 
 def _init(initializer, shape):
@@ -165,38 +188,55 @@ def test_initializer_statistics():
     x = _init(flow.variance_scaling_initializer(2.0, "fan_in", "random_normal"), (64, 32, 3, 3))
     assert abs(x.std() - math.sqrt(2 / 288)) < 0.003
     x = _init(flow.variance_scaling_initializer(1.0, "fan_out", "truncated_normal"), (64, 32, 3, 3))
-    assert abs(x.std() - math.sqrt(1 / 576)) < 0.002 and np.abs(x).max() < 2 * math.sqrt(1 / 576) / 0.8796 + 1e-9
+    assert (
+        abs(x.std() - math.sqrt(1 / 576)) < 0.002 and np.abs(x).max() < 2 * math.sqrt(1 / 576) / 0.8796 + 1e-9
+    )
     x = _init(flow.kaiming_initializer(nonlinearity="relu"), (64, 32, 3, 3))
     assert abs(x.std() - math.sqrt(2) / math.sqrt(288)) < 0.003
-    x = _init(flow.kaiming_initializer(distribution="random_uniform", nonlinearity="leaky_relu",
-                                       negative_slope=0.2), n)
+    x = _init(
+        flow.kaiming_initializer(
+            distribution="random_uniform", nonlinearity="leaky_relu", negative_slope=0.2
+        ),
+        n,
+    )
     std = math.sqrt(2 / 1.04) / math.sqrt(500)
     assert np.abs(x).max() <= math.sqrt(3) * std and abs(x.std() - std) < 0.001
     assert np.all(_init(flow.constant_initializer(2.5), (3,)) == 2.5)
-    assert np.all(_init(flow.zeros_initializer(), (3,)) == 0) and np.all(_init(flow.ones_initializer(), (3,)) == 1)
+    assert np.all(_init(flow.zeros_initializer(), (3,)) == 0) and np.all(
+        _init(flow.ones_initializer(), (3,)) == 1
+    )
 
 
-@pytest.mark.parametrize("make, pattern", [
-    (lambda: flow.random_normal_initializer(stddev=0), "stddev"),
-    (lambda: flow.random_uniform_initializer(1, 1), "minval < maxval"),
-    (lambda: flow.variance_scaling_initializer(mode="fan_sideways"), "mode"),
-    (lambda: flow.variance_scaling_initializer(distribution="cauchy"), "distribution"),
-    (lambda: flow.kaiming_initializer(nonlinearity="swish"), "nonlinearity"),
-    (lambda: flow.random_normal_initializer(seed=-1), "seed"),
-    (lambda: flow.constant_initializer("x"), "number"),
-    (lambda: flow.regularizers.l2(-1.0), "l2"),
-])
+@pytest.mark.parametrize(
+    "make, pattern",
+    [
+        (lambda: flow.random_normal_initializer(stddev=0), "stddev"),
+        (lambda: flow.random_uniform_initializer(1, 1), "minval < maxval"),
+        (lambda: flow.variance_scaling_initializer(mode="fan_sideways"), "mode"),
+        (lambda: flow.variance_scaling_initializer(distribution="cauchy"), "distribution"),
+        (lambda: flow.kaiming_initializer(nonlinearity="swish"), "nonlinearity"),
+        (lambda: flow.random_normal_initializer(seed=-1), "seed"),
+        (lambda: flow.constant_initializer("x"), "number"),
+        (lambda: flow.regularizers.l2(-1.0), "l2"),
+    ],
+)
 def test_initializer_and_regularizer_argument_errors(make, pattern):
     with pytest.raises((TypeError, ValueError), match=pattern):
         make()
 
 
 def test_load_variables_checks_everything_and_loads_nothing_on_error():
-    _predict(lambda x: x * flow.get_variable("w", (2,), initializer=flow.ones_initializer())
-             + flow.get_variable("b", (2,), initializer=flow.zeros_initializer()))(np.ones(2, np.float32))
+    _predict(
+        lambda x: (
+            x * flow.get_variable("w", (2,), initializer=flow.ones_initializer())
+            + flow.get_variable("b", (2,), initializer=flow.zeros_initializer())
+        )
+    )(np.ones(2, np.float32))
     with pytest.raises(ValueError) as err:
-        flow.load_variables({"w": np.full(2, 5.0, np.float32), "b": np.zeros(3, np.float32),
-                             "zzz": np.zeros(1)}, ignore_mismatch=False)
+        flow.load_variables(
+            {"w": np.full(2, 5.0, np.float32), "b": np.zeros(3, np.float32), "zzz": np.zeros(1)},
+            ignore_mismatch=False,
+        )
     msg = str(err.value)
     assert "loaded nothing" in msg and "unknown variables" in msg and "zzz" in msg
     assert "b: expected shape (2,) dtype float32, got shape (3,) dtype float32" in msg
@@ -216,7 +256,9 @@ def test_load_before_first_call_initializes_jobs_first():
 
 
 def test_get_all_variables_values_have_numpy_method():
-    _predict(lambda x: x * flow.get_variable("w", (2,), initializer=flow.ones_initializer()))(np.ones(2, np.float32))
+    _predict(lambda x: x * flow.get_variable("w", (2,), initializer=flow.ones_initializer()))(
+        np.ones(2, np.float32)
+    )
     w = flow.get_all_variables()["w"]
     assert type(w.numpy()) is np.ndarray and w.mean() == 1.0
 

@@ -1,47 +1,19 @@
 """Session-wide settings (``flow.config``) and per-job settings (``flow.function_config``)."""
 
-from __future__ import annotations
-
-import numbers
-
-import jax
-
+from jobflow._src.graph.function_config import FunctionConfig as FunctionConfig
+from jobflow._src.graph.function_config import function_config as function_config
+from jobflow._src.graph.settings import cpu_device_num as cpu_device_num
+from jobflow._src.graph.settings import enable_legacy_model_io as enable_legacy_model_io
+from jobflow._src.graph.settings import gpu_device_num as gpu_device_num
+from jobflow._src.graph.settings import seed as seed
 from jobflow.config import env as env
-from jobflow.config.function_config import FunctionConfig as FunctionConfig
-from jobflow.config.function_config import function_config as function_config
 
-__all__ = ["FunctionConfig", "function_config", "env", "seed", "get_seed", "cpu_device_num",
-           "gpu_device_num", "enable_legacy_model_io"]
-
-_settings = {"seed": 0, "gpu_device_num": None}
-
-
-def seed(value: int) -> None:
-    """Sets the session seed (default 0): variables are initialized from (seed, name)
-    and each job's random stream starts from (seed, job name) unless its
-    ``function_config.seed`` overrides it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"flow.config.seed(value) needs an int >= 0; got {value!r}")
-    _settings["seed"] = int(value)
-
-
-def get_seed() -> int:
-    return _settings["seed"]
-
-
-def cpu_device_num(n: int) -> None:
-    """Makes JAX expose ``n`` CPU devices (call before the first job runs)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"flow.config.cpu_device_num(n) needs an int >= 1; got {n!r}")
-    jax.config.update("jax_num_cpu_devices", int(n))
-
-
-def gpu_device_num(n: int) -> None:
-    """Limits the default placement to the first ``n`` local GPUs (0: use the CPU)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"flow.config.gpu_device_num(n) needs an int >= 0; got {n!r}")
-    _settings["gpu_device_num"] = int(n)
-
-
-def enable_legacy_model_io(enabled: bool = True) -> None:
-    """Accepted for OneFlow compatibility (jobflow has one checkpoint API)."""
+__all__ = [
+    "FunctionConfig",
+    "function_config",
+    "env",
+    "seed",
+    "cpu_device_num",
+    "gpu_device_num",
+    "enable_legacy_model_io",
+]

@@ -25,7 +25,12 @@ STEPS = 12
 CASES = {
     "relative_step": {},
     "warmup_init_beta1_weight_decay": {"warmup_init": True, "beta1": 0.9, "weight_decay": 0.01},
-    "external_lr_no_scale": {"lr": 0.05, "relative_step": False, "scale_parameter": False, "clip_threshold": 0.5},
+    "external_lr_no_scale": {
+        "lr": 0.05,
+        "relative_step": False,
+        "scale_parameter": False,
+        "clip_threshold": 0.5,
+    },
 }
 
 

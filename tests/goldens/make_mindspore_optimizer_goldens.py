@@ -57,7 +57,7 @@ def run_optimizer(make, w0, grads):
 
 def lamb_composite(param, m, v, grad, beta1, beta2, eps, global_step, lr, weight_decay):
     """MindSpore's reference Lamb graph (LambGPUOrigin), one variable, in MindSpore ops."""
-    c = lambda x: Tensor(x, ms.float32)  # noqa: E731 - scalars as float32 tensors
+    c = lambda x: Tensor(x, ms.float32)
     one, b1, b2, e, wd = c(1.0), c(beta1), c(beta2), c(eps), c(weight_decay)
     next_m = ops.mul(b1, m) + ops.mul(one - b1, grad)
     next_v = ops.mul(b2, v) + ops.mul(one - b2, ops.square(grad))
@@ -78,7 +78,9 @@ def run_lamb(w0, grads, lr, beta1, beta2, eps, weight_decay):
     state = {n: (Tensor(w0[n]), ops.zeros_like(Tensor(w0[n])), ops.zeros_like(Tensor(w0[n]))) for n in SHAPES}
     traj = []
     for t, g in enumerate(grads, start=1):
-        state = {n: lamb_composite(*state[n], Tensor(g[n]), beta1, beta2, eps, t, lr, weight_decay) for n in SHAPES}
+        state = {
+            n: lamb_composite(*state[n], Tensor(g[n]), beta1, beta2, eps, t, lr, weight_decay) for n in SHAPES
+        }
         traj.append({n: state[n][0].asnumpy().tolist() for n in SHAPES})
     return traj
 
@@ -87,7 +89,9 @@ CASES = {
     "momentum_lr_list": lambda p: nn.Momentum(p, LR_LIST, 0.9),
     "momentum_weight_decay": lambda p: nn.Momentum(p, 0.05, 0.9, weight_decay=0.01),
     "adam_tf_epsilon": lambda p: nn.Adam(p, 0.01, eps=1e-2),
-    "rmsprop_centered_momentum_lr_list": lambda p: nn.RMSProp(p, LR_LIST, decay=0.9, momentum=0.5, centered=True),
+    "rmsprop_centered_momentum_lr_list": lambda p: nn.RMSProp(
+        p, LR_LIST, decay=0.9, momentum=0.5, centered=True
+    ),
     "rmsprop_epsilon_inside_sqrt": lambda p: nn.RMSProp(p, 0.01, decay=0.8, epsilon=1e-2),
     "ftrl": lambda p: nn.FTRL(p, initial_accum=0.1, learning_rate=0.1, l2=0.02),
     "ftrl_lr_power": lambda p: nn.FTRL(p, initial_accum=0.5, learning_rate=0.2, lr_power=-0.3),

@@ -21,28 +21,54 @@ CASES = {
     "linear": dict(num_warmup_steps=50, num_training_steps=500),
     "linear-nowarmup": dict(num_warmup_steps=0, num_training_steps=400),
     "cosine": dict(num_warmup_steps=60, num_training_steps=450),
-    "cosine-cycles": dict(num_warmup_steps=10, num_training_steps=510, scheduler_specific_kwargs={"num_cycles": 1.7}),
-    "cosine_with_restarts": dict(num_warmup_steps=40, num_training_steps=540,
-                                 scheduler_specific_kwargs={"num_cycles": 4}),
-    "cosine_with_restarts-frac": dict(num_warmup_steps=0, num_training_steps=500,
-                                      scheduler_specific_kwargs={"num_cycles": 2.5}),
-    "polynomial": dict(num_warmup_steps=30, num_training_steps=480,
-                       scheduler_specific_kwargs={"lr_end": 1e-4, "power": 2.0}),
+    "cosine-cycles": dict(
+        num_warmup_steps=10, num_training_steps=510, scheduler_specific_kwargs={"num_cycles": 1.7}
+    ),
+    "cosine_with_restarts": dict(
+        num_warmup_steps=40, num_training_steps=540, scheduler_specific_kwargs={"num_cycles": 4}
+    ),
+    "cosine_with_restarts-frac": dict(
+        num_warmup_steps=0, num_training_steps=500, scheduler_specific_kwargs={"num_cycles": 2.5}
+    ),
+    "polynomial": dict(
+        num_warmup_steps=30, num_training_steps=480, scheduler_specific_kwargs={"lr_end": 1e-4, "power": 2.0}
+    ),
     "constant": dict(),
     "constant_with_warmup": dict(num_warmup_steps=77),
     "inverse_sqrt": dict(num_warmup_steps=100),
     "inverse_sqrt-timescale": dict(num_warmup_steps=20, scheduler_specific_kwargs={"timescale": 300}),
-    "cosine_with_min_lr": dict(num_warmup_steps=25, num_training_steps=500,
-                               scheduler_specific_kwargs={"min_lr": 0.01}),
-    "cosine_with_min_lr-rate": dict(num_warmup_steps=0, num_training_steps=450,
-                                    scheduler_specific_kwargs={"min_lr_rate": 0.05, "num_cycles": 0.75}),
-    "warmup_stable_decay": dict(num_warmup_steps=50, num_training_steps=550,
-                                scheduler_specific_kwargs={"num_decay_steps": 200, "min_lr_ratio": 0.1}),
-    "warmup_stable_decay-shapes": dict(num_warmup_steps=80, scheduler_specific_kwargs={
-        "num_decay_steps": 150, "num_stable_steps": 250, "warmup_type": "cosine", "decay_type": "1-sqrt"}),
-    "warmup_stable_decay-linear": dict(num_warmup_steps=64, scheduler_specific_kwargs={
-        "num_decay_steps": 300, "num_stable_steps": 100, "warmup_type": "1-sqrt", "decay_type": "linear",
-        "min_lr_ratio": 0.02}),
+    "cosine_with_min_lr": dict(
+        num_warmup_steps=25, num_training_steps=500, scheduler_specific_kwargs={"min_lr": 0.01}
+    ),
+    "cosine_with_min_lr-rate": dict(
+        num_warmup_steps=0,
+        num_training_steps=450,
+        scheduler_specific_kwargs={"min_lr_rate": 0.05, "num_cycles": 0.75},
+    ),
+    "warmup_stable_decay": dict(
+        num_warmup_steps=50,
+        num_training_steps=550,
+        scheduler_specific_kwargs={"num_decay_steps": 200, "min_lr_ratio": 0.1},
+    ),
+    "warmup_stable_decay-shapes": dict(
+        num_warmup_steps=80,
+        scheduler_specific_kwargs={
+            "num_decay_steps": 150,
+            "num_stable_steps": 250,
+            "warmup_type": "cosine",
+            "decay_type": "1-sqrt",
+        },
+    ),
+    "warmup_stable_decay-linear": dict(
+        num_warmup_steps=64,
+        scheduler_specific_kwargs={
+            "num_decay_steps": 300,
+            "num_stable_steps": 100,
+            "warmup_type": "1-sqrt",
+            "decay_type": "linear",
+            "min_lr_ratio": 0.02,
+        },
+    ),
 }
 
 

@@ -1,0 +1,59 @@
+"""Data types, with OneFlow's names (``flow.float``, ``flow.int32``, ...).
+
+A jobflow dtype is a :class:`numpy.dtype`. JAX runs with 32-bit defaults unless
+``jax_enable_x64`` is on; then ``int64``/``float64`` are stored as ``int32``/``float32``
+(:func:`canonical` tells which dtype an array of a given dtype really gets).
+"""
+
+from __future__ import annotations
+
+import jax
+import ml_dtypes
+import numpy as np
+
+float16 = half = np.dtype("float16")
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
+float32 = np.dtype("float32")
+float64 = double = np.dtype("float64")
+int8 = char = np.dtype("int8")
+uint8 = np.dtype("uint8")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+bool_ = np.dtype("bool")
+
+_NAMES = {
+    "float": float32,
+    "float32": float32,
+    "float16": float16,
+    "half": float16,
+    "bfloat16": bfloat16,
+    "float64": float64,
+    "double": float64,
+    "int8": int8,
+    "char": int8,
+    "uint8": uint8,
+    "int32": int32,
+    "int64": int64,
+    "bool": bool_,
+}
+
+
+def as_dtype(dtype, argname: str = "dtype") -> np.dtype:
+    """Returns ``dtype`` (a numpy/jax dtype, a jobflow dtype or a name) as a numpy dtype."""
+    if isinstance(dtype, str) and dtype in _NAMES:
+        return _NAMES[dtype]
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"{argname} must be a dtype such as flow.float32 or flow.int32; got {dtype!r}"
+        ) from None
+
+
+def canonical(dtype) -> np.dtype:
+    """The dtype JAX really stores for ``dtype`` (int64 -> int32 unless x64 is enabled)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(as_dtype(dtype)))
+
+
+def is_floating(dtype) -> bool:
+    return jax.numpy.issubdtype(as_dtype(dtype), jax.numpy.floating)

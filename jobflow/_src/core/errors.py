@@ -1,0 +1,57 @@
+"""jobflow's typed errors (public as ``flow.errors``).
+
+Each error subclasses the builtin exception(s) that jobflow raised for the same problem
+before it had its own types, so ``except ValueError`` / ``except TypeError`` code keeps
+working; ``except flow.errors.JobflowError`` catches every error jobflow raises on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "JobflowError",
+    "ArgumentError",
+    "JobDefinitionError",
+    "JobInputError",
+    "CheckpointError",
+    "NonFiniteStepsError",
+]
+
+
+class JobflowError(Exception):
+    """Base of every error jobflow raises on purpose."""
+
+
+class ArgumentError(JobflowError, TypeError, ValueError):
+    """A bad argument to a jobflow constructor or function (an optimizer, a schedule, a
+    config setting): the message names the owner, the argument, what was expected and the
+    value that came. A ``TypeError`` and a ``ValueError``."""
+
+
+class JobDefinitionError(JobflowError, TypeError, ValueError, RuntimeError):
+    """A job function jobflow cannot compile: bad annotations, no ``minimize`` in a train
+    job, conflicting placements, a job used inside another job's body."""
+
+
+class JobInputError(JobflowError, TypeError, ValueError):
+    """A bad argument to a job call (count, name, type, rank, shape, dtype, range). The
+    call changed nothing."""
+
+
+class CheckpointError(JobflowError, ValueError):
+    """A checkpoint that cannot be written or read as asked: missing, malformed, or not
+    matching the session's variables. ``problems`` lists every problem found; ``path`` is
+    the checkpoint's path."""
+
+    def __init__(self, action: str, path: str, problems: list[str], consequence: str):
+        self.path = path
+        self.problems = list(problems)
+        n = len(self.problems)
+        super().__init__(
+            f"checkpoint.{action}({path!r}): {consequence}; {n} problem{'s' if n != 1 else ''}:\n  "
+            + "\n  ".join(self.problems)
+        )
+
+
+class NonFiniteStepsError(JobflowError, RuntimeError):
+    """A train job skipped more consecutive non-finite steps than its
+    ``max_consecutive_skipped_steps`` allows."""

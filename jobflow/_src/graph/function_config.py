@@ -1,0 +1,270 @@
+"""Per-job configuration: ``cfg = flow.function_config(); cfg.default_data_type(flow.float)``.
+
+Setters are methods, as in OneFlow, and return the config so calls can be chained. The
+values are read from ``cfg.settings`` (a dict). A config is read when a job is compiled;
+changing it afterwards does not affect compiled jobs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+
+import numpy as np
+
+from jobflow._src.core import dtypes as _dtypes
+from jobflow._src.graph import scope as _scope
+
+__all__ = ["FunctionConfig", "function_config"]
+
+# OneFlow flags that tune its own runtime (fusion, cuDNN, memory reuse). XLA makes these
+# decisions itself; jobflow accepts and records them so OneFlow programs run unchanged.
+COMPAT_FLAGS = {
+    "enable_fuse_model_update_ops": False,
+    "enable_fuse_add_to_output": False,
+    "enable_fuse_cast_scale": False,
+    "enable_gradients_stats_aggregation": True,
+    "prune_parallel_cast_ops": True,
+    "enable_cudnn": True,
+    "cudnn_conv_heuristic_search_algo": True,
+    "enable_inplace": True,
+    "cudnn_buf_limit_mbyte": 1024,
+    "concurrency_width": 128,
+    "use_xla_jit": False,
+    "use_tensorrt": False,
+    "allow_cpu_return_op": True,
+    "enable_keep_header_only": False,
+    "indexed_slices_optimizer_conf": None,
+}
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"function_config.{name} expects True or False; got {value!r}")
+    return bool(value)
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"function_config.{name} expects an int >= {minimum}; got {value!r}")
+    return int(value)
+
+
+class _TrainConfig:
+    """``cfg.train.*``: settings that only train jobs read."""
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+
+    def gradient_accumulation_steps(self, n: int, accumulator_dtype=None):
+        """Splits each call's batch into ``n`` micro-batches and accumulates their gradients
+        inside the compiled step before one optimizer update (default 1: off).
+
+        Every argument with a ``batch_axis`` is split along it into ``n`` equal contiguous
+        micro-batches (its size must divide by ``n``; in the consistent view on ``D``
+        devices each micro-batch must also divide by ``D``); other arguments go whole to
+        every micro-batch. The body runs once per micro-batch (a ``lax.scan``: memory of one
+        micro-batch's activations plus one accumulator per trainable variable); the update
+        uses the mean of the micro-batch gradients, which for a mean loss is the gradient
+        of the whole batch. The step counter and the schedule advance once per call
+        (optimizer steps). The body sees micro-batch shapes; each output comes back
+        stacked along a new leading axis of size ``n`` (``out.reshape(-1, ...)`` restores
+        the batch order); ``last_info["loss"]`` is the mean over the micro-batches.
+
+        Args:
+          n: micro-batches per call, an int >= 1.
+          accumulator_dtype: dtype the gradients are summed in; None: float32, or the
+            gradient's dtype when it is wider (float64).
+        """
+        settings = self._cfg.settings
+        n = _check_int("train.gradient_accumulation_steps", n, 1)
+        if accumulator_dtype is not None:
+            where = "function_config.train.gradient_accumulation_steps(accumulator_dtype)"
+            accumulator_dtype = _dtypes.as_dtype(accumulator_dtype, where)
+            if not _dtypes.is_floating(accumulator_dtype):
+                raise ValueError(f"{where} expects a floating dtype; got {accumulator_dtype.name}")
+        settings["gradient_accumulation_steps"] = n
+        settings["gradient_accumulator_dtype"] = accumulator_dtype
+        return self._cfg
+
+    def __getattr__(self, name):
+        if name in ("primary_lr", "model_update_conf", "loss_scale_factor", "secondary_lr"):
+            raise AttributeError(
+                f"function_config.train.{name} is OneFlow's pre-0.3 optimizer configuration; "
+                f"jobflow uses optimizers in the job body instead: "
+                f"flow.optimizer.SGD(lr_scheduler, ...).minimize(loss)"
+            )
+        raise AttributeError(f"function_config.train has no setting {name!r}")
+
+
+class FunctionConfig:
+    """The configuration of one job (OneFlow's ``flow.function_config()``).
+
+    Settings (defaults in brackets):
+
+    * ``default_data_type(dtype)`` [float32]: dtype of variables created without one.
+    * ``default_logical_view(view)`` [consistent]: ``flow.scope.consistent_view()`` or
+      ``flow.scope.mirrored_view()``.
+    * ``default_placement_scope(placement)`` [every local accelerator, else CPU device 0
+      of each process].
+    * ``shard_optimizer_state(bool)`` [False]: split optimizer slots across the job's
+      devices (ZeRO-1/2 style) instead of replicating them.
+    * ``shard_variables(bool)`` [False]: split trainable variables across the devices too
+      (ZeRO-3 / FSDP style; XLA gathers them where the body uses them).
+    * ``enable_auto_mixed_precision(bool)`` [False]; ``amp_dtype(dtype)`` [bfloat16 on
+      CPU/TPU, float16 on GPU] (docs/mixed_precision.md).
+    * ``skip_nonfinite_steps(bool)`` [False]: skip train steps whose loss or gradients
+      are not finite, without loss scaling; ``max_consecutive_skipped_steps(n)`` [1000]:
+      the job raises once ``n`` consecutive steps were skipped (any skipping: this
+      switch or a loss-scale policy that skips).
+    * ``seed(int)`` (alias ``random_seed``) [the session seed]: seeds the job's random
+      stream (dropout) and the variables this job creates first.
+    * ``default_initializer_conf(initializer)`` [none]: initializer for variables created
+      without one.
+    * ``train.gradient_accumulation_steps(n, accumulator_dtype=None)`` [1]: micro-batches
+      accumulated per optimizer step inside the compiled step (train jobs).
+    * OneFlow's runtime tuning flags (``enable_fuse_model_update_ops``, ``enable_cudnn``,
+      ``concurrency_width``, ...) are accepted and recorded; XLA decides these itself.
+    """
+
+    def __init__(self):
+        self.settings: dict = {
+            "default_data_type": _dtypes.float32,
+            "default_logical_view": _scope.consistent_view(),
+            "default_placement_scope": None,
+            "shard_optimizer_state": False,
+            "shard_variables": False,
+            "enable_auto_mixed_precision": False,
+            "amp_dtype": None,
+            "skip_nonfinite_steps": False,
+            "max_consecutive_skipped_steps": 1000,
+            "seed": None,
+            "default_initializer_conf": None,
+            "gradient_accumulation_steps": 1,
+            "gradient_accumulator_dtype": None,
+            **COMPAT_FLAGS,
+        }
+        self.train = _TrainConfig(self)
+
+    def default_data_type(self, dtype):
+        dtype = _dtypes.as_dtype(dtype, "function_config.default_data_type")
+        if not _dtypes.is_floating(dtype):
+            raise ValueError(
+                f"function_config.default_data_type expects a floating dtype "
+                f"(float16, bfloat16, float32, float64); got {dtype.name}"
+            )
+        self.settings["default_data_type"] = dtype
+        return self
+
+    def default_logical_view(self, view):
+        if not isinstance(view, _scope.LogicalView):
+            raise TypeError(
+                "function_config.default_logical_view expects flow.scope.consistent_view() "
+                f"or flow.scope.mirrored_view(); got {view!r}"
+            )
+        self.settings["default_logical_view"] = view
+        return self
+
+    def default_placement_scope(self, placement):
+        if not isinstance(placement, _scope.Placement):
+            raise TypeError(
+                "function_config.default_placement_scope expects flow.scope.placement(...); "
+                f"got {placement!r}"
+            )
+        self.settings["default_placement_scope"] = placement
+        return self
+
+    def shard_optimizer_state(self, enabled: bool = True):
+        """Splits optimizer slots (momentum, Adam's m and v) across the job's devices.
+
+        Each slot is split along its first dimension divisible by the device count (slots
+        without one stay replicated); every device keeps and updates only its piece, and XLA
+        all-gathers the updated variables. Per-device slot memory drops by the device count;
+        results equal the replicated run up to float rounding. Works with any optimizer.
+        """
+        self.settings["shard_optimizer_state"] = _check_bool("shard_optimizer_state", enabled)
+        return self
+
+    def shard_variables(self, enabled: bool = True):
+        """Splits the trainable variables across the job's devices as well (ZeRO-3 / FSDP).
+
+        Same rule as :meth:`shard_optimizer_state`; XLA all-gathers a variable where the
+        body uses it, and each device updates only its piece. Results equal the replicated
+        run up to float rounding.
+        """
+        self.settings["shard_variables"] = _check_bool("shard_variables", enabled)
+        return self
+
+    def enable_auto_mixed_precision(self, enabled: bool = True):
+        self.settings["enable_auto_mixed_precision"] = _check_bool("enable_auto_mixed_precision", enabled)
+        return self
+
+    def amp_dtype(self, dtype):
+        dtype = _dtypes.as_dtype(dtype, "function_config.amp_dtype")
+        if dtype not in (_dtypes.float16, _dtypes.bfloat16):
+            raise ValueError(
+                f"function_config.amp_dtype expects flow.float16 or flow.bfloat16; got {dtype.name}"
+            )
+        self.settings["amp_dtype"] = dtype
+        return self
+
+    def skip_nonfinite_steps(self, enabled: bool = True):
+        """Skips every train step whose loss or gradients contain inf or nan.
+
+        On such a step no variable, optimizer slot, schedule state, batch-norm statistic
+        or step counter changes (the RNG key still advances). ``job.last_info["skipped"]``
+        reports it; ``max_consecutive_skipped_steps`` bounds how many may follow in a row.
+        Loss-scale policies that skip (``dynamic_loss_scale``, ``DynamicLossScaleManager``,
+        ``FixedLossScaleManager``) do this on their own.
+        """
+        self.settings["skip_nonfinite_steps"] = _check_bool("skip_nonfinite_steps", enabled)
+        return self
+
+    def max_consecutive_skipped_steps(self, n: int | None):
+        """After ``n`` consecutive skipped steps the next call raises
+        ``NonFiniteStepsError`` before running (None: never). Default 1000 (MindSpore's
+        limit for its dynamic loss scale)."""
+        self.settings["max_consecutive_skipped_steps"] = (
+            None if n is None else _check_int("max_consecutive_skipped_steps", n, 1)
+        )
+        return self
+
+    def seed(self, seed: int):
+        self.settings["seed"] = _check_int("seed", seed, 0)
+        return self
+
+    random_seed = seed
+
+    def default_initializer_conf(self, initializer):
+        if not callable(initializer):
+            raise TypeError(
+                "function_config.default_initializer_conf expects an initializer such as "
+                f"flow.random_normal_initializer(); got {initializer!r}"
+            )
+        self.settings["default_initializer_conf"] = initializer
+        return self
+
+    def __getattr__(self, name):
+        if name in COMPAT_FLAGS:
+
+            def setter(value=True):
+                self.settings[name] = value
+                return self
+
+            setter.__name__ = name
+            setter.__doc__ = f"OneFlow runtime flag {name!r}: recorded, no effect under XLA."
+            return setter
+        known = [n for n in dir(type(self)) if not n.startswith("_")] + list(COMPAT_FLAGS)
+        hint = difflib.get_close_matches(name, known, n=1)
+        raise AttributeError(
+            f"function_config has no setting {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        )
+
+    def __repr__(self):
+        changed = {k: v for k, v in self.settings.items() if k not in COMPAT_FLAGS}
+        return f"FunctionConfig({changed})"
+
+
+def function_config() -> FunctionConfig:
+    """A new :class:`FunctionConfig` with default settings."""
+    return FunctionConfig()

@@ -1,0 +1,61 @@
+"""Writing a checkpoint in either format, atomically (numpy, safetensors and the standard
+library only: no JAX, so a process doing nothing but this starts in a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from jobflow._src.core.errors import CheckpointError
+from jobflow._src.io import atomic as _atomic
+from jobflow._src.io import oneflow_layout as _of
+from jobflow._src.io import safetensors_file as _sf
+
+__all__ = ["FORMATS", "CheckpointError", "prepare", "write"]
+
+FORMATS = ("jobflow", "oneflow")
+
+
+def prepare(
+    path: str,
+    arrays: dict[str, np.ndarray],
+    *,
+    kinds: dict[str, str],
+    format: str,
+    version: str,
+    problems: tuple[str, ...] = (),
+) -> Callable[[str], None]:
+    """Checks that every array can be stored in ``format``; returns ``writer(target)``,
+    which writes them at ``target`` (for :func:`jobflow._atomic.write_atomically`).
+
+    ``arrays`` are C-contiguous host arrays in jobflow's representation; ``kinds`` maps
+    names to model / slot / system (recorded by the jobflow format). ``problems`` found by
+    the caller are reported together with the format's own in one CheckpointError.
+    """
+    if format == "jobflow":
+        problems = [*problems, *_sf.check_dtypes(arrays)]
+        writer = functools.partial(_sf.write, arrays=arrays, kinds=kinds, version=version)
+    else:
+        arrays = {n: _of.to_oneflow(n, a) for n, a in arrays.items()}
+        problems = [*problems, *_of.check_names(arrays), *_of.check_dtypes(arrays)]
+        writer = functools.partial(_of.write_dir, arrays=arrays)
+    if problems:
+        raise CheckpointError("save", path, problems, "nothing was written")
+    return writer
+
+
+def write(
+    path: str,
+    arrays: dict[str, np.ndarray],
+    *,
+    kinds: dict[str, str],
+    format: str,
+    overwrite: bool,
+    version: str,
+) -> None:
+    """:func:`prepare`, then writes atomically."""
+    writer = prepare(path, arrays, kinds=kinds, format=format, version=version)
+    _atomic.write_atomically(path, writer, overwrite=overwrite)

@@ -1,0 +1,275 @@
+"""Neural-network ops (``flow.nn``) with OneFlow's names, arguments and layouts.
+
+Layouts default to NCHW. ``padding="SAME"`` is OneFlow's SAME_LOWER: the total padding
+``max(0, (ceil(in/s) - 1) * s + (k - 1) * d + 1 - in)`` is split with the larger half
+*before* (TF's SAME puts it after; use ``"SAME_UPPER"`` for that).
+"""
+
+from __future__ import annotations
+
+import math as _pymath
+import numbers
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jobflow._src.core import trace as _trace
+from jobflow._src.ops import amp as _amp
+from jobflow._src.ops.math import gelu, relu, sigmoid, tanh
+
+__all__ = [
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "relu",
+    "leaky_relu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "bias_add",
+    "moments",
+    "layer_norm",
+    "sparse_softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits",
+    "sigmoid_cross_entropy_with_logits",
+]
+
+_CHANNELS_FIRST = ("NCHW", "channels_first", "NCW", "NCDHW")
+
+
+def _pair(value, n, what):
+    if isinstance(value, numbers.Integral):
+        return (int(value),) * n
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        return value * n
+    if len(value) == n + 2:  # OneFlow also accepts full-rank lists [1, 1, s, s]
+        value = value[2:] if value[:2] == (1, 1) else value[1:-1]
+    if len(value) != n:
+        raise ValueError(f"{what} must be an int or {n} ints; got {value!r}")
+    return value
+
+
+def _padding(padding, in_sizes, kernel, strides, dilations, channels_first, op):
+    """Explicit (before, after) pairs for each spatial axis."""
+    n = len(in_sizes)
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode == "VALID":
+            return [(0, 0)] * n
+        if mode not in ("SAME", "SAME_LOWER", "SAME_UPPER"):
+            raise ValueError(
+                f"{op}(padding) must be 'VALID', 'SAME', 'SAME_LOWER', 'SAME_UPPER' or pairs; got {padding!r}"
+            )
+        pads = []
+        for size, k, s, d in zip(in_sizes, kernel, strides, dilations):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+            small = total // 2
+            pads.append((total - small, small) if mode in ("SAME", "SAME_LOWER") else (small, total - small))
+        return pads
+    pairs = [tuple(int(v) for v in p) if isinstance(p, (list, tuple)) else (int(p), int(p)) for p in padding]
+    if len(pairs) == n + 2:
+        pairs = pairs[2:] if channels_first else pairs[1:-1]
+    if len(pairs) != n or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"{op}(padding) needs one (before, after) pair per spatial axis; got {padding!r}")
+    return pairs
+
+
+def conv2d(
+    input, filters, strides=1, padding="VALID", data_format="NCHW", dilations=None, groups=1, name=None
+):
+    """2-D convolution of ``input`` with the weight array ``filters``.
+
+    Weight layout: ``(out, in/groups, kh, kw)`` for NCHW, ``(out, kh, kw, in/groups)``
+    for NHWC. A white-list op under automatic mixed precision.
+    """
+    cf = data_format in _CHANNELS_FIRST
+    if input.ndim != 4 or filters.ndim != 4:
+        raise ValueError(f"conv2d needs rank-4 input and filters; got {input.shape} and {filters.shape}")
+    strides = _pair(strides, 2, "conv2d(strides)")
+    dilations = _pair(1 if dilations is None else dilations, 2, "conv2d(dilations)")
+    spatial = input.shape[2:] if cf else input.shape[1:3]
+    kernel = filters.shape[2:] if cf else filters.shape[1:3]
+    pads = _padding(padding, spatial, kernel, strides, dilations, cf, "conv2d")
+    dn = ("NCHW", "OIHW", "NCHW") if cf else ("NHWC", "OHWI", "NHWC")
+    x, w = _amp.white(input, filters)
+    return jax.lax.conv_general_dilated(
+        x,
+        w,
+        window_strides=strides,
+        padding=pads,
+        rhs_dilation=dilations,
+        dimension_numbers=dn,
+        feature_group_count=groups,
+    )
+
+
+def _pool(input, ksize, strides, padding, data_format, ceil_mode, op):
+    if input.ndim != 4:
+        raise ValueError(f"{op} needs a rank-4 input; got shape {input.shape}")
+    cf = data_format in _CHANNELS_FIRST
+    ksize = _pair(ksize, 2, f"{op}(ksize)")
+    strides = _pair(strides, 2, f"{op}(strides)")
+    spatial = input.shape[2:] if cf else input.shape[1:3]
+    pads = _padding(padding, spatial, ksize, strides, (1, 1), cf, op)
+    if ceil_mode:
+        new = []
+        for size, k, s, (lo, hi) in zip(spatial, ksize, strides, pads):
+            out = _pymath.ceil((size + lo + hi - k) / s) + 1
+            if (out - 1) * s >= size + lo:  # the last window must start inside the input
+                out -= 1
+            new.append((lo, max(hi, (out - 1) * s + k - size - lo)))
+        pads = new
+    if cf:
+        window, stride, full = (1, 1, *ksize), (1, 1, *strides), [(0, 0), (0, 0), *pads]
+    else:
+        window, stride, full = (1, *ksize, 1), (1, *strides, 1), [(0, 0), *pads, (0, 0)]
+    return window, stride, full
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
+    """Max pooling; padded positions never win."""
+    window, stride, pads = _pool(input, ksize, strides, padding, data_format, ceil_mode, "max_pool2d")
+    init = -jnp.inf if jnp.issubdtype(input.dtype, jnp.floating) else int(jnp.iinfo(input.dtype).min)
+    return jax.lax.reduce_window(input, init, jax.lax.max, window, stride, pads)
+
+
+def avg_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
+    """Average pooling; padded positions are excluded from the count (cuDNN's
+    ``COUNT_EXCLUDE_PADDING``, TF's rule)."""
+    window, stride, pads = _pool(input, ksize, strides, padding, data_format, ceil_mode, "avg_pool2d")
+    x = _wide(input)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, stride, pads)
+    ones = jnp.ones(input.shape, x.dtype)
+    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, stride, pads)
+    return _like(total / count, input)
+
+
+def leaky_relu(x, alpha=0.2, name=None):
+    return jnp.where(x >= 0, x, alpha * x)
+
+
+def _wide(x):
+    """``x`` in at least float32 (for sums over low-precision values)."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _like(y, x):
+    """``y`` (computed by ``_wide``) back in the dtype of the float input ``x``."""
+    return y.astype(x.dtype) if jnp.issubdtype(x.dtype, jnp.floating) else y
+
+
+def softmax(logits, axis=None, name=None):
+    """Softmax along ``axis`` (default: the last), accumulated in float32; the result
+    has the input's dtype (a gray-list op under mixed precision)."""
+    return _like(jax.nn.softmax(_wide(logits), axis=-1 if axis is None else axis), logits)
+
+
+def log_softmax(logits, axis=None, name=None):
+    """Log-softmax along ``axis`` (default: the last); float32 under mixed precision."""
+    (logits,) = _amp.float32(logits)
+    return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
+
+
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """Zeroes each element with probability ``rate`` and scales the rest by ``1/(1-rate)``.
+
+    The identity in predict jobs. In train jobs each call draws a fresh mask from the
+    job's random stream (seeded per ``function_config.seed`` / ``flow.config.seed``);
+    ``seed`` fixes the mask stream of this op instead.
+    """
+    if not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+        raise ValueError(f"dropout(rate) must be in [0, 1); got rate={rate!r}")
+    ctx = _trace.require("dropout")
+    key = ctx.next_key()
+    if not ctx.is_train or rate == 0:
+        return x
+    if seed is not None:
+        key = jax.random.fold_in(jax.random.key(int(seed)), jax.random.randint(key, (), 0, 2**31 - 1))
+    shape = x.shape if noise_shape is None else tuple(noise_shape)
+    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype)).astype(x.dtype)
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    """Adds the 1-D ``bias`` along the channel axis: axis 1 by default and for ``NC...``
+    formats, the last axis for ``N...C`` formats (OneFlow's rule)."""
+    axis = 1
+    if data_format is not None and not data_format.startswith("NC") and data_format.endswith("C"):
+        axis = value.ndim - 1
+    if value.ndim < 2:
+        axis = value.ndim - 1
+    shape = [1] * value.ndim
+    shape[axis] = bias.shape[0]
+    return value + jnp.reshape(bias, shape).astype(value.dtype)
+
+
+def moments(x, axes, keepdims=False, name=None):
+    """``(mean, variance)`` of ``x`` over ``axes`` (population variance)."""
+    axes = tuple(axes) if isinstance(axes, (list, tuple)) else (axes,)
+    (x,) = _amp.float32(x)
+    mean = jnp.mean(x, axis=axes, keepdims=keepdims)
+    var = jnp.var(x, axis=axes, keepdims=keepdims)
+    return mean, var
+
+
+def layer_norm(
+    inputs, gamma=None, beta=None, begin_norm_axis=1, begin_params_axis=-1, epsilon=1e-5, name=None
+):
+    """Normalizes over axes ``begin_norm_axis..`` and applies ``gamma``/``beta`` (shape
+    ``inputs.shape[begin_params_axis:]``). Statistics in float32."""
+    nd = inputs.ndim
+    axes = tuple(range(begin_norm_axis % nd, nd))
+    x = inputs.astype(jnp.float32)
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    var = jnp.var(x, axis=axes, keepdims=True)
+    y = (x - mean) * jax.lax.rsqrt(var + epsilon)
+
+    def full_rank(p):
+        return jnp.reshape(p.astype(jnp.float32), (1,) * (nd - p.ndim) + p.shape)
+
+    if gamma is not None:
+        y = y * full_rank(gamma)
+    if beta is not None:
+        y = y + full_rank(beta)
+    return y.astype(inputs.dtype)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
+    """Per-example ``-log softmax(logits)[label]`` (float32).
+
+    ``labels`` has shape ``logits.shape[:-1]`` (a trailing 1 is accepted).
+    """
+    if labels.ndim == logits.ndim and labels.shape[-1] == 1:
+        labels = jnp.squeeze(labels, -1)
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"sparse_softmax_cross_entropy_with_logits: labels shape {labels.shape} must be logits "
+            f"shape without its last axis {logits.shape[:-1]}"
+        )
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"sparse_softmax_cross_entropy_with_logits needs integer labels; got {labels.dtype}")
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def softmax_cross_entropy_with_logits(labels, logits, name=None):
+    """Per-example ``-sum(labels * log_softmax(logits), -1)`` (float32)."""
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"softmax_cross_entropy_with_logits: labels shape {labels.shape} must equal logits shape {logits.shape}"
+        )
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32))
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits, name=None):
+    """Element-wise ``max(x, 0) - x * z + log(1 + exp(-|x|))`` (float32)."""
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"sigmoid_cross_entropy_with_logits: labels shape {labels.shape} must equal logits shape {logits.shape}"
+        )
+    return optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32))

@@ -1,0 +1,98 @@
+"""Gradient clipping rules (``flow.optimizer.grad_clipping``).
+
+A rule is a callable ``grads: {name: g} -> (clipped grads, global norm before clipping)``
+and runs after regularization, before the update, inside the compiled step. It covers
+all variables of one optimizer (all of its parameter groups); each optimizer of a
+``CombinedOptimizer`` clips its own. ``job.last_info["grad_norm"]`` reports the global
+norm before clipping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+import jax.numpy as jnp
+
+from jobflow._src.optimizer.base import global_norm, l2_norm
+
+__all__ = ["ClipByGlobalNorm", "ClipByNorm", "ClipByValue", "by_global_norm", "by_norm", "by_value"]
+
+
+def _check_clip(fn, value, arg="clip_norm"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (value > 0 and math.isfinite(value))
+    ):
+        raise ValueError(f"{fn}({arg}) must be a finite number > 0; got {arg}={value!r}")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipByGlobalNorm:
+    """``g_i <- g_i * clip_norm / max(||G||, clip_norm)``, ``||G|| = sqrt(sum_i ||g_i||^2)``.
+
+    This is OneFlow's documented rule (its kernel before 2022 computed
+    ``g / max(||G||, clip_norm)``, right only for clip_norm = 1). When every gradient is
+    zero the norm is 0 and the gradients stay 0 (no 0/0).
+    """
+
+    clip_norm: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "clip_norm", _check_clip("by_global_norm", self.clip_norm))
+
+    def __call__(self, grads: dict):
+        norm = global_norm(grads)
+        factor = self.clip_norm / jnp.maximum(norm, self.clip_norm)
+        return {n: (g * factor).astype(g.dtype) for n, g in grads.items()}, norm
+
+
+def by_global_norm(clip_norm: float) -> ClipByGlobalNorm:
+    """Clips all gradients of the optimizer together by their global L2 norm."""
+    return ClipByGlobalNorm(clip_norm)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipByNorm:
+    """Per variable: ``g_i <- g_i * clip_norm / max(||g_i||, clip_norm)`` (TensorFlow's
+    ``clip_by_norm`` applied to each gradient). A zero gradient stays zero."""
+
+    clip_norm: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "clip_norm", _check_clip("by_norm", self.clip_norm))
+
+    def __call__(self, grads: dict):
+        out = {}
+        for n, g in grads.items():
+            out[n] = (g * (self.clip_norm / jnp.maximum(l2_norm(g), self.clip_norm))).astype(g.dtype)
+        return out, global_norm(grads)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipByValue:
+    """Elementwise: ``g <- clip(g, -clip_value, clip_value)`` (PyTorch's
+    ``clip_grad_value_``, Keras' ``clipvalue``)."""
+
+    clip_value: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "clip_value", _check_clip("by_value", self.clip_value, "clip_value"))
+
+    def __call__(self, grads: dict):
+        return {n: jnp.clip(g, -self.clip_value, self.clip_value) for n, g in grads.items()}, global_norm(
+            grads
+        )
+
+
+def by_norm(clip_norm: float) -> ClipByNorm:
+    """Clips each gradient separately by its own L2 norm."""
+    return ClipByNorm(clip_norm)
+
+
+def by_value(clip_value: float) -> ClipByValue:
+    """Clips each gradient element into ``[-clip_value, clip_value]``."""
+    return ClipByValue(clip_value)

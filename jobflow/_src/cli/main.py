@@ -14,7 +14,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("jobflow._src.cli.main", "print the versions of jobflow, jax, flax and optax"),
     "launch": ("jobflow._src.cli.launch", "start a multi-process run of a script on this machine"),
-    "schedule": ("jobflow._src.cli.schedule", "print (and plot) a learning-rate schedule; --list shows them all"),
+    "schedule": (
+        "jobflow._src.cli.schedule",
+        "print (and plot) a learning-rate schedule; --list shows them all",
+    ),
     "inspect": (
         "jobflow._src.cli.inspect",
         "list a checkpoint's variables, shapes, dtypes, sizes and step counters",

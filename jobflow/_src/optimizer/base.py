@@ -323,6 +323,7 @@ class OptimizerPlan:
     treedef: Any
     slot_avals: list[jax.ShapeDtypeStruct]
     schedule: schedule_state.PlanState
+    regularizers: dict = dataclasses.field(default_factory=dict)  # var name -> Regularizer (get_variable's)
 
     @property
     def tx_slot_names(self) -> list[str]:
@@ -340,14 +341,14 @@ class OptimizerPlan:
             return None, {}
         return self.schedule.lr(step, slots)
 
-    def update(self, step, params: dict, grads: dict, slots: dict):
+    def update(self, step, params: dict, grads: dict, slots: dict, optimizer: Optimizer | None = None):
         """The rule's update of processed gradients: returns (new params, new slots, lr).
 
         The new slots include the schedule's new state, so a step whose update is skipped
         can drop it like any other slot.
         """
         lr, schedule_slots = self.lr(step, slots)
-        tx = self.optimizer._build_tx(lr, step)
+        tx = (optimizer or self.optimizer)._build_tx(lr, step)
         state = jax.tree_util.tree_unflatten(self.treedef, [slots[n] for n in self.tx_slot_names])
         updates, state = tx.update(grads, state, params)
         new_params = {n: (params[n] + updates[n].astype(params[n].dtype)) for n in params}
@@ -372,9 +373,13 @@ def build_plan(opt: Optimizer, var_names: list[str], avals: dict, system_prefix:
     )
 
 
-def build_plans(top: Optimizer, trainable: list[str], avals: dict, job_name: str) -> list[OptimizerPlan]:
+def build_plans(
+    top: Optimizer, trainable: list[str], avals: dict, job_name: str, regularizers: dict | None = None
+) -> list[OptimizerPlan]:
     """One plan per leaf of ``top`` (an optimizer, its parameter groups, or the optimizers
-    of a ``CombinedOptimizer``); their variable sets must be disjoint."""
+    of a ``CombinedOptimizer``); their variable sets must be disjoint. ``regularizers``:
+    variable name -> the ``Regularizer`` given to ``get_variable`` (or None)."""
+    regularizers = regularizers or {}
     plans, owner = [], {}
     for i, opt in enumerate(top.leaves()):
         names = select_variables(opt, trainable, job_name)
@@ -385,7 +390,9 @@ def build_plans(top: Optimizer, trainable: list[str], avals: dict, job_name: str
                     f"and {opt.label()}); their variable sets must be disjoint"
                 )
             owner[n] = opt
-        plans.append(build_plan(opt, names, avals, store_names.optimizer_prefix(job_name, i)))
+        plan = build_plan(opt, names, avals, store_names.optimizer_prefix(job_name, i))
+        plan.regularizers = {n: regularizers[n] for n in names if regularizers.get(n) is not None}
+        plans.append(plan)
     return plans
 
 
@@ -393,35 +400,45 @@ def _info_key(key: str, index: int) -> str:
     return key if index == 0 else f"{key}_{index}"
 
 
-def apply_plans(plans: list[OptimizerPlan], step, params: dict, grads: dict, state: dict, regularizers: dict):
+def apply_plans(
+    plans: list[OptimizerPlan], top: Optimizer, step, params: dict, grads: dict, state: dict, feeds: dict
+):
     """One train step's updates, in OneFlow's order: regularizers -> clipping (per
     optimizer, over all of its parameter groups) -> ``lr(step)`` -> the rules.
+
+    ``top`` is the optimizer the body passed to ``minimize`` in the trace being compiled
+    (plan ``i`` runs ``top.leaves()[i]``); ``feeds`` are the values the body handed to the
+    update (``CustomScheduler``'s rate, an in-job ``ReduceLROnPlateau.step`` metric).
 
     Returns (new variables and slots, info) where info holds ``lr`` (``lr_1``, ... for
     further plans) and ``grad_norm`` (suffixed with the index of the optimizer's first
     plan) when clipping is on.
     """
-    grads = {
-        n: g + regularizers[n].grad(params[n]) if regularizers.get(n) is not None else g
-        for n, g in grads.items()
-    }
+    leaves = top.leaves()
+    regularizers = {n: r for plan in plans for n, r in plan.regularizers.items()}
+    grads = {n: g + regularizers[n].grad(params[n]) if n in regularizers else g for n, g in grads.items()}
     info, units = {}, {}
-    for i, plan in enumerate(plans):
-        units.setdefault(id(plan.optimizer.clip_owner), []).append(i)
+    for i in range(len(plans)):
+        units.setdefault(id(leaves[i].clip_owner), []).append(i)
     for first, *rest in units.values():
-        clip = plans[first].optimizer.clip_owner.grad_clipping
+        clip = leaves[first].clip_owner.grad_clipping
         if clip is not None:
             names = [n for i in (first, *rest) for n in plans[i].var_names]
             clipped, info[_info_key("grad_norm", first)] = clip({n: grads[n] for n in names})
             grads.update(clipped)
     new = {}
-    for i, plan in enumerate(plans):
-        new_params, new_slots, lr = plan.update(
-            step,
-            {n: params[n] for n in plan.var_names},
-            {n: grads[n] for n in plan.var_names},
-            {n: state[n] for n in plan.slot_names},
-        )
+    with _trace.feeding(feeds):  # read by schedule/state.py
+        updates = [
+            plan.update(
+                step,
+                {n: params[n] for n in plan.var_names},
+                {n: grads[n] for n in plan.var_names},
+                {n: state[n] for n in plan.slot_names},
+                leaves[i],
+            )
+            for i, plan in enumerate(plans)
+        ]
+    for i, (new_params, new_slots, lr) in enumerate(updates):
         new.update(new_params)
         new.update(new_slots)
         if lr is not None:

@@ -422,7 +422,8 @@ class Job:
         top, _ = disc.minimize_calls[0]
         trainable = [n for n, s in specs.items() if s.trainable]
         avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
-        return build_plans(top, trainable, avals, self.name)
+        regularizers = {n: s.regularizer for n, s in specs.items()}
+        return build_plans(top, trainable, avals, self.name, regularizers)
 
     # -- the compiled step ------------------------------------------------------------
     def _accumulation_steps(self) -> int:
@@ -438,11 +439,11 @@ class Job:
         is_train = self.type == "train"
         rng = rng_name(self.name) if disc.uses_rng else None
         step_name = step_counter_name(self.name)
-        specs = _session.default_session().specs
         grad_names = [n for p in plans for n in p.var_names]
         guard = self._step_guard(disc) if is_train else None
 
         amp = self._amp_dtype(devices)
+        traced_optimizer = [None]  # set while the body is traced inside the step
 
         def run_body(variables, key, inputs):
             ctx = _trace.TraceContext(
@@ -462,6 +463,7 @@ class Job:
 
             def loss_fn(params):
                 out, ctx = run_body({**model, **params}, key, inputs)
+                traced_optimizer[0] = ctx.minimize_calls[0][0]  # the update runs this trace's optimizer
                 losses = [l for _, ls in ctx.minimize_calls for l in ls]
                 total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
                 updates = jax.lax.stop_gradient(dict(ctx.updates))
@@ -500,9 +502,7 @@ class Job:
                 return new, out, info
             grads, finite, guard_info = guard.check(grads, loss, scale)  # unscaled
             counter = state[step_name]
-            regs = {n: specs[n].regularizer for n in grad_names}
-            with _trace.feeding(feeds):  # body values for the update (schedule/state.py)
-                updated, plan_info = apply_plans(plans, counter, params, grads, state, regs)
+            updated, plan_info = apply_plans(plans, traced_optimizer[0], counter, params, grads, state, feeds)
             updated.update(updates)
             updated[step_name] = increment(counter)
             committed, commit_info = guard.commit(state, finite, updated)  # skips non-finite steps

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from collections.abc import Callable
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def _presets():
     }
 
 
-def catalog() -> dict[str, object]:
+def catalog() -> dict[str, Callable]:
     """``{qualified name: class or function}`` for every schedule jobflow offers."""
     from jobflow._src.schedule import compose, legacy, mindspore, oneflow, pytorch, transformers
 

@@ -64,6 +64,7 @@ def integer(owner: str, name: str, value, *, low: int | None = 0, high: int | No
     """An ``int`` (not a bool, not a float) within ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArgumentError(f"{owner}({name}) must be an int; got {name}={value!r}")
+    value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise ArgumentError(
             f"{owner}({name}) must be an int {_bounds(low, high, False, False)}; got {name}={value!r}"

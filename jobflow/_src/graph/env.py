@@ -99,7 +99,7 @@ def _resolve(coordinator_address, num_processes, process_id, environ=None) -> _R
             f"flow.env.init coordinator_address must be 'host:port' (process 0's address and a free "
             f"port) for {n} processes; got {addr!r} (from {source})"
         )
-    return _Request(addr, n, pid, source)
+    return _Request(str(addr), n, pid, source)
 
 
 def init(

@@ -21,7 +21,8 @@ def seed(value: int) -> None:
 
 
 def get_seed() -> int:
-    return _settings["seed"]
+    """The session seed set by :func:`seed` (0 by default)."""
+    return int(_settings["seed"] or 0)
 
 
 def cpu_device_num(n: int) -> None:

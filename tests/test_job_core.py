@@ -146,3 +146,29 @@ def test_rng_key_data_is_a_pure_function_of_seed_and_job_name():
     assert a.dtype == np.uint32 and a.shape == (2,)
     assert not np.array_equal(a, plan_impl.rng_key_data(0, "predict"))
     assert not np.array_equal(a, plan_impl.rng_key_data(1, "train"))
+
+
+def test_a_slot_that_conflicts_with_a_variable_creates_nothing():
+    @flow.global_function(type="predict")
+    def other(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
+        return x + flow.get_variable("w-m", (2,), initializer=flow.zeros_initializer())
+
+    other(np.ones(2, np.float32))
+    train = _train_job()  # Adam on w (1, 3): its slot w-m has shape (1, 3)
+    with pytest.raises(ValueError, match="'w-m' is already defined"):
+        train(np.ones((4, 3), np.float32))
+    assert sorted(session_impl.default_session().store) == ["w-m"]  # not even w
+
+
+def test_a_variable_named_like_its_own_slot_is_a_definition_error():
+    @flow.global_function(type="train")
+    def clash(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
+        w = flow.get_variable("w", (2,), initializer=flow.ones_initializer())
+        m = flow.get_variable("w-m", (3,), initializer=flow.zeros_initializer(), trainable=False)
+        loss = flow.math.reduce_sum(w * x) + flow.math.reduce_sum(m)
+        flow.optimizer.Adam(0.1).minimize(loss)
+        return loss
+
+    with pytest.raises(JobDefinitionError, match="'w-m' is defined with shape"):
+        clash(np.ones(2, np.float32))
+    assert dict(session_impl.default_session().store) == {}

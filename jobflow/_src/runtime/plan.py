@@ -216,24 +216,51 @@ def _optimizer_plans(definition, disc: Discovery) -> list[OptimizerPlan]:
     return build_plans(disc.optimizer, trainable, avals, definition.name, regularizers)
 
 
-def create_state(session, definition, disc, system, plans, sharding_for) -> None:
-    """Puts the new variables and system state in the store, then the optimizer slots.
+def _slot_specs(definition, plans, values=None) -> list[VariableSpec]:
+    """The specs of the optimizer slots; ``values`` (``{slot name: initial value}``, taken)
+    gives their initializers, else they have none (for the checks before anything is made)."""
+    return [
+        _system_spec(
+            n,
+            tuple(a.shape),
+            a.dtype,
+            None if values is None else _InitialValue(values.pop(n)),
+            definition.name,
+            kind="slot",
+        )
+        for plan in plans
+        for n, a in zip(plan.slot_names, plan.slot_avals)
+    ]
 
-    Every spec is checked against the store before anything is added: a conflict leaves
-    the store untouched.
+
+def _check_own_names(specs: list[VariableSpec]) -> None:
+    """Raises when two of a job's new state arrays share a name with different shapes or
+    dtypes (a variable named like another's optimizer slot, ``<var>-<slot>``)."""
+    seen: dict[str, VariableSpec] = {}
+    for spec in specs:
+        old = seen.setdefault(spec.name, spec)
+        if old is not spec and old.conflicts_with(spec):
+            raise JobDefinitionError(
+                f"variable {spec.name!r} is defined with {old.describe()} and needed as "
+                f"{spec.describe()}; rename the variable"
+            )
+
+
+def create_state(session, definition, disc, system, plans, sharding_for) -> None:
+    """Puts the new variables and system state in the store, then the optimizer slots
+    (their initial values are computed from the stored variables).
+
+    Every spec, slots included, is checked against the store and against the others
+    before anything is added: a conflict leaves the store untouched.
     """
     specs = [*disc.specs.values(), *system]
-    session.check_specs(specs)
+    everything = [*specs, *_slot_specs(definition, plans)]
+    _check_own_names(everything)
+    session.check_specs(everything)
     session.add(specs, definition.seed, sharding_for)
     for plan in plans:
         values = plan.init_slots({n: session.store[n] for n in plan.var_names})
-        slots = [
-            _system_spec(
-                n, tuple(a.shape), a.dtype, _InitialValue(values.pop(n)), definition.name, kind="slot"
-            )
-            for n, a in zip(plan.slot_names, plan.slot_avals)
-        ]
-        session.add(slots, definition.seed, sharding_for)
+        session.add(_slot_specs(definition, [plan], values), definition.seed, sharding_for)
 
 
 # ---------------------------------------------------------------------------- state names

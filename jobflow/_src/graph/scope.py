@@ -30,15 +30,34 @@ __all__ = [
     "LogicalView",
     "default_placement",
     "available_devices",
+    "fresh_stacks",
 ]
 
 _local = threading.local()
+
+
+_STACKS = ("ns", "placement", "view")  # this thread's open namespaces, placements, views
 
 
 def _stack(name):
     if not hasattr(_local, name):
         setattr(_local, name, [])
     return getattr(_local, name)
+
+
+@contextlib.contextmanager
+def fresh_stacks():
+    """Runs the block with empty namespace, placement and view stacks on this thread, and
+    restores the caller's stacks afterwards (a job body is traced the same way whatever
+    scopes the code that calls the job has open)."""
+    saved = {k: _stack(k) for k in _STACKS}
+    for k in _STACKS:
+        setattr(_local, k, [])
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(_local, k, v)
 
 
 # ----------------------------------------------------------------------------- namespace

@@ -1,25 +1,30 @@
 """The per-call path of a compiled job, kept short: what a call costs beyond XLA's own dispatch.
 
-A call of a compiled job (``Job.__call__``) does, in order:
+A call of a compiled job (``Job.__call__`` in ``job.py``) does, in order:
 
 1. *signature*: for plain numpy arguments (no keywords), ``(shape, dtype)`` of each one is
-   looked up among the signatures that passed the full input checks before; a hit skips
-   the checks (they would pass again: they depend on nothing else) and goes straight to
-   the compiled program. Anything else (keywords, JAX arrays, lists, casts, a new shape)
-   takes the checked path of ``Job._check_inputs``.
+   looked up among the signatures that passed the full input checks before
+   (:func:`signature`); a hit skips the checks (they would pass again: they depend on
+   nothing else) and goes straight to the compiled program. Anything else (keywords, JAX
+   arrays, lists, casts, a new shape) takes the checked path of
+   ``definition.JobDefinition.check_inputs``.
 2. *inputs*: numpy arguments are handed to the compiled program, whose C++ dispatch puts
    them on the devices with the program's input shardings (one transfer, no separate
    ``device_put``). Mirrored (``tp.ListNumpy``) arguments and arguments split across
-   processes are placed by :meth:`jobflow._sharding.InputLayout.place` instead. A call
-   that does not wait for its result copies numpy inputs first (:func:`owned`).
-3. *state*: when nothing wrote to the store since the program's last call, the state
-   that call returned is passed again as it is; otherwise (:func:`gather`) the
-   store's arrays are gathered, resharded where another job left them with another
-   layout.
-4. the program runs asynchronously; the store takes the new state (donated buffers are
-   replaced), the step's scalars stay packed on the device until ``last_info`` is read
-   (:class:`InfoPacker`), and the outputs are converted as the return annotation says
-   (only ``tp.Numpy``-style annotations wait for the device).
+   processes are placed by :meth:`jobflow._src.runtime.sharding.InputLayout.place`
+   instead. A call that does not wait for its result copies numpy inputs first
+   (:func:`owned`).
+3. :func:`run`: when nothing wrote to the store since the program's last call, the state
+   that call returned is passed again as it is; otherwise (:func:`gather`) the store's
+   arrays are gathered, resharded where another job left them with another layout. The
+   program runs asynchronously; the store takes the new state (donated buffers are
+   replaced, :func:`store_result`), the step's scalars stay packed on the device until
+   ``last_info`` is read (:class:`InfoPacker`, :class:`PackedInfo`).
+4. the outputs are converted as the return annotation says (only ``tp.Numpy``-style
+   annotations wait for the device; the others return :func:`deferred_result`).
+
+This module calls nothing above it: a program is any object with the attributes of
+``program.Program``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jobflow._src.core.errors import ArgumentError
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import typing as tp
 
@@ -42,6 +48,8 @@ __all__ = [
     "gather_state",
     "gather",
     "store_result",
+    "run",
+    "deferred_result",
     "host_converter",
     "InfoPacker",
     "PackedInfo",
@@ -108,12 +116,54 @@ def store_result(program, store, new: dict, readonly: dict) -> None:
     program.state = (new, readonly)
 
 
+def run(program, store, inputs: list, guard=None):
+    """``(outputs, PackedInfo)`` of one call of ``program`` on placed ``inputs`` and the
+    store's state; the store takes the new state.
+
+    ``guard``: the job's ``StepGuard`` when it bounds consecutive skipped steps; its limit
+    is checked before anything runs (``NonFiniteStepsError``, nothing changed) and the
+    call's info is recorded for the next check.
+    """
+    if guard is not None:
+        guard.check_limit(store)
+    if program.version == store.version:  # nothing else wrote since the program's last call
+        mutable, readonly = program.state
+    else:
+        mutable, readonly = gather(program, store)
+    new, out, info = program.compiled(mutable, readonly, inputs)
+    # The device is busy now: the bookkeeping below overlaps with it.
+    store_result(program, store, new, readonly)
+    info = PackedInfo(program.packer, info)
+    if guard is not None:
+        guard.record(info)
+    return out, info
+
+
+def deferred_result(job_name: str, kind: str, session, out, convert):
+    """What a call that does not wait returns, by the return annotation's ``kind``:
+    ``"none"``: None; ``"callback"``: a registrar ``f`` (``f(cb)`` runs ``cb(result)`` on
+    the session's worker thread); else a :class:`jobflow.typing.Future`."""
+    if kind == "none":
+        return None
+    if kind == "callback":
+
+        def register(callback):
+            if not callable(callback):
+                raise ArgumentError(
+                    f"job {job_name!r} returns a callback registrar; pass it a callable, got {callback!r}"
+                )
+            session.executor.submit(lambda: callback(convert(out)))
+
+        return register
+    return tp.Future(out, convert, session.executor)
+
+
 def host_converter(structure, mirrored: bool, local: bool, stacked: bool):
     """The function turning a program's outputs into what the call returns (numpy).
 
     ``stacked``: every output has a leading step axis (``run_steps``). A single
     ``tp.Numpy`` result of a program on this process's devices is ``np.asarray``;
-    everything else goes through :func:`jobflow.typing.to_host`.
+    everything else goes through ``runtime.typing.to_host``.
     """
     if structure == "leaf" and local and not mirrored:
         return np.asarray

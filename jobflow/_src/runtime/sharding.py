@@ -38,6 +38,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jobflow._src.core.errors import JobDefinitionError, JobInputError
+
 __all__ = [
     "AXIS",
     "is_mirrored",
@@ -83,7 +85,7 @@ def split_spec(shape: Sequence[int], n: int) -> P:
 
 
 def state_sharding(mesh, spec, config) -> NamedSharding:
-    """The sharding of one state array (a :class:`~jobflow.variables.VariableSpec`) in a job.
+    """The sharding of one state array (a ``graph.variables.VariableSpec``) in a job.
 
     Optimizer slots are split when the job's config has ``shard_optimizer_state``;
     trainable variables when it has ``shard_variables``; all else is replicated.
@@ -123,14 +125,14 @@ def mirrored_input(where: str, value, check: Callable) -> MirroredInput:
     ``check(where_i, array)`` validates and casts one array (the consistent-view check).
     """
     if not isinstance(value, (list, tuple)) or not value:
-        raise TypeError(
+        raise JobInputError(
             f"{where}: a tp.ListNumpy.Placeholder takes a non-empty list with one numpy array "
             f"per device; got {type(value).__name__}"
         )
     arrays = tuple(check(f"{where}[{i}]", a) for i, a in enumerate(value))
     shapes = {tuple(a.shape) for a in arrays}
     if len(shapes) > 1:
-        raise ValueError(
+        raise JobInputError(
             f"{where}: the per-device arrays must all have one shape; got shapes "
             f"{[tuple(a.shape) for a in arrays]}"
         )
@@ -141,13 +143,13 @@ def check_views(job_name: str, placeholders, mirrored: bool) -> None:
     """A consistent job takes ``tp.Numpy`` placeholders, a mirrored job ``tp.ListNumpy`` ones."""
     for name, ph in placeholders:
         if ph.mirrored and not mirrored:
-            raise TypeError(
+            raise JobDefinitionError(
                 f"job {job_name!r} argument {name!r} is a tp.ListNumpy.Placeholder (one array per "
                 f"device), which needs the mirrored view: "
                 f"cfg.default_logical_view(flow.scope.mirrored_view())"
             )
         if mirrored and not ph.mirrored:
-            raise TypeError(
+            raise JobDefinitionError(
                 f"job {job_name!r} runs in the mirrored view, so argument {name!r} must be a "
                 f"tp.ListNumpy.Placeholder (one array per device); got tp.Numpy.Placeholder"
             )
@@ -184,7 +186,7 @@ class InputLayout:
             return jax.device_put(x, self.sharding)
         devices = _local_devices_in_order(self.sharding, self.shape)
         if len(x.arrays) != len(devices):
-            raise ValueError(
+            raise JobInputError(
                 f"{where}: the mirrored view takes one array per device of the job's placement "
                 f"on this process ({len(devices)}: {', '.join(map(str, devices))}); got a list of "
                 f"{len(x.arrays)}"

@@ -1,7 +1,8 @@
 """Loss scaling and non-finite steps inside a compiled train step.
 
-One :class:`StepGuard` per train job, built from its top-level optimizer's loss-scale
-policy (``jobflow/optimizer/loss_scale.py``) and its ``function_config``. The step
+One :class:`StepGuard` per train job and input signature, built once by ``plan.make_plan``
+from the top-level optimizer's loss-scale policy (``jobflow/_src/optimizer/loss_scale.py``)
+and the job's ``function_config``. The step (``step.py``)
 
 1. passes ``scale(state)`` (the scale ``S`` in use) to the body, which differentiates
    ``S * loss``;
@@ -13,9 +14,9 @@ policy (``jobflow/optimizer/loss_scale.py``) and its ``function_config``. The st
    slots, schedule state, batch-norm statistics, the step counter) keeps its old value
    unless ``finite``; the policy's state and the skip counters advance either way.
 
-Skip counters (int32, saturating, in the store and in checkpoints):
-``System-Train-SkippedSteps-<job>`` (all skipped steps) and
-``System-Train-ConsecutiveSkippedSteps-<job>`` (reset by a finite step). When a call
+Skip counters (int32, saturating, in the store and in checkpoints; named by
+``core.names.skipped_steps`` (all skipped steps) and
+``core.names.consecutive_skipped_steps`` (reset by a finite step)). When a call
 starts and a finished step shows the consecutive count at ``max_consecutive_skipped_steps``,
 the job raises :class:`NonFiniteStepsError` before running. The check never waits for the
 device: it reads the store's counter when that step has finished (always so after a call
@@ -138,7 +139,7 @@ class StepGuard:
 
     # -- on the host -------------------------------------------------------------------
     def record(self, info) -> None:
-        """Keeps a call's info (``jobflow._dispatch.PackedInfo``: read when its step has
+        """Keeps a call's info (``dispatch.PackedInfo``: read when its step has
         finished) for the consecutive-skip count :meth:`check_limit` reads."""
         if self.limited:
             self._recent.append(info)

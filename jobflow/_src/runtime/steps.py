@@ -36,6 +36,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jobflow._src.core.errors import JobInputError
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import typing as tp
 
@@ -65,15 +66,17 @@ def steps_of(job_name: str, names, shapes) -> int:
     """The common leading size ``K >= 1`` of the stacked arguments' (per-device) shapes."""
     sizes = {name: shape[0] for name, shape in zip(names, shapes)}
     if len(set(sizes.values())) > 1:
-        raise ValueError(
+        raise JobInputError(
             f"job {job_name!r} run_steps: every argument is a stack of batches along axis 0, "
             f"so all need the same number of steps there; got {sizes}"
         )
     if not sizes:
-        raise TypeError(f"job {job_name!r} run_steps: the job takes no arguments to stack; call it K times")
+        raise JobInputError(
+            f"job {job_name!r} run_steps: the job takes no arguments to stack; call it K times"
+        )
     k = next(iter(sizes.values()))
     if k < 1:
-        raise ValueError(
+        raise JobInputError(
             f"job {job_name!r} run_steps needs at least one step (a leading axis of size >= 1); got {sizes}"
         )
     return k
@@ -150,12 +153,12 @@ def check_accumulation(job_name: str, placeholders, shapes, n: int, devices: int
             continue
         size = shape[axis]
         if size % n:
-            raise ValueError(
+            raise JobInputError(
                 f"job {job_name!r} argument {name!r}: gradient_accumulation_steps({n}) splits the "
                 f"batch axis ({axis}) into {n} micro-batches, but its size {size} is not divisible by {n}"
             )
         if not mirrored and devices > 1 and (size // n) % devices:
-            raise ValueError(
+            raise JobInputError(
                 f"job {job_name!r} argument {name!r}: gradient_accumulation_steps({n}) makes "
                 f"micro-batches of {size // n} along the batch axis ({axis}), which do not divide "
                 f"across the job's {devices} devices"

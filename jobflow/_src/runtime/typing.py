@@ -33,6 +33,7 @@ import jax
 import numpy as np
 
 from jobflow._src.core import dtypes as _dtypes
+from jobflow._src.core.errors import JobDefinitionError
 from jobflow._src.runtime import sharding as _sharding
 
 __all__ = ["Numpy", "ListNumpy", "Callback", "Bundle", "Future", "Placeholder"]
@@ -168,7 +169,7 @@ class ReturnSpec:
         """Raises if the body's return value does not fit the annotation (at trace time)."""
         if self.kind == "none":
             if outputs is not None:
-                raise TypeError(
+                raise JobDefinitionError(
                     f"job {job_name!r} is annotated '-> None' but its body returned {type(outputs).__name__}"
                 )
             return
@@ -180,14 +181,14 @@ def _check_structure(job_name, structure, value, where):
         return
     if structure in ("leaf", "list_leaf"):
         if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-            raise TypeError(
+            raise JobDefinitionError(
                 f"job {job_name!r}: {where} must be an array (annotation tp.Numpy); got "
                 f"{type(value).__name__}"
             )
         return
     if isinstance(structure, dict):
         if not isinstance(value, dict):
-            raise TypeError(f"job {job_name!r}: {where} must be a dict; got {type(value).__name__}")
+            raise JobDefinitionError(f"job {job_name!r}: {where} must be a dict; got {type(value).__name__}")
         # Dict[str, T]: any keys, each value of the one annotated type
         inner = next(iter(structure.values()))
         for k, v in value.items():
@@ -195,7 +196,7 @@ def _check_structure(job_name, structure, value, where):
         return
     kind = type(structure)
     if not isinstance(value, (tuple, list)):
-        raise TypeError(
+        raise JobDefinitionError(
             f"job {job_name!r}: {where} must be a {kind.__name__} of arrays; got {type(value).__name__}"
         )
     if len(structure) == 1 and getattr(structure, "_variadic", False):
@@ -203,7 +204,7 @@ def _check_structure(job_name, structure, value, where):
             _check_structure(job_name, structure[0], v, f"{where}[{i}]")
         return
     if len(structure) != len(value):
-        raise TypeError(
+        raise JobDefinitionError(
             f"job {job_name!r}: {where} must have {len(structure)} elements as annotated; got {len(value)}"
         )
     for i, (s, v) in enumerate(zip(structure, value)):
@@ -231,7 +232,7 @@ def _parse_structure(ann, job_name):
         return _Variadic([_parse_structure(args[0], job_name) if args else "leaf"])
     if origin is dict:
         return {"*": _parse_structure(args[1], job_name) if len(args) == 2 else "leaf"}
-    raise TypeError(
+    raise JobDefinitionError(
         f"job {job_name!r}: unsupported return annotation {ann!r}; use tp.Numpy, "
         f"tp.ListNumpy, Tuple/List/Dict of them, tp.Bundle[...] or tp.Callback[...]"
     )

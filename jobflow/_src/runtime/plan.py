@@ -1,0 +1,332 @@
+"""What one input signature of a job needs before it can compile: a :class:`Plan`, made once.
+
+Where it sits in a call: the first call of a job with new input shapes (or ``compile()``,
+or a session initializing its jobs) asks :func:`make_plan`, which, in order,
+
+1. checks the views and the gradient-accumulation split of the shapes;
+2. *discovers* the body (:func:`discover`): one abstract run under ``jax.eval_shape``
+   that records the variables, the ``minimize`` call, the non-trainable variables ops
+   update, whether the body draws random numbers, and the placements it enters;
+3. chooses the devices and the mesh (:func:`job_devices`) and checks that the batch
+   divides across them;
+4. creates in the store, all or nothing, the variables and the job's system state (RNG
+   key, step counter, loss-scale state and skip counters of its one :class:`StepGuard`),
+   then the optimizer slots of the optimizer plans (``optimizer.base.build_plans``);
+5. names the state the step writes (*mutable*, donated) and reads (*readonly*), and
+   fixes the state's and the inputs' shardings.
+
+``program.compile_program`` then builds the step (``step.py``) from the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import zlib
+from typing import Any
+
+import jax
+import numpy as np
+
+from jobflow._src.core import names as store_names
+from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import JobDefinitionError
+from jobflow._src.graph import env as _env
+from jobflow._src.graph import scope as _scope
+from jobflow._src.graph.variables import VariableSpec
+from jobflow._src.optimizer.base import OptimizerPlan, build_plans
+from jobflow._src.runtime import sharding as _sharding
+from jobflow._src.runtime import steps as _steps
+from jobflow._src.runtime.step_guard import StepGuard
+
+__all__ = ["Discovery", "Plan", "discover", "job_devices", "make_plan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    """What one abstract run of the body found."""
+
+    specs: dict  # name -> VariableSpec (model variables), in creation order
+    minimize_calls: list  # [(optimizer, [losses])]: exactly one for a train job
+    update_names: list  # non-trainable variables ops write (batch-norm statistics)
+    uses_rng: bool
+    placements: list  # placements entered in the body
+    out_avals: Any
+
+    @property
+    def optimizer(self):
+        """The optimizer ``minimize`` was called on (train jobs)."""
+        return self.minimize_calls[0][0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything one input signature of a job compiles from; the store already holds its state.
+
+    Attributes:
+      shapes: the per-step input shapes (one tuple per argument).
+      discovery: the :class:`Discovery` of the body for those shapes.
+      devices / mesh: where the job runs (a one-axis mesh over ``devices``).
+      optimizer_plans: the ``OptimizerPlan`` list of a train job (empty for predict).
+      guard: the job's :class:`StepGuard` (train jobs; None for predict).
+      var_names: the model variables the body reads.
+      grad_names: the variables the optimizers update (differentiated).
+      mutable: the state the step writes, sorted (donated and returned).
+      readonly: the rest of the state the step reads, sorted.
+      shardings: ``{state name: NamedSharding}`` of ``mutable + readonly``.
+      layouts: one ``sharding.InputLayout`` per argument.
+      amp_dtype: the low dtype of mixed precision on these devices, or None.
+    """
+
+    shapes: tuple
+    discovery: Discovery
+    devices: list
+    mesh: Any
+    optimizer_plans: list[OptimizerPlan]
+    guard: StepGuard | None
+    var_names: list[str]
+    grad_names: list[str]
+    mutable: list[str]
+    readonly: list[str]
+    shardings: dict
+    layouts: list
+    amp_dtype: Any
+
+
+# ------------------------------------------------------------------------------ discovery
+
+
+def discover(definition, shapes) -> Discovery:
+    """Runs the body once abstractly on inputs of ``shapes`` and records what it uses.
+
+    Raises :class:`JobDefinitionError` when a train job calls ``minimize`` not exactly once.
+    """
+    ctx = _trace.TraceContext(
+        definition.name, definition.is_train, True, definition.config, amp_dtype=definition.amp_dtype()
+    )
+
+    def body(*xs):
+        with _trace.active(ctx), _scope.fresh_stacks():
+            out = definition.fn(*xs)
+        definition.return_spec.check(definition.name, out)
+        losses = [l for _, ls in ctx.minimize_calls for l in ls]
+        return out, losses, dict(ctx.updates)
+
+    avals = [jax.ShapeDtypeStruct(s, ph.dtype) for s, (_, ph) in zip(shapes, definition.placeholders)]
+    out_avals, _, _ = jax.eval_shape(body, *avals)
+    if definition.is_train:
+        _check_minimize(definition.name, len(ctx.minimize_calls))
+    return Discovery(
+        dict(ctx.specs), ctx.minimize_calls, list(ctx.updates), ctx._rng_count > 0, ctx.placements, out_avals
+    )
+
+
+def _check_minimize(job_name: str, calls: int) -> None:
+    if calls == 0:
+        raise JobDefinitionError(
+            f"train job {job_name!r} does not call Optimizer.minimize(loss); add e.g. "
+            f"flow.optimizer.SGD(0.1).minimize(loss), or declare the job type='predict'"
+        )
+    if calls > 1:
+        raise JobDefinitionError(
+            f"train job {job_name!r} calls minimize {calls} times; use one "
+            f"optimizer, or flow.optimizer.CombinedOptimizer([...]).minimize(loss) for "
+            f"several optimizers on disjoint variables"
+        )
+
+
+def job_devices(definition, disc: Discovery) -> list:
+    """The devices of the job's one placement: its ``default_placement_scope`` or the one its
+    body enters (they must agree), else the default placement."""
+    chosen = definition.config.settings["default_placement_scope"]
+    named = set(disc.placements) | ({chosen} if chosen is not None else set())
+    if len(named) > 1:
+        raise JobDefinitionError(
+            f"job {definition.name!r} uses several placements (its default_placement_scope and those "
+            f"entered in its body: {sorted(map(repr, named))}); jobflow compiles a job into one "
+            f"program on one set of devices"
+        )
+    return (named.pop() if named else _scope.default_placement()).devices()
+
+
+# ---------------------------------------------------------------------------- system state
+
+
+def _system_spec(name, shape, dtype, init, job_name, kind="system") -> VariableSpec:
+    return VariableSpec(
+        name=name,
+        shape=shape,
+        dtype=np.dtype(dtype),
+        init=init,
+        trainable=False,
+        kind=kind,
+        origin=f"job {job_name!r}",
+    )
+
+
+def rng_key_data(seed: int, job_name: str) -> np.ndarray:
+    """A job's initial RNG key data: ``fold_in(key(seed), crc32(job name) & 0x7FFFFFFF)``."""
+    salt = zlib.crc32(job_name.encode()) & 0x7FFFFFFF
+    return np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(seed), salt)))
+
+
+def system_specs(definition, disc: Discovery, guard: StepGuard | None) -> list[VariableSpec]:
+    """The job's own state: its RNG key (when the body draws random numbers); for a train
+    job the step counter (int32, starts at 0) and the guard's loss-scale state and counters."""
+    name, seed = definition.name, definition.seed
+    out = []
+    if disc.uses_rng:
+        out.append(
+            _system_spec(store_names.rng(name), (2,), np.uint32, lambda _s: rng_key_data(seed, name), name)
+        )
+    if guard is not None:
+        out.append(
+            _system_spec(
+                store_names.step_counter(name), (), np.int32, lambda _s: np.zeros((), np.int32), name
+            )
+        )
+        out.extend(
+            _system_spec(n, (), v.dtype, lambda _s, _v=v: _v, name) for n, v in guard.initial_state().items()
+        )
+    return out
+
+
+class _InitialValue:
+    """The initializer of an optimizer slot: its value, computed from the variables.
+
+    It hands the value out once and then drops it, so the store holds the only copy
+    (keeping it would hold a second set of slots, e.g. Adam's m and v, for good).
+    """
+
+    def __init__(self, value):
+        self._value = value
+
+    def __call__(self, _seed):
+        value, self._value = self._value, None
+        if value is None:
+            raise RuntimeError("an optimizer slot's initial value was already used")
+        return _sharding.to_numpy(value)
+
+
+def _optimizer_plans(definition, disc: Discovery) -> list[OptimizerPlan]:
+    specs = disc.specs
+    trainable = [n for n, s in specs.items() if s.trainable]
+    avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
+    regularizers = {n: s.regularizer for n, s in specs.items()}
+    return build_plans(disc.optimizer, trainable, avals, definition.name, regularizers)
+
+
+def _slot_specs(definition, plans, values=None) -> list[VariableSpec]:
+    """The specs of the optimizer slots; ``values`` (``{slot name: initial value}``, taken)
+    gives their initializers, else they have none (for the checks before anything is made)."""
+    return [
+        _system_spec(
+            n,
+            tuple(a.shape),
+            a.dtype,
+            None if values is None else _InitialValue(values.pop(n)),
+            definition.name,
+            kind="slot",
+        )
+        for plan in plans
+        for n, a in zip(plan.slot_names, plan.slot_avals)
+    ]
+
+
+def _check_own_names(specs: list[VariableSpec]) -> None:
+    """Raises when two of a job's new state arrays share a name with different shapes or
+    dtypes (a variable named like another's optimizer slot, ``<var>-<slot>``)."""
+    seen: dict[str, VariableSpec] = {}
+    for spec in specs:
+        old = seen.setdefault(spec.name, spec)
+        if old is not spec and old.conflicts_with(spec):
+            raise JobDefinitionError(
+                f"variable {spec.name!r} is defined with {old.describe()} and needed as "
+                f"{spec.describe()}; rename the variable"
+            )
+
+
+def create_state(session, definition, disc, system, plans, sharding_for) -> None:
+    """Puts the new variables and system state in the store, then the optimizer slots
+    (their initial values are computed from the stored variables).
+
+    Every spec, slots included, is checked against the store and against the others
+    before anything is added: a conflict leaves the store untouched.
+    """
+    specs = [*disc.specs.values(), *system]
+    everything = [*specs, *_slot_specs(definition, plans)]
+    _check_own_names(everything)
+    session.check_specs(everything)
+    session.add(specs, definition.seed, sharding_for)
+    for plan in plans:
+        values = plan.init_slots({n: session.store[n] for n in plan.var_names})
+        session.add(_slot_specs(definition, [plan], values), definition.seed, sharding_for)
+
+
+# ---------------------------------------------------------------------------- state names
+
+
+def state_names(definition, disc, plans, guard) -> tuple[list[str], list[str]]:
+    """``(mutable, readonly)``, each sorted: the state a step writes and the rest it reads.
+
+    Every job reads its model variables and its RNG key (written: split once per call). A
+    train job also reads and writes its step counter, the optimizers' variables and slots,
+    the variables ops update, and the guard's state.
+    """
+    name = definition.name
+    rng = [store_names.rng(name)] if disc.uses_rng else []
+    names = set(disc.specs) | set(rng)
+    mutable = set(rng)
+    if guard is not None:
+        mutable.add(store_names.step_counter(name))
+        for p in plans:
+            mutable.update(p.var_names)
+            mutable.update(p.slot_names)
+        mutable.update(disc.update_names)
+        mutable.update(guard.state_names)
+    mutable = sorted(mutable)
+    return mutable, sorted(names - set(mutable))
+
+
+# -------------------------------------------------------------------------------- the plan
+
+
+def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
+    """The :class:`Plan` of ``definition`` for per-step input ``shapes``; creates its state
+    in ``session``'s store (see the module docstring for the order). ``on_discovery()`` is
+    called just before the abstract run of the body."""
+    _env.ensure_initialized()
+    _sharding.check_views(definition.name, definition.placeholders, definition.mirrored)
+    micro = definition.accumulation_steps
+    _steps.check_accumulation(definition.name, definition.placeholders, shapes, micro, 1, definition.mirrored)
+    if on_discovery is not None:
+        on_discovery()
+    disc = discover(definition, _steps.micro_shapes(definition.placeholders, shapes, micro))
+    devices = job_devices(definition, disc)
+    definition.check_divisible(shapes, devices)
+    _steps.check_accumulation(
+        definition.name, definition.placeholders, shapes, micro, len(devices), definition.mirrored
+    )
+    mesh = _scope.mesh_for(devices)
+    guard = (
+        StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
+    )
+    plans = _optimizer_plans(definition, disc) if guard is not None else []
+    sharding_for = functools.partial(_sharding.state_sharding, mesh, config=definition.config)
+    create_state(session, definition, disc, system_specs(definition, disc, guard), plans, sharding_for)
+    mutable, readonly = state_names(definition, disc, plans, guard)
+    return Plan(
+        shapes=shapes,
+        discovery=disc,
+        devices=devices,
+        mesh=mesh,
+        optimizer_plans=plans,
+        guard=guard,
+        var_names=list(disc.specs),
+        grad_names=[n for p in plans for n in p.var_names],
+        mutable=mutable,
+        readonly=readonly,
+        shardings={n: sharding_for(session.specs[n]) for n in (*mutable, *readonly)},
+        layouts=_sharding.input_layouts(mesh, definition.placeholders, shapes, definition.mirrored),
+        amp_dtype=definition.amp_dtype(devices),
+    )

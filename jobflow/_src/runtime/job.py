@@ -423,7 +423,8 @@ class Job:
         trainable = [n for n, s in specs.items() if s.trainable]
         avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
         regularizers = {n: s.regularizer for n, s in specs.items()}
-        return build_plans(top, trainable, avals, self.name, regularizers)
+        access = _session.StoreAccess(self._session())
+        return build_plans(top, trainable, avals, self.name, regularizers, state_access=access)
 
     # -- the compiled step ------------------------------------------------------------
     def _accumulation_steps(self) -> int:

@@ -36,8 +36,9 @@ class TraceContext:
       rng: the job's key for this call, or None in discovery.
       amp_dtype: the low dtype white-list ops compute in, or None when AMP is off.
       feeds: key -> value the body hands to this step's optimizer update (an lr from
-        ``CustomScheduler``, a metric for ``ReduceLROnPlateau.step``); read there with
-        :func:`fed` while the job binds them with :func:`feeding`.
+        ``CustomScheduler``, a metric for ``ReduceLROnPlateau.step``), keyed by the
+        schedule's ``feed_key``. The job returns them from the traced body and passes
+        them to ``apply_plans`` as an argument.
     """
 
     job_name: str
@@ -93,20 +94,3 @@ def active(ctx: TraceContext):
         yield ctx
     finally:
         _local.ctx = prev
-
-
-@contextlib.contextmanager
-def feeding(feeds: dict):
-    """Binds the values a traced body fed (``ctx.feeds``) while the optimizers update."""
-    prev = getattr(_local, "feeds", None)
-    _local.feeds = feeds
-    try:
-        yield
-    finally:
-        _local.feeds = prev
-
-
-def fed(key: str):
-    """The value fed under ``key`` in the step being traced, or None."""
-    feeds = getattr(_local, "feeds", None)
-    return None if feeds is None else feeds.get(key)

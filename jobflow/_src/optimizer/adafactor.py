@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import optax
 
-from jobflow._src.core import checks
+from jobflow._src.core import checks, counters
 from jobflow._src.optimizer.base import Optimizer
 from jobflow._src.schedule.base import Schedule
 
@@ -22,7 +22,7 @@ class RelativeStep(Schedule):
         self.warmup_init = warmup_init
 
     def __call__(self, step):
-        t = (jnp.asarray(step) + 1).astype(jnp.float32)
+        t = counters.count_from_one(step)
         first = 1e-6 * t if self.warmup_init else jnp.full_like(t, 1e-2)
         return jnp.minimum(first, 1.0 / jnp.sqrt(t))
 
@@ -50,7 +50,7 @@ def adafactor_rule(
     scale_parameter: bool,
 ):
     """Adafactor's update as an optax transformation (``decay`` is ``name -> weight decay``)."""
-    t = (jnp.asarray(step) + 1).astype(jnp.float32)
+    t = counters.count_from_one(step)
     beta2t = 1.0 - jnp.power(t, decay_rate)
 
     def init(params):

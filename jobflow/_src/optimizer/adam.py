@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jobflow._src.core import checks
+from jobflow._src.core import checks, counters
 from jobflow._src.optimizer.base import Optimizer
 
 __all__ = ["Adam", "AdamW", "LazyAdam", "adam_rule", "bias_correction_factor", "check_betas"]
@@ -34,9 +34,10 @@ def bias_correction_factor(beta: float, step) -> jax.Array:
 
     This is accurate to a few float32 ulps because ``beta`` itself is never rounded to
     float32 (``1 - float32(0.999)`` is off by 1.3e-5 relative); PyTorch computes the same
-    factor in float64.
+    factor in float64. ``t`` is computed in float32 (``counters.count_from_one``), so a
+    counter of ``2**31 - 1`` gives ``t = 2**31`` and a factor of 1, never an overflow.
     """
-    t = (jnp.asarray(step) + 1).astype(jnp.float32)
+    t = counters.count_from_one(step)
     log_beta = math.log(beta) if beta > 0 else -math.inf
     return -jnp.expm1(t * jnp.float32(log_beta))
 

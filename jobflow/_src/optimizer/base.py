@@ -1,49 +1,49 @@
-"""The ``Optimizer`` base class and how its update runs inside a compiled train job.
+"""The ``Optimizer`` base class.
 
 An optimizer's update rule is an optax ``GradientTransformation`` built by
 ``_make_tx(lr, step)`` for the current learning rate ``lr = lr_scheduler(step)`` and the
-job's step counter ``step`` (both traced scalars; bias corrections use ``step + 1``). The
-``Optimizer`` class adds what the static-job API needs around it: the schedule, the
-variable selection and parameter groups, weight-decay rules, regularizers, gradient
-clipping and loss scaling.
+job's step counter ``step`` (both traced scalars; bias corrections use ``t = step + 1``
+computed in float32, ``core/counters.count_from_one``). ``_build_tx(lr, step)`` chains
+what comes before the rule for this optimizer: coupled weight decay and gradient
+centralization. The ``Optimizer`` class adds what the static-job API needs around it:
+the schedule, the variable selection and parameter groups (``leaves()``), weight-decay
+rules, gradient clipping and loss scaling.
 
-Order of one train step (OneFlow's, ``reference/oneflow_legacy_api.md`` §1):
-
-1. gradients of ``sum_k mean(loss_k) * S`` (S = loss scale, 1 without one),
-2. unscale: ``g / S``,
-3. regularizers from ``get_variable``: ``g += l1 * sign(w) + l2 * w``,
-4. clipping (per optimizer, over all of its parameter groups),
-5. ``lr = lr_scheduler(step)`` per optimizer / group; coupled weight decay
-   ``g += wd * w`` and gradient centralization where set; ``w += update(g, slots, w)``,
-6. the step counter advances.
-
-Optimizer state leaves that belong to one variable are stored as ``<var>-<slot>``
-variables (``dense1-weight-momentum``); other leaves (e.g. an optax ``count``) as
-``System-Optimizer-<job>-<index>-<path>``.
+How the optimizers run in a train step (regularizers -> clipping -> per group
+``lr(step)``, coupled decay, centralization, rule, as one ``optax.chain``) and how their
+state is named in the store is ``plans.py``.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import numbers
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks
-from jobflow._src.core import names as store_names
 from jobflow._src.core import trace as _trace
 from jobflow._src.optimizer import groups, loss_scale
+
+# The plan API lives in plans.py (which never imports this module); re-exported for the runtime.
+from jobflow._src.optimizer.plans import OptimizerPlan, apply_plans, build_plan, build_plans, select_variables
 from jobflow._src.optimizer.weight_decay import coupled_decay
-from jobflow._src.schedule import state as schedule_state
 from jobflow._src.schedule.base import as_schedule
 
-__all__ = ["Optimizer", "select_variables", "OptimizerPlan", "build_plan", "build_plans", "apply_plans"]
+__all__ = [
+    "Optimizer",
+    "select_variables",
+    "OptimizerPlan",
+    "build_plan",
+    "build_plans",
+    "apply_plans",
+    "l2_norm",
+    "global_norm",
+]
 
 
 def _check_loss_scale_factor(value):
@@ -243,207 +243,6 @@ class Optimizer:
 
     def __repr__(self):
         return f"{type(self).__name__}(lr_scheduler={self.lr_scheduler!r})"
-
-
-def select_variables(opt: Optimizer, names: list[str], job_name: str) -> list[str]:
-    """The names among ``names`` (the job's trainable variables) that ``opt`` updates."""
-    sel = opt.variables
-    if sel is None:
-        chosen = list(names)
-    elif isinstance(sel, (str, re.Pattern)):
-        pattern = re.compile(sel) if isinstance(sel, str) else sel
-        chosen = [n for n in names if pattern.search(n)]
-    elif callable(sel):
-        chosen = [n for n in names if sel(n)]
-    else:
-        missing = [n for n in sel if n not in names]
-        if missing:
-            raise ValueError(
-                f"{opt.label()}(variables=...) in job {job_name!r} names variables the "
-                f"job does not use as trainable: {missing}; the job's trainable variables "
-                f"are {names}"
-            )
-        chosen = [n for n in names if n in set(sel)]
-    if not chosen:
-        raise ValueError(
-            f"{opt.label()}(variables={sel!r}) in job {job_name!r} selects no variable; "
-            f"the job's trainable variables are {names}"
-        )
-    return chosen
-
-
-# ---------------------------------------------------------------------------- slots
-
-_FIELD_ALIASES = {"mu": "m", "nu": "v", "trace": "momentum"}
-
-
-def _slot_names(paths, var_names: set, system_prefix: str) -> list[str]:
-    """Names each optimizer-state leaf: ``<var>-<field>`` or ``<system_prefix>-<path>``."""
-    names, seen = [], set()
-    for path in paths:
-        var, field = None, None
-        for k in path:
-            if isinstance(k, jax.tree_util.DictKey) and k.key in var_names:
-                var = k.key
-                break
-            if isinstance(k, jax.tree_util.GetAttrKey):
-                field = k.name
-        if var is not None:
-            base = f"{var}-{_FIELD_ALIASES.get(field, field or 'state')}"
-        else:
-            parts = []
-            for k in path:
-                if isinstance(k, jax.tree_util.GetAttrKey):
-                    parts.append(k.name)
-                elif isinstance(k, jax.tree_util.DictKey):
-                    parts.append(str(k.key))
-                elif isinstance(k, jax.tree_util.SequenceKey):
-                    parts.append(str(k.idx))
-            base = "-".join([system_prefix, *parts]) if parts else system_prefix
-        name, i = base, 1
-        while name in seen:
-            i += 1
-            name = f"{base}_{i}"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-@dataclasses.dataclass
-class OptimizerPlan:
-    """One optimizer as compiled into a job: its variables and named state leaves.
-
-    ``slot_names`` lists the update rule's state leaves, then the state of a stateful
-    learning-rate schedule (``schedule``, see ``jobflow/schedule/state.py``).
-    """
-
-    optimizer: Optimizer
-    var_names: list[str]
-    slot_names: list[str]
-    treedef: Any
-    slot_avals: list[jax.ShapeDtypeStruct]
-    schedule: schedule_state.PlanState
-    regularizers: dict = dataclasses.field(default_factory=dict)  # var name -> Regularizer (get_variable's)
-
-    @property
-    def tx_slot_names(self) -> list[str]:
-        return self.slot_names[: self.treedef.num_leaves]
-
-    def init_slots(self, params: dict) -> dict:
-        """Initial slot values from the variables' current values."""
-        state = jax.jit(self.optimizer._build_tx(jnp.float32(0), jnp.int32(0)).init)(params)
-        return {**dict(zip(self.tx_slot_names, jax.tree_util.tree_leaves(state))), **self.schedule.initial()}
-
-    def lr(self, step, slots: dict):
-        """``(lr, new schedule state)``: ``lr_scheduler(step)`` as a float32 scalar with the
-        schedule's stored state bound (lr None for an optimizer without a schedule)."""
-        if self.optimizer.lr_scheduler is None:
-            return None, {}
-        return self.schedule.lr(step, slots)
-
-    def update(self, step, params: dict, grads: dict, slots: dict, optimizer: Optimizer | None = None):
-        """The rule's update of processed gradients: returns (new params, new slots, lr).
-
-        The new slots include the schedule's new state, so a step whose update is skipped
-        can drop it like any other slot.
-        """
-        lr, schedule_slots = self.lr(step, slots)
-        tx = (optimizer or self.optimizer)._build_tx(lr, step)
-        state = jax.tree_util.tree_unflatten(self.treedef, [slots[n] for n in self.tx_slot_names])
-        updates, state = tx.update(grads, state, params)
-        new_params = {n: (params[n] + updates[n].astype(params[n].dtype)) for n in params}
-        new_slots = {**dict(zip(self.tx_slot_names, jax.tree_util.tree_leaves(state))), **schedule_slots}
-        return new_params, new_slots, lr
-
-
-def build_plan(opt: Optimizer, var_names: list[str], avals: dict, system_prefix: str) -> OptimizerPlan:
-    """Traces ``opt``'s state structure for ``var_names`` (abstractly) and names its leaves."""
-    params = {n: avals[n] for n in var_names}
-    state = jax.eval_shape(lambda p: opt._build_tx(jnp.float32(0), jnp.int32(0)).init(p), params)
-    leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
-    names = _slot_names([p for p, _ in leaves_with_paths], set(var_names), system_prefix)
-    sched = schedule_state.bind(opt.lr_scheduler, system_prefix)
-    return OptimizerPlan(
-        opt,
-        list(var_names),
-        names + sched.slot_names,
-        treedef,
-        [leaf for _, leaf in leaves_with_paths] + sched.avals(),
-        sched,
-    )
-
-
-def build_plans(
-    top: Optimizer, trainable: list[str], avals: dict, job_name: str, regularizers: dict | None = None
-) -> list[OptimizerPlan]:
-    """One plan per leaf of ``top`` (an optimizer, its parameter groups, or the optimizers
-    of a ``CombinedOptimizer``); their variable sets must be disjoint. ``regularizers``:
-    variable name -> the ``Regularizer`` given to ``get_variable`` (or None)."""
-    regularizers = regularizers or {}
-    plans, owner = [], {}
-    for i, opt in enumerate(top.leaves()):
-        names = select_variables(opt, trainable, job_name)
-        for n in names:
-            if n in owner:
-                raise ValueError(
-                    f"job {job_name!r}: variable {n!r} is selected by two optimizers ({owner[n].label()} "
-                    f"and {opt.label()}); their variable sets must be disjoint"
-                )
-            owner[n] = opt
-        plan = build_plan(opt, names, avals, store_names.optimizer_prefix(job_name, i))
-        plan.regularizers = {n: regularizers[n] for n in names if regularizers.get(n) is not None}
-        plans.append(plan)
-    return plans
-
-
-def _info_key(key: str, index: int) -> str:
-    return key if index == 0 else f"{key}_{index}"
-
-
-def apply_plans(
-    plans: list[OptimizerPlan], top: Optimizer, step, params: dict, grads: dict, state: dict, feeds: dict
-):
-    """One train step's updates, in OneFlow's order: regularizers -> clipping (per
-    optimizer, over all of its parameter groups) -> ``lr(step)`` -> the rules.
-
-    ``top`` is the optimizer the body passed to ``minimize`` in the trace being compiled
-    (plan ``i`` runs ``top.leaves()[i]``); ``feeds`` are the values the body handed to the
-    update (``CustomScheduler``'s rate, an in-job ``ReduceLROnPlateau.step`` metric).
-
-    Returns (new variables and slots, info) where info holds ``lr`` (``lr_1``, ... for
-    further plans) and ``grad_norm`` (suffixed with the index of the optimizer's first
-    plan) when clipping is on.
-    """
-    leaves = top.leaves()
-    regularizers = {n: r for plan in plans for n, r in plan.regularizers.items()}
-    grads = {n: g + regularizers[n].grad(params[n]) if n in regularizers else g for n, g in grads.items()}
-    info, units = {}, {}
-    for i in range(len(plans)):
-        units.setdefault(id(leaves[i].clip_owner), []).append(i)
-    for first, *rest in units.values():
-        clip = leaves[first].clip_owner.grad_clipping
-        if clip is not None:
-            names = [n for i in (first, *rest) for n in plans[i].var_names]
-            clipped, info[_info_key("grad_norm", first)] = clip({n: grads[n] for n in names})
-            grads.update(clipped)
-    new = {}
-    with _trace.feeding(feeds):  # read by schedule/state.py
-        updates = [
-            plan.update(
-                step,
-                {n: params[n] for n in plan.var_names},
-                {n: grads[n] for n in plan.var_names},
-                {n: state[n] for n in plan.slot_names},
-                leaves[i],
-            )
-            for i, plan in enumerate(plans)
-        ]
-    for i, (new_params, new_slots, lr) in enumerate(updates):
-        new.update(new_params)
-        new.update(new_slots)
-        if lr is not None:
-            info[_info_key("lr", i)] = lr
-    return new, info
 
 
 def l2_norm(x) -> jax.Array:

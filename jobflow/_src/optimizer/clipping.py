@@ -1,7 +1,8 @@
 """Gradient clipping rules (``flow.optimizer.grad_clipping``).
 
 A rule is a callable ``grads: {name: g} -> (clipped grads, global norm before clipping)``
-and runs after regularization, before the update, inside the compiled step. It covers
+and runs after regularization, before the update, inside the compiled step (as the optax
+transformation ``transforms.clip(rule)``, whose state reports the norm). It covers
 all variables of one optimizer (all of its parameter groups); each optimizer of a
 ``CombinedOptimizer`` clips its own. ``job.last_info["grad_norm"]`` reports the global
 norm before clipping.

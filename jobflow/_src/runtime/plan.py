@@ -37,6 +37,7 @@ from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.optimizer.base import OptimizerPlan, build_plans
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
+from jobflow._src.runtime.session import StoreAccess
 from jobflow._src.runtime.step_guard import StepGuard
 
 __all__ = ["Discovery", "Plan", "discover", "job_devices", "make_plan"]
@@ -208,12 +209,15 @@ class _InitialValue:
         return _sharding.to_numpy(value)
 
 
-def _optimizer_plans(definition, disc: Discovery) -> list[OptimizerPlan]:
+def _optimizer_plans(definition, session, disc: Discovery) -> list[OptimizerPlan]:
+    """The optimizer plans of the job's optimizer; stateful schedules reach their state in
+    ``session``'s store through a ``StoreAccess`` handle (schedules never import the runtime)."""
     specs = disc.specs
     trainable = [n for n, s in specs.items() if s.trainable]
     avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
     regularizers = {n: s.regularizer for n, s in specs.items()}
-    return build_plans(disc.optimizer, trainable, avals, definition.name, regularizers)
+    access = StoreAccess(session)
+    return build_plans(disc.optimizer, trainable, avals, definition.name, regularizers, state_access=access)
 
 
 def _slot_specs(definition, plans, values=None) -> list[VariableSpec]:
@@ -311,7 +315,7 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     guard = (
         StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
     )
-    plans = _optimizer_plans(definition, disc) if guard is not None else []
+    plans = _optimizer_plans(definition, session, disc) if guard is not None else []
     sharding_for = functools.partial(_sharding.state_sharding, mesh, config=definition.config)
     create_state(session, definition, disc, system_specs(definition, disc, guard), plans, sharding_for)
     mutable, readonly = state_names(definition, disc, plans, guard)

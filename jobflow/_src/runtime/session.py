@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "get_all_variables",
     "load_variables",
     "Blob",
+    "StoreAccess",
 ]
 
 _ids = itertools.count()
@@ -173,6 +175,28 @@ class Session:
 
 _default: Session | None = None
 _default_lock = threading.Lock()
+
+
+class StoreAccess:
+    """Reads and writes named arrays of one session's store: the handle the runtime gives
+    the optimizer layer (``build_plans(state_access=...)``) so that a schedule stepped from
+    the host (``ReduceLROnPlateau.step``) changes its stored state without importing the
+    runtime. Holds the session weakly; ``live()`` is False once it is not the default."""
+
+    def __init__(self, session: Session):
+        self._session = weakref.ref(session)
+
+    def live(self) -> bool:
+        sess = self._session()
+        return sess is not None and sess is _default
+
+    def read(self, name: str) -> jax.Array:
+        return self._session().store[name]
+
+    def write(self, name: str, value) -> None:
+        store = self._session().store
+        old = store[name]
+        store[name] = jax.device_put(jax.numpy.asarray(value, old.dtype), old.sharding)
 
 
 def default_session() -> Session:

@@ -29,9 +29,14 @@ class Schedule:
       base_lr: the rate the schedule scales, or None when it has none (a table, a
         function). Chaining (``ChainedScheduler``) re-evaluates a schedule at another
         base through :meth:`at_base`.
+      feed_key: for a schedule that reads a value computed in the job body
+        (``CustomScheduler``, ``ReduceLROnPlateau``), the key of that value in the trace
+        context's ``feeds``; None for the others. In a train step the schedule is
+        evaluated on a bound copy holding the value (``schedule/state.py``).
     """
 
     base_lr: float | None = None
+    feed_key: str | None = None
 
     def __call__(self, step) -> jax.Array:
         return self._lr(step, self.base_lr)

@@ -282,8 +282,10 @@ class CustomScheduler(Schedule):
         lr = 0.1 * flow.math.rsqrt(1.0 + flow.math.reduce_mean(loss))
         flow.optimizer.SGD(flow.optimizer.CustomScheduler(lr), momentum=0).minimize(loss)
 
-    The value reaches the optimizer through the trace context's feeds (gradients do not
-    flow into it). No warmup is allowed, as in OneFlow.
+    The value reaches the optimizer through the trace context's feeds under
+    :attr:`feed_key` (gradients do not flow into it); the update evaluates a bound copy
+    of the schedule holding it (``schedule/state.py``). No warmup is allowed, as in
+    OneFlow.
     """
 
     def __init__(self, lbn):
@@ -298,11 +300,15 @@ class CustomScheduler(Schedule):
                 f"CustomScheduler(lbn) needs a floating-point scalar (or size-1 array) computed in the "
                 f"job; got lbn={lbn!r}"
             )
-        self._key = ctx.unique_name("System-CustomScheduler")
+        self._key = ctx.unique_name("CustomScheduler")  # deterministic: the same in every trace
         ctx.feeds[self._key] = jax.lax.stop_gradient(jnp.reshape(lbn, ()).astype(jnp.float32))
 
+    @property
+    def feed_key(self) -> str:
+        return self._key
+
     def __call__(self, step):
-        value = _trace.fed(self._key)
+        value = self.__dict__.get("_fed")  # set on the bound copy a train step evaluates
         if value is None:
             raise RuntimeError(
                 "CustomScheduler's learning rate is computed in its job's body; it only has a "

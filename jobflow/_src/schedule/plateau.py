@@ -10,8 +10,12 @@ PyTorch's rule (OneFlow's is the same): after each metric ``a``,
   ``lr - new > eps``; ``cooldown_left = cooldown``, ``bad = 0``.
 
 The state (``lr``, ``best``, ``bad``, ``cooldown_left``) is four variables
-``System-Optimizer-<job>-<i>-lr-<field>`` in the store: checkpoints save it and the
-compiled step reads it as an input, so changing it never recompiles the job.
+``<optimizer prefix>-lr-<field>`` in the store (``core/names.py``): checkpoints save it and
+the compiled step reads it as an input, so changing it never recompiles the job. An
+in-job ``step(metric)`` puts the metric in the trace context's feeds under
+:attr:`feed_key`; the update of the same step reads it on the bound copy of the schedule
+(``schedule/state.py``). ``step(metric)`` from the host writes the state through the
+store handles the runtime attached when the jobs were compiled.
 """
 
 from __future__ import annotations
@@ -106,12 +110,13 @@ class ReduceLROnPlateau(StatefulSchedule):
 
     def _lr_state(self, step, base, state):
         lr = state["lr"] * (base / self.base_lr)
-        metric = _trace.fed(self._feed_key)
+        metric = self.__dict__.get("_fed")  # set on the bound copy a train step evaluates
         new = state if metric is None else self.transition(state, metric)
         return jnp.broadcast_to(lr, jnp.shape(step)), new
 
     @property
-    def _feed_key(self) -> str:
+    def feed_key(self) -> str:
+        """Where an in-job ``step(metric)`` puts the metric in the trace context's feeds."""
         return f"ReduceLROnPlateau-{id(self)}"
 
     # -- stepping ---------------------------------------------------------------------
@@ -125,20 +130,17 @@ class ReduceLROnPlateau(StatefulSchedule):
             value = float(np.asarray(metric).reshape(()))
         except (TypeError, ValueError):
             raise TypeError(f"ReduceLROnPlateau.step(metric) needs a number; got metric={metric!r}") from None
-        from jobflow._src.runtime import session as _session
-
-        bound = self._store_names()
-        if not bound:
+        stores = self.stores()
+        if not stores:
             raise RuntimeError(
                 "ReduceLROnPlateau.step(metric) was called before any job of this session uses the "
                 "schedule; call (or .compile()) the train job whose optimizer uses it first"
             )
-        store = _session.default_session().store
-        for names in bound:
-            state = {k: store[n] for k, n in names.items()}
+        for access, names in stores:
+            state = {k: access.read(n) for k, n in names.items()}
             new = self._host_transition()(state, np.float32(value))
             for k, n in names.items():
-                store[n] = jax.device_put(new[k], store[n].sharding)
+                access.write(n, new[k])
 
     def _host_transition(self):
         fn = self.__dict__.get("_jit")
@@ -157,7 +159,7 @@ class ReduceLROnPlateau(StatefulSchedule):
                 f"ReduceLROnPlateau.step(metric) in a job needs a scalar array computed in the job; "
                 f"got metric={metric!r}"
             )
-        ctx.feeds[self._feed_key] = jax.lax.stop_gradient(jnp.reshape(metric, ()).astype(jnp.float32))
+        ctx.feeds[self.feed_key] = jax.lax.stop_gradient(jnp.reshape(metric, ()).astype(jnp.float32))
 
     def simulate(self, metrics) -> np.ndarray:
         """The rate after each of ``metrics`` (PyTorch's ``get_last_lr()`` after

@@ -1,33 +1,46 @@
-"""Schedules that keep state in the session store, and how a train step carries it.
+"""Schedules that keep state, and how a train step evaluates a schedule explicitly.
 
 Most schedules are pure functions of the step. A few are not: ``ReduceLROnPlateau``
 (best metric, bad steps, cooldown, current lr) and ``MultiplicativeLR`` (the running
-product). Such a schedule subclasses :class:`StatefulSchedule` and declares its state
-with ``init_state()``; the state lives in the session store like an optimizer slot,
-so checkpoints save it and the compiled step never needs recompiling when it changes.
+product). Such a schedule subclasses :class:`StatefulSchedule`, declares its state with
+``init_state()`` and computes ``_lr_state(step, base, state) -> (lr, new_state)``; the
+state lives in the session store like an optimizer slot, so checkpoints save it and the
+compiled step never needs recompiling when it changes.
 
-The hook into the train step is one object per optimizer, :class:`PlanState`, built by
-``build_plan`` (``jobflow/optimizer/base.py``):
+**Evaluation is a pure function.** In a train step the optimizer layer calls::
 
-* at discovery its ``slot_names`` / ``avals`` / ``initial()`` are appended to the
-  optimizer's slots: ``System-Optimizer-<job>-<i>-lr-<field>`` (``-lr<j>-`` when a
-  composite holds several stateful schedules), kind ``"slot"``;
-* in the step, ``PlanState.lr(step, slots)`` evaluates the schedule with its state bound
-  (see :func:`evaluate`) and returns the rate and the new state, which goes into the
-  step's returned ``new`` dict next to the optimizer slots (so a step whose update is
-  skipped can drop it like any other slot update).
+    lr, new_states = evaluate(schedule, step, states, feeds)
 
-Values computed in the job body reach the schedule through *feeds*
-(``jobflow._trace.TraceContext.feeds``): ``CustomScheduler(lr)`` and an in-job
-``ReduceLROnPlateau.step(metric)`` put a traced value under a key; the job returns the
-feeds from the traced body and binds them (``_trace.feeding``) while the optimizers
-update, where ``_trace.fed(key)`` reads them in the same step.
+``states`` holds one dict per stateful part of ``schedule`` (in the order of
+:func:`stateful_leaves`); ``feeds`` are the values the traced job body handed to the
+update (``TraceContext.feeds``: ``CustomScheduler``'s rate, the metric of an in-job
+``ReduceLROnPlateau.step``), keyed by each reading part's ``feed_key``. :func:`evaluate`
+runs on a *bound copy* of the schedule tree (:func:`bind`): every node is shallow-copied
+and its Schedule-valued attributes replaced by their bound copies; the copy of a
+stateful part carries its state (``_bound_state``) and leaves its next state there
+(``_next_state``); the copy of a feed-reading part carries its value (``_fed``). The
+user's schedule objects are never changed and no value travels through a global.
+
+**The store.** :func:`plan_state` names the state of an optimizer's stateful parts
+``<prefix>-lr-<field>`` (``-lr<j>-`` when a composite holds several;
+``prefix = System-Optimizer-<job>-<i>`` from ``core/names.py``) and returns a
+:class:`PlanState`, whose slots join the optimizer's slots (kind ``"slot"``): the step
+reads them as inputs and returns the new state next to the other slot updates, so a step
+whose update is skipped drops it like any other slot.
+
+**From the host.** ``ReduceLROnPlateau.step(metric)`` between calls must change the
+stored state without this layer importing the runtime. The runtime hands a
+:class:`StateAccess` (read / write store arrays by name) to ``build_plans``; each stateful
+part keeps ``(access, names)`` per job that uses it (:meth:`StatefulSchedule.attach`), and
+:meth:`StatefulSchedule.stores` lists the pairs whose session is still the current one.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import threading
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -35,17 +48,39 @@ import numpy as np
 
 from jobflow._src.schedule.base import Schedule, walk
 
-__all__ = ["StatefulSchedule", "stateful_leaves", "evaluate", "scan_values", "PlanState", "bind"]
+__all__ = [
+    "StateAccess",
+    "StatefulSchedule",
+    "stateful_leaves",
+    "initial_state",
+    "bind",
+    "evaluate",
+    "scan_values",
+    "PlanState",
+    "plan_state",
+]
 
-_local = threading.local()
+
+class StateAccess(Protocol):
+    """Reads and writes named arrays of one store (the runtime implements it)."""
+
+    def live(self) -> bool:
+        """True while the store is the current session's."""
+
+    def read(self, name: str) -> jax.Array:
+        """The array stored under ``name``."""
+
+    def write(self, name: str, value) -> None:
+        """Stores ``value`` under ``name`` (with the old array's sharding and dtype)."""
 
 
 class StatefulSchedule(Schedule):
     """A schedule whose value depends on state kept in the store.
 
     Subclasses implement ``init_state() -> {field: np.ndarray}`` and
-    ``_lr_state(step, base, state) -> (lr, new_state)``. Evaluated outside a train step
-    (``values(n)`` scans through the steps) the state starts from ``init_state()``.
+    ``_lr_state(step, base, state) -> (lr, new_state)`` (jit-safe). Called on its own
+    (``sched(t)``, ``values(n)`` scans through the steps) the state starts from
+    ``init_state()``; in a train step :func:`evaluate` binds the stored state.
     """
 
     def init_state(self) -> dict[str, np.ndarray]:
@@ -55,54 +90,34 @@ class StatefulSchedule(Schedule):
         raise NotImplementedError
 
     def _lr(self, step, base):
-        state = _read(self)
-        lr, new = self._lr_state(step, base, state)
-        _write(self, new)
+        bound = self.__dict__.get("_bound_state")
+        lr, new = self._lr_state(step, base, initial_state(self) if bound is None else bound)
+        if bound is not None:  # a bound copy (see ``bind``): leave the next state
+            self.__dict__["_next_state"] = new
         return lr
 
-    # -- where this schedule's state lives (set by ``bind``) ---------------------------
-    def _store_names(self) -> list[dict[str, str]]:
-        """``[{field: store name}]`` for each job of the current session that uses it."""
-        from jobflow._src.runtime import session as _session
+    # -- where the state of this schedule is stored (one entry per job) --------------
+    def attach(self, access: StateAccess, names: dict[str, str]) -> None:
+        """Records that ``access``'s store holds this schedule's state as ``{field: name}``
+        (called when a job using it is compiled); stale sessions are dropped."""
+        stores = self.stores()
+        if names not in [n for _, n in stores]:
+            stores.append((access, dict(names)))
+        self.__dict__["_stores"] = stores
 
-        sid, names = self.__dict__.get("_bound", (None, []))
-        return list(names) if sid == _session.default_session().id else []
-
-    def _register(self, names: dict[str, str]) -> None:
-        from jobflow._src.runtime import session as _session
-
-        sid = _session.default_session().id
-        old_sid, old = self.__dict__.get("_bound", (None, []))
-        bound = list(old) if old_sid == sid else []
-        if names not in bound:
-            bound.append(names)
-        self.__dict__["_bound"] = (sid, bound)
+    def stores(self) -> list[tuple[StateAccess, dict[str, str]]]:
+        """``[(access, {field: store name})]`` for each job of the current session that
+        uses this schedule."""
+        return [(a, n) for a, n in self.__dict__.get("_stores", []) if a.live()]
 
     def state(self) -> list[dict[str, np.ndarray]]:
         """The current state in the store, one dict per job that uses this schedule."""
-        from jobflow._src.runtime import session as _session
-
-        store = _session.default_session().store
-        return [{k: np.asarray(store[n]) for k, n in names.items()} for names in self._store_names()]
+        return [{k: np.asarray(a.read(n)) for k, n in names.items()} for a, names in self.stores()]
 
 
-class _Scope:
-    def __init__(self, states: dict):
-        self.initial = states
-        self.final = dict(states)
-
-
-def _read(sched: StatefulSchedule) -> dict:
-    scope = getattr(_local, "scope", None)
-    if scope is not None and sched in scope.initial:
-        return scope.initial[sched]
-    return {k: jnp.asarray(v) for k, v in sched.init_state().items()}
-
-
-def _write(sched: StatefulSchedule, new: dict) -> None:
-    scope = getattr(_local, "scope", None)
-    if scope is not None and sched in scope.final:
-        scope.final[sched] = new
+def initial_state(schedule: StatefulSchedule) -> dict[str, jax.Array]:
+    """``schedule.init_state()`` as jnp arrays."""
+    return {k: jnp.asarray(v) for k, v in schedule.init_state().items()}
 
 
 def stateful_leaves(schedule: Schedule) -> list[StatefulSchedule]:
@@ -110,33 +125,69 @@ def stateful_leaves(schedule: Schedule) -> list[StatefulSchedule]:
     return [s for s in walk(schedule) if isinstance(s, StatefulSchedule)]
 
 
-def evaluate(schedule: Schedule, step, states: dict):
-    """``(lr, new_states)``: ``schedule(step)`` with each stateful part reading
-    ``states[part]`` (its state before this step) and leaving its next state.
+def _bound_copy(node: Schedule, memo: dict, feeds: Mapping) -> Schedule:
+    """A shallow copy of ``node`` whose schedule-valued attributes are bound copies too
+    (a node shared by several parents is copied once) and, for a node with a
+    ``feed_key``, whose ``_fed`` is ``feeds.get(feed_key)``."""
+    if id(node) in memo:
+        return memo[id(node)]
+    out = memo[id(node)] = copy.copy(node)
+    for k, v in vars(node).items():
+        if isinstance(v, Schedule):
+            out.__dict__[k] = _bound_copy(v, memo, feeds)
+        elif isinstance(v, (list, tuple)) and any(isinstance(x, Schedule) for x in v):
+            items = [_bound_copy(x, memo, feeds) if isinstance(x, Schedule) else x for x in v]
+            out.__dict__[k] = items if isinstance(v, list) else tuple(items)
+    out.__dict__.pop("_next_state", None)
+    if node.feed_key is not None:
+        out.__dict__["_fed"] = feeds.get(node.feed_key)
+    return out
+
+
+def bind(schedule: Schedule, states: Sequence[Mapping], feeds: Mapping | None = None):
+    """``(copy, leaves)``: a copy of ``schedule``'s tree whose stateful parts ``leaves``
+    (in :func:`stateful_leaves` order) hold ``states[j]`` and whose feed-reading parts
+    hold their value in ``feeds``. Evaluating the copy leaves each part's next state in
+    its ``_next_state``."""
+    bound = _bound_copy(schedule, {}, {} if feeds is None else feeds)
+    leaves = stateful_leaves(bound)
+    if len(leaves) != len(states):
+        raise ValueError(
+            f"{schedule!r} has {len(leaves)} stateful part(s); got {len(states)} state(s) to bind"
+        )
+    for leaf, state in zip(leaves, states):
+        leaf.__dict__["_bound_state"] = dict(state)
+    return bound, leaves
+
+
+def evaluate(schedule: Schedule, step, states: Sequence[Mapping] = (), feeds: Mapping | None = None):
+    """``(lr, new_states)``: ``schedule(step)`` as a float32 array, each stateful part
+    ``j`` reading ``states[j]`` (its state before this step) and ``feeds`` the values
+    the job body fed; ``new_states[j]`` is part ``j``'s state after the step.
 
     A part evaluated several times in one step (a warmup that also reads ``sched(W)``)
-    always starts from the same state, so its transition happens once.
+    always starts from the same state, so its transition happens once (the last
+    evaluation's next state is kept).
     """
-    scope = _Scope(dict(states))
-    prev = getattr(_local, "scope", None)
-    _local.scope = scope
-    try:
-        lr = schedule(step)
-    finally:
-        _local.scope = prev
-    return jnp.asarray(lr).astype(jnp.float32), scope.final
+    bound, leaves = bind(schedule, states, feeds)
+    lr = jnp.asarray(bound(step)).astype(jnp.float32)
+    return lr, [leaf.__dict__.get("_next_state", leaf.__dict__["_bound_state"]) for leaf in leaves]
+
+
+def _like(state: Mapping, old: Mapping) -> dict:
+    """``state`` with each field cast to the dtype of the same field of ``old``."""
+    return {k: jnp.asarray(v).astype(jnp.asarray(old[k]).dtype) for k, v in state.items()}
 
 
 def scan_values(schedule: Schedule, steps) -> jax.Array:
     """The schedule over ``steps`` (consecutive), carrying the state from step to step."""
-    leaves = stateful_leaves(schedule)
+    init = [initial_state(leaf) for leaf in stateful_leaves(schedule)]
 
     def run(steps):
-        def body(carry, t):
-            lr, new = evaluate(schedule, t, dict(zip(leaves, carry)))
-            return [new[leaf] for leaf in leaves], lr
+        def body(states, t):
+            lr, new = evaluate(schedule, t, states)
+            return [_like(s, old) for s, old in zip(new, states)], lr
 
-        init = [{k: jnp.asarray(v) for k, v in leaf.init_state().items()} for leaf in leaves]
         return jax.lax.scan(body, init, steps)[1]
 
     return jax.jit(run)(steps)
@@ -144,49 +195,52 @@ def scan_values(schedule: Schedule, steps) -> jax.Array:
 
 @dataclasses.dataclass
 class PlanState:
-    """One optimizer's schedule as compiled into a job: its stateful parts and the store
-    names of their state."""
+    """The state of one optimizer's schedule as compiled into a job.
 
-    schedule: Schedule
-    leaves: list
-    names: list  # per leaf: {field: store name}
+    Attributes:
+      names: per stateful part (in :func:`stateful_leaves` order): ``{field: store name}``.
+      init: per stateful part: ``init_state()``.
+    """
+
+    names: list[dict[str, str]]
+    init: list[dict[str, np.ndarray]]
 
     @property
     def slot_names(self) -> list[str]:
         return [n for names in self.names for n in names.values()]
 
     def initial(self) -> dict[str, np.ndarray]:
+        """``{store name: initial value}``."""
         return {
-            n: np.asarray(v)
-            for leaf, names in zip(self.leaves, self.names)
-            for (k, n), v in zip(names.items(), leaf.init_state().values())
+            n: np.asarray(init[k]) for names, init in zip(self.names, self.init) for k, n in names.items()
         }
 
     def avals(self) -> list[jax.ShapeDtypeStruct]:
         return [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in self.initial().values()]
 
-    def lr(self, step, slots: dict):
-        """``(lr, {store name: new value})`` for this step, given the current slots."""
-        states = {
-            leaf: {k: slots[n] for k, n in names.items()} for leaf, names in zip(self.leaves, self.names)
-        }
-        lr, new = evaluate(self.schedule, step, states)
+    def lr(self, schedule: Schedule, step, slots: Mapping, feeds: Mapping):
+        """``(lr, {store name: new value})``: ``schedule`` (the traced optimizer's, with
+        the same structure as the one this plan was built from) at ``step``, its state
+        read from ``slots``."""
+        states = [{k: slots[n] for k, n in names.items()} for names in self.names]
+        lr, new = evaluate(schedule, step, states, feeds)
         out = {}
-        for leaf, names in zip(self.leaves, self.names):
-            for k, n in names.items():
-                out[n] = jnp.asarray(new[leaf][k]).astype(slots[n].dtype)
+        for names, state, old in zip(self.names, new, states):
+            cast = _like(state, old)
+            out.update({n: cast[k] for k, n in names.items()})
         return lr, out
 
 
-def bind(schedule: Schedule | None, prefix: str) -> PlanState:
-    """Names the state of ``schedule``'s stateful parts under ``prefix`` and registers the
-    names with each part (so ``ReduceLROnPlateau.step(metric)`` finds its state).
-    ``schedule`` is None for an optimizer without one (a complete optax optimizer)."""
+def plan_state(schedule: Schedule | None, prefix: str, access: StateAccess | None = None) -> PlanState:
+    """Names the state of ``schedule``'s stateful parts under ``prefix`` and, with a store
+    ``access``, attaches it to each part (so ``ReduceLROnPlateau.step(metric)`` from the
+    host finds its state). ``schedule`` is None for an optimizer without one."""
     leaves = [] if schedule is None else stateful_leaves(schedule)
     names = []
     for j, leaf in enumerate(leaves):
         tag = "lr" if len(leaves) == 1 else f"lr{j}"
         leaf_names = {k: f"{prefix}-{tag}-{k}" for k in leaf.init_state()}
-        leaf._register(leaf_names)
+        if access is not None:
+            leaf.attach(access, leaf_names)
         names.append(leaf_names)
-    return PlanState(schedule, leaves, names)
+    return PlanState(names, [leaf.init_state() for leaf in leaves])

@@ -14,6 +14,10 @@ Formats (details in docs/checkpoints.md):
 
 * ``"jobflow"`` (default): one safetensors file with a CRC-32 per variable. Reading it
   cannot execute code; damage is detected and named.
+
+Reading either format refuses hostile input with a :class:`CheckpointError`: links and
+non-regular files inside the checkpoint, oversized headers and ``meta`` files, and any
+header field that is malformed or inconsistent with the file (docs/reliability.md).
 * ``"oneflow"``: OneFlow's legacy directory, ``<name>/out`` + ``<name>/meta`` +
   ``snapshot_done``, read and written so that OneFlow users can move weights both ways.
 

@@ -5,7 +5,6 @@ seconds and exits with the worker's code. Also: workers run as ``python script.p
 would, and the runtime's noise is hidden unless ``--verbose``. (The launcher's other
 behaviour: tests/test_multiprocess.py.)"""
 
-import io
 import os
 import pathlib
 import subprocess
@@ -73,16 +72,31 @@ def test_a_worker_raising_mid_training_stops_the_run_within_seconds(tmp_path):
     assert "[Gloo]" not in proc.stdout  # quiet by default
 
 
+# Runs jobflow/_src/cli/launch.py (standard library only) without importing jobflow and
+# JAX, and in its own process: forking a test process that runs JAX would trip JAX's
+# fork warning.
+LAUNCHER = (
+    "import importlib.util, sys; "
+    "spec = importlib.util.spec_from_file_location('launch', sys.argv.pop(1)); "
+    "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+    "sys.exit(module.main())"
+)
+
+
 def _launch(tmp_path, body, n=2, grace=5.0, verbose=False):
-    """Runs ``body`` in ``n`` workers in this process's launcher: ``(code, out, err, seconds)``."""
+    """Runs ``body`` in ``n`` workers under the launcher: ``(code, stdout, stderr, seconds)``."""
     script = tmp_path / "w.py"
     script.write_text(textwrap.dedent(body))
-    out, err = io.StringIO(), io.StringIO()
+    args = ["-n", str(n), "--grace", str(grace), *(["--verbose"] if verbose else []), str(script), "a", "b"]
     start = time.monotonic()
-    code = launch.launch(
-        launch.worker_command(str(script), ["a", "b"]), n, grace=grace, out=out, err=err, verbose=verbose
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, launch.__file__, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    return code, out.getvalue(), err.getvalue(), time.monotonic() - start
+    return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start
 
 
 def test_an_early_exit_stops_ranks_that_ignore_sigterm(tmp_path):

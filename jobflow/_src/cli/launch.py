@@ -15,7 +15,7 @@ When a process's script raises or exits with a non-zero code, that process ends 
 once with its code (1 for an exception, after its traceback) instead of waiting in
 JAX's shutdown barrier for the others; the launcher then names the rank on stderr
 (``jobflow launch: rank 1 exited with code 3; stopping the other ranks``), stops the
-others (SIGTERM, then SIGKILL after 5 seconds) and exits with that code, within
+others (SIGTERM, then SIGKILL after ``--grace`` 5 seconds) and exits with that code, within
 seconds. ``--timeout`` stops everything after that many seconds (exit 124); Ctrl-C
 (130) and SIGTERM (143) stop everything too. On Linux the processes also die with the
 launcher if it is killed outright.
@@ -346,6 +346,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=None, help="stop every process after this many seconds"
     )
     parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds between SIGTERM and SIGKILL when stopping the processes (default 5)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="also show the runtime's noise lines (gloo connections, absl INFO/WARNING logs)",
@@ -366,6 +372,7 @@ def run(args) -> int:
             cpu_devices=args.cpu_devices,
             port=args.port,
             timeout=args.timeout,
+            grace=args.grace,
             verbose=args.verbose,
         )
     except ValueError as e:

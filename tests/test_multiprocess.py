@@ -108,7 +108,7 @@ def test_a_failing_process_stops_the_others(tmp_path):
     assert proc.returncode == 3
     assert took < 30
     assert "[0] hello from 0 of 2" in proc.stdout and "[1] hello from 1 of 2" in proc.stdout
-    assert "process 1 exited with code 3; stopping the others" in proc.stdout
+    assert "jobflow launch: rank 1 exited with code 3; stopping the other ranks" in proc.stderr
 
 
 def test_timeout_stops_every_process(tmp_path):
@@ -116,7 +116,7 @@ def test_timeout_stops_every_process(tmp_path):
     script.write_text("import time\ntime.sleep(120)\n")
     proc, took = _run_launcher(["-n", "2", "--timeout", "1", str(script)], tmp_path, timeout=60)
     assert proc.returncode == 124 and took < 30
-    assert "timed out after 1 s" in proc.stdout
+    assert "timed out after 1 s" in proc.stderr
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])

@@ -14,6 +14,10 @@ Formats (details in docs/checkpoints.md):
 
 * ``"jobflow"`` (default): one safetensors file with a CRC-32 per variable. Reading it
   cannot execute code; damage is detected and named.
+
+Reading either format refuses hostile input with a :class:`CheckpointError`: links and
+non-regular files inside the checkpoint, oversized headers and ``meta`` files, and any
+header field that is malformed or inconsistent with the file (docs/reliability.md).
 * ``"oneflow"``: OneFlow's legacy directory, ``<name>/out`` + ``<name>/meta`` +
   ``snapshot_done``, read and written so that OneFlow users can move weights both ways.
 
@@ -27,6 +31,7 @@ import dataclasses
 import numbers
 import os
 import re
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +44,7 @@ from jobflow._src.graph import env as _env
 from jobflow._src.io import atomic as _atomic
 from jobflow._src.io import checkpoint_io as _io
 from jobflow._src.io import oneflow_layout as _of
+from jobflow._src.io import safe_files as _safe
 from jobflow._src.io import safetensors_file as _sf
 from jobflow._src.io.checkpoint_io import FORMATS as FORMATS
 from jobflow._src.io.checkpoint_io import CheckpointError as CheckpointError
@@ -60,6 +66,7 @@ __all__ = [
 ]
 
 _STEP_PREFIX = step_counter_name("")
+_STEP_MAX = 2**31 - 1  # step counters are int32 and never negative
 
 
 class RawVariable:
@@ -109,13 +116,15 @@ class VariableInfo:
 @dataclasses.dataclass(frozen=True)
 class CheckpointInfo:
     """What :func:`describe` found: the variables, the step counters ``{job: step}`` and,
-    with ``verify=True`` or for damaged files, the problems."""
+    with ``verify=True`` or for damaged files, the problems. ``readable`` is False when
+    the file could not be parsed at all (then ``variables`` is empty)."""
 
     path: str
     format: str
     variables: tuple[VariableInfo, ...]
     step_counters: dict[str, int]
     problems: tuple[str, ...]
+    readable: bool = True  # False: the file itself could not be parsed (see ``problems``)
 
     @property
     def total_bytes(self) -> int:
@@ -141,27 +150,76 @@ def _abspath(path, action: str) -> str:
 
 
 def _locate(path: str, action: str) -> str:
-    """The checkpoint's format; restores a replacement interrupted mid-way first."""
+    """The checkpoint's format; restores a replacement interrupted mid-way first.
+
+    ``path`` itself may be a link (the user named it); it must lead to a regular file or
+    a OneFlow directory, not to a FIFO, a device or a socket.
+    """
     if not os.path.lexists(path):
         try:
             _atomic.recover(path)
         except OSError:
             pass
-    if os.path.isfile(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint.{action}({path!r}): no such file or directory") from None
+    except OSError as e:
+        raise CheckpointError(action, path, [f"it cannot be examined ({e.strerror})"], "not read") from None
+    if stat.S_ISREG(mode):
         return "jobflow"
-    if os.path.isdir(path):
-        if not _of.is_layout(path):
-            raise CheckpointError(
-                action,
-                path,
-                [
-                    "a directory without OneFlow variables (<name>/out files) or snapshot_done; "
-                    "jobflow checkpoints are single files"
-                ],
-                "not a checkpoint",
+    if not stat.S_ISDIR(mode):
+        raise CheckpointError(
+            action, path, [f"it is {_safe.kind_of(mode)}, not a checkpoint file or directory"], "not read"
+        )
+    try:
+        layout = _of.is_layout(path)
+    except ValueError as e:
+        raise CheckpointError(action, path, [str(e)], "not read") from None
+    if not layout:
+        raise CheckpointError(
+            action,
+            path,
+            [
+                "a directory without OneFlow variables (<name>/out files) or snapshot_done; "
+                "jobflow checkpoints are single files"
+            ],
+            "not a checkpoint",
+        )
+    return "oneflow"
+
+
+def _counter_problems(values: Mapping[str, Any]) -> list[str]:
+    """Step counters whose value is outside [0, 2**31 - 1] (a negative counter would make
+    the next Adam step divide by zero; a larger one does not fit the int32 it is)."""
+    problems = []
+    for name, value in sorted(values.items()):
+        if not name.startswith(_STEP_PREFIX) or not isinstance(value, np.ndarray):
+            continue
+        if value.dtype.kind not in "biuf" or not value.size:
+            continue
+        if not np.all((value >= 0) & (value <= _STEP_MAX)):
+            shown = value.reshape(-1)[0] if value.size == 1 else f"in [{value.min()}, {value.max()}]"
+            problems.append(
+                f"{_safe.label(name)}: step counter {shown} is outside [0, {_STEP_MAX}] (2**31 - 1)"
             )
-        return "oneflow"
-    raise FileNotFoundError(f"checkpoint.{action}({path!r}): no such file or directory")
+    return problems
+
+
+def _read_oneflow(path: str) -> _Contents:
+    scan = _of.scan_dir(path)
+    arrays, problems = {}, list(scan.problems)
+    for name, (shape, dtype) in scan.entries.items():
+        try:
+            arr, problem = _of.from_oneflow(name, _of.read_var(path, name, shape, dtype), _dtypes.canonical)
+        except ValueError as e:
+            arr, problem = None, str(e)
+        if problem:
+            problems.append(problem)
+        else:
+            arrays[name] = arr
+    raw = {n: RawVariable(os.path.join(path, n, _of.DATA), size) for n, size in scan.untyped.items()}
+    return _Contents(scan.names, arrays, raw, problems)
 
 
 def _read(path: str, action: str) -> _Contents:
@@ -171,17 +229,16 @@ def _read(path: str, action: str) -> _Contents:
             arrays, problems = _sf.read(path)
         except ValueError as e:
             return _Contents([], {}, {}, [str(e)], readable=False)
-        return _Contents(sorted(arrays), arrays, {}, problems)
-    entries, untyped, problems = _of.scan_dir(path)
-    arrays = {}
-    for name, (shape, dtype) in entries.items():
-        arr, problem = _of.from_oneflow(name, _of.read_var(path, name, shape, dtype), _dtypes.canonical)
-        if problem:
-            problems.append(problem)
-        else:
-            arrays[name] = arr
-    raw = {n: RawVariable(os.path.join(path, n, _of.DATA), size) for n, size in untyped.items()}
-    return _Contents(_of.var_names(path), arrays, raw, problems)
+        contents = _Contents(sorted(arrays), arrays, {}, problems)
+    else:
+        try:
+            contents = _read_oneflow(path)
+        except ValueError as e:  # the directory itself could not be listed
+            return _Contents([], {}, {}, [str(e)], readable=False)
+    contents.problems += _counter_problems(contents.arrays)
+    if fmt == "oneflow":  # (the jobflow format checks its values itself)
+        contents.problems += _safe.value_problems(contents.arrays)
+    return contents
 
 
 def get(path) -> dict[str, Any]:
@@ -220,9 +277,13 @@ def _resolve_raw(raw: RawVariable, spec, name: str) -> tuple[np.ndarray | None, 
         for w in ("int64", "uint64", "float64")
         if _dtypes.canonical(w) == spec.dtype and np.dtype(w) != spec.dtype
     ]
+    root = os.path.dirname(os.path.dirname(raw.file))
     for dtype in candidates:
         if raw.nbytes == size * dtype.itemsize:
-            arr = np.fromfile(raw.file, dtype=dtype).reshape(spec.shape)
+            try:
+                arr = _of.read_var(root, name, tuple(spec.shape), dtype)
+            except ValueError as e:
+                return None, str(e)
             return _of.from_oneflow(name, arr, _dtypes.canonical)
     return None, (
         f"{name}: {raw.file} has {raw.nbytes} bytes and no meta file; the variable has shape "
@@ -274,6 +335,7 @@ def load(path, *, ignore_mismatch: bool = True, allow_missing: bool = False) -> 
             problems.append(problem)
         else:
             values[name] = arr
+            problems += _counter_problems({name: arr})
     host, more = sess.check_values(values, ignore_mismatch)
     problems += more
     missing = sorted(n for n in sess.specs if n not in contents.names)
@@ -391,55 +453,64 @@ def _on_primary(action: str, path: str, fn) -> None:
 
 
 def _step_counters(values: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """``{job: step}`` for the integer step counters among ``values``."""
     return {
         n[len(_STEP_PREFIX) :]: int(np.asarray(v).reshape(-1)[0])
         for n, v in sorted(values.items())
-        if n.startswith(_STEP_PREFIX) and np.size(v) == 1
+        if n.startswith(_STEP_PREFIX) and np.size(v) == 1 and np.asarray(v).dtype.kind in "biu"
     }
+
+
+def _describe_jobflow(path: str) -> CheckpointInfo:
+    try:
+        entries, meta = _sf.read_header(path)
+    except ValueError as e:
+        return CheckpointInfo(path, "jobflow", (), {}, (str(e),), readable=False)
+    kinds = _sf.read_kinds(meta)
+    variables = tuple(
+        VariableInfo(n, shape, dtype, nbytes, kinds.get(n)) for n, (shape, dtype, nbytes) in entries.items()
+    )
+    problems: list[str] = []
+    try:
+        counters = _step_counters(_sf.read_some(path, [n for n in entries if n.startswith(_STEP_PREFIX)]))
+    except ValueError as e:
+        counters, problems = {}, [f"cannot read the step counters ({e})"]
+    return CheckpointInfo(path, "jobflow", variables, counters, tuple(problems))
+
+
+def _describe_oneflow(path: str) -> CheckpointInfo:
+    try:
+        scan = _of.scan_dir(path)
+    except ValueError as e:
+        return CheckpointInfo(path, "oneflow", (), {}, (str(e),), readable=False)
+    variables = [
+        VariableInfo(n, shape, dt.name, int(np.prod(shape, dtype=np.int64)) * dt.itemsize, None)
+        for n, (shape, dt) in scan.entries.items()
+    ] + [VariableInfo(n, None, None, size, None) for n, size in scan.untyped.items()]
+    counters, problems = {}, list(scan.problems)
+    for name in (n for n in scan.entries if n.startswith(_STEP_PREFIX)):
+        try:
+            counters.update(_step_counters({name: _of.read_var(path, name, *scan.entries[name])}))
+        except ValueError as e:
+            problems.append(str(e))
+    variables.sort(key=lambda v: v.name)
+    return CheckpointInfo(path, "oneflow", tuple(variables), counters, tuple(problems))
 
 
 def describe(path, *, verify: bool = False) -> CheckpointInfo:
     """Lists a checkpoint's variables (shape, dtype, bytes, kind) and step counters.
 
     Reads only headers, ``meta`` files and the step counters; ``verify=True`` also reads
-    every variable and checks it (checksums, conversions) and reports the problems in
-    ``CheckpointInfo.problems`` instead of raising.
+    every variable and checks it (checksums, conversions, step counter range) and reports
+    the problems in ``CheckpointInfo.problems`` instead of raising. A file that cannot be
+    parsed at all gives ``readable=False``, no variables and the reason as the one problem.
     """
     path = _abspath(path, "describe")
     fmt = _locate(path, "describe")
-    if fmt == "jobflow":
-        try:
-            entries, meta = _sf.read_header(path)
-        except ValueError as e:
-            return CheckpointInfo(path, fmt, (), {}, (str(e),))
-        kinds = _sf.read_kinds(meta)
-        variables = tuple(
-            VariableInfo(n, shape, dtype, nbytes, kinds.get(n))
-            for n, (shape, dtype, nbytes) in sorted(entries.items())
-        )
-        problems: list[str] = []
-        try:
-            counters = _step_counters(_sf.read_some(path, [n for n in entries if n.startswith(_STEP_PREFIX)]))
-        except Exception as e:
-            counters, problems = {}, [f"cannot read the step counters ({e})"]
-    else:
-        scanned, untyped, problems = _of.scan_dir(path)
-        variables = tuple(
-            sorted(
-                [
-                    VariableInfo(n, shape, dt.name, int(np.prod(shape, dtype=np.int64)) * dt.itemsize, None)
-                    for n, (shape, dt) in scanned.items()
-                ]
-                + [VariableInfo(n, None, None, size, None) for n, size in untyped.items()],
-                key=lambda v: v.name,
-            )
-        )
-        counters = _step_counters(
-            {n: _of.read_var(path, n, *scanned[n]) for n in scanned if n.startswith(_STEP_PREFIX)}
-        )
-    if verify:
-        problems = _read(path, "describe").problems
-    return CheckpointInfo(path, fmt, variables, counters, tuple(problems))
+    info = _describe_jobflow(path) if fmt == "jobflow" else _describe_oneflow(path)
+    if verify and info.readable:
+        info = dataclasses.replace(info, problems=tuple(_read(path, "describe").problems))
+    return info
 
 
 # ---------------------------------------------------------------------------- manager

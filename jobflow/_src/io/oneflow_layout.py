@@ -22,18 +22,37 @@ This module needs only numpy (and ml_dtypes for bfloat16).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
+import stat
+import sys
 from collections.abc import Callable
 
 import ml_dtypes
 import numpy as np
 
 from jobflow._src.core.names import SYSTEM_PREFIX
+from jobflow._src.io.safe_files import (
+    Unreadable,
+    empty,
+    kind_of,
+    label,
+    lkind,
+    lstat,
+    open_below,
+    printable,
+    read_capped,
+    read_exact,
+    shape_problem,
+)
 
 __all__ = [
     "DATA_TYPES",
     "DONE",
+    "MAX_META",
+    "Scan",
     "format_meta",
     "parse_meta",
     "write_dir",
@@ -50,6 +69,7 @@ __all__ = [
 DONE = "snapshot_done"
 DATA = "out"
 META = "meta"
+MAX_META = 64 * 1024  # a real meta has a few dozen bytes
 
 # OneFlow's DataType enum (oneflow/core/common/data_type.proto). v0.3/v0.4 define values
 # up to kFloat16 = 9; bfloat16 and the rest came with later versions.
@@ -90,79 +110,90 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"[A-Za-z_]\w*|-?\d+|[{}<>:\[\],]|\S", text)
 
 
+class _MetaParser:
+    """A recursive-descent parser of VariableMetaInfo's text format (see :func:`parse_meta`)."""
+
+    def __init__(self, text: str):
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> str:
+        return self.toks[self.i] if self.i < len(self.toks) else ""
+
+    def take(self) -> str:
+        tok = self.peek()
+        self.i += 1
+        return tok
+
+    def expect(self, tok: str) -> None:
+        if self.peek() != tok:
+            got = self.peek() if self.i < len(self.toks) else "end of text"
+            raise ValueError(f"expected {tok!r} at token {self.i}, got {got!r}")
+        self.i += 1
+
+    def integer(self) -> int:
+        if not re.fullmatch(r"-?\d+", self.peek()):
+            raise ValueError(f"expected an integer at token {self.i}")
+        return int(self.take())
+
+    def shape(self) -> tuple:
+        if self.peek() == ":":
+            self.i += 1
+        close = {"{": "}", "<": ">"}.get(self.take())
+        if close is None:
+            raise ValueError("expected '{' after shape")
+        dims = []
+        while self.i < len(self.toks) and self.peek() != close:
+            if self.take() != "dim":
+                raise ValueError(f"unknown field {self.toks[self.i - 1]!r} in shape")
+            self.expect(":")
+            if self.peek() == "[":
+                self.i += 1
+                while self.i < len(self.toks) and self.peek() != "]":
+                    dims.append(self.integer())
+                    if self.peek() == ",":
+                        self.i += 1
+                self.expect("]")
+            else:
+                dims.append(self.integer())
+        self.expect(close)
+        if any(d < 0 for d in dims):
+            raise ValueError(f"negative dimension in shape {dims}")
+        return tuple(dims)
+
+    def data_type(self) -> np.dtype:
+        self.expect(":")
+        tok = self.take()
+        if tok in DATA_TYPES:
+            return DATA_TYPES[tok][1]
+        if re.fullmatch(r"-?\d+", tok) and int(tok) in _BY_NUMBER:
+            return _BY_NUMBER[int(tok)][1]
+        raise ValueError(f"unknown data_type {tok!r} (known: {', '.join(DATA_TYPES)})")
+
+
 def parse_meta(text: str) -> tuple[tuple, np.dtype]:
     """Parses a VariableMetaInfo in protobuf text format: ``(shape, dtype)``.
 
     Accepts what protobuf's text format allows for this message: ``{}`` or ``<>`` around
     the shape, an optional ``:`` before them, repeated ``dim: n`` or ``dim: [a, b]``, and
-    the data type as an enum name or number. Raises ValueError on anything else.
+    the data type as an enum name or number. Raises ValueError on anything else, and on
+    shapes no array can have (:func:`.safe_files.shape_problem`).
     """
-    toks = _tokens(text)
-    shape, dtype, i = None, None, 0
-
-    def expect(tok):
-        nonlocal i
-        if i >= len(toks) or toks[i] != tok:
-            raise ValueError(
-                f"expected {tok!r} at token {i}, got {toks[i] if i < len(toks) else 'end of text'!r}"
-            )
-        i += 1
-
-    def integer():
-        nonlocal i
-        if i >= len(toks) or not re.fullmatch(r"-?\d+", toks[i]):
-            raise ValueError(f"expected an integer at token {i}")
-        i += 1
-        return int(toks[i - 1])
-
-    while i < len(toks):
-        field = toks[i]
-        i += 1
-        if field == "shape":
-            if shape is not None:
-                raise ValueError("shape given twice")
-            if i < len(toks) and toks[i] == ":":
-                i += 1
-            close = {"{": "}", "<": ">"}.get(toks[i] if i < len(toks) else "")
-            if close is None:
-                raise ValueError("expected '{' after shape")
-            i += 1
-            dims = []
-            while i < len(toks) and toks[i] != close:
-                if toks[i] != "dim":
-                    raise ValueError(f"unknown field {toks[i]!r} in shape")
-                i += 1
-                expect(":")
-                if i < len(toks) and toks[i] == "[":
-                    i += 1
-                    while i < len(toks) and toks[i] != "]":
-                        dims.append(integer())
-                        if i < len(toks) and toks[i] == ",":
-                            i += 1
-                    expect("]")
-                else:
-                    dims.append(integer())
-            expect(close)
-            if any(d < 0 for d in dims):
-                raise ValueError(f"negative dimension in shape {dims}")
-            shape = tuple(dims)
-        elif field == "data_type":
-            if dtype is not None:
-                raise ValueError("data_type given twice")
-            expect(":")
-            tok = toks[i] if i < len(toks) else ""
-            i += 1
-            if tok in DATA_TYPES:
-                dtype = DATA_TYPES[tok][1]
-            elif re.fullmatch(r"-?\d+", tok) and int(tok) in _BY_NUMBER:
-                dtype = _BY_NUMBER[int(tok)][1]
-            else:
-                raise ValueError(f"unknown data_type {tok!r} (known: {', '.join(DATA_TYPES)})")
-        else:
+    parser = _MetaParser(text)
+    fields: dict = {}
+    while parser.i < len(parser.toks):
+        field = parser.take()
+        if field not in ("shape", "data_type"):
             raise ValueError(f"unknown field {field!r}")
-    if shape is None or dtype is None:
+        if field in fields:
+            raise ValueError(f"{field} given twice")
+        fields[field] = parser.shape() if field == "shape" else parser.data_type()
+    if len(fields) != 2:
         raise ValueError("shape and data_type are both required")
-    return shape, dtype
+    problem = shape_problem(fields["shape"], fields["data_type"].itemsize)
+    if problem:
+        raise ValueError(problem)
+    return fields["shape"], fields["data_type"]
 
 
 # ---------------------------------------------------------------------------- directories
@@ -210,58 +241,139 @@ def is_layout(path: str) -> bool:
     """Whether ``path`` looks like a OneFlow checkpoint directory."""
     if not os.path.isdir(path):
         return False
-    if os.path.exists(os.path.join(path, DONE)):
-        return True
-    return bool(var_names(path))
+    return os.path.lexists(os.path.join(path, DONE)) or bool(var_names(path))
+
+
+def _entries(path: str) -> list[tuple[str, bool, bool]]:
+    """``(name, is a symbolic link, is a directory)`` for each entry of ``path``, sorted."""
+    try:
+        with os.scandir(path) as it:
+            return sorted((e.name, e.is_symlink(), e.is_dir(follow_symlinks=False)) for e in it)
+    except OSError as e:
+        raise Unreadable(f"the checkpoint directory cannot be listed ({e.strerror})") from None
 
 
 def var_names(path: str) -> list[str]:
-    """The names of the variables in a OneFlow directory (subdirectories with an ``out``)."""
-    return sorted(e for e in os.listdir(path) if os.path.isfile(os.path.join(path, e, DATA)))
+    """The names of the variables in a OneFlow directory: real subdirectories (not links)
+    with an ``out`` entry."""
+    return [
+        name
+        for name, link, is_dir in _entries(path)
+        if is_dir and not link and lkind(os.path.join(path, name, DATA)) is not None
+    ]
 
 
-def scan_dir(path: str) -> tuple[dict[str, tuple[tuple, np.dtype]], dict[str, int], list[str]]:
-    """Reads the ``meta`` files and checks the ``out`` sizes, without reading the data.
+@dataclasses.dataclass
+class Scan:
+    """What :func:`scan_dir` found without reading the data.
 
-    Returns ``(entries, untyped, problems)``: ``entries`` maps each intact variable to its
-    ``(shape, dtype)``; ``untyped`` maps the variables that have an ``out`` file but no
-    ``meta`` (OneFlow's older writers) to their size in bytes (their shape and dtype must
-    come from the variable they are loaded into); ``problems`` lists every damaged
-    variable and a missing ``snapshot_done``.
+    ``names``: every variable the directory lists, damaged ones included; ``entries``:
+    each intact variable's ``(shape, dtype)``; ``untyped``: the variables with an ``out``
+    but no ``meta`` (OneFlow's older writers) and their size in bytes (their shape and
+    dtype must come from the variable they are loaded into); ``problems``: every damaged
+    variable, every link, and a missing ``snapshot_done``.
     """
-    entries, untyped, problems = {}, {}, []
-    if not os.path.exists(os.path.join(path, DONE)):
-        problems.append(
+
+    names: list[str]
+    entries: dict[str, tuple[tuple, np.dtype]]
+    untyped: dict[str, int]
+    problems: list[str]
+
+
+def _done_problem(path: str) -> str | None:
+    kind = lkind(os.path.join(path, DONE))
+    if kind is None:
+        return (
             f"no {DONE} file: the save that wrote this directory did not finish (if you are sure it "
             f"is complete, create the empty file {os.path.join(path, DONE)})"
         )
-    for name in var_names(path):
-        data = os.path.join(path, name, DATA)
-        size = os.path.getsize(data)
-        meta = os.path.join(path, name, META)
-        if not os.path.exists(meta):
-            untyped[name] = size
-            continue
-        try:
-            with open(meta) as f:
-                shape, dtype = parse_meta(f.read())
-        except (ValueError, UnicodeDecodeError) as e:
-            problems.append(f"{name}: unreadable meta file ({e})")
-            continue
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if size != expected:
-            problems.append(
-                f"{name}: {DATA} has {size} bytes; meta says shape {shape} {dtype.name} = {expected} bytes "
-                f"({'truncated' if size < expected else 'trailing bytes'})"
+    if kind != "a regular file":
+        return f"{DONE} is {kind}, not a regular file"
+    return None
+
+
+def _meta(path: str, name: str) -> tuple[tuple, np.dtype] | None:
+    """The parsed ``meta`` of ``name`` (None when there is none); ValueError when damaged."""
+    if lkind(os.path.join(path, name, META), f"{label(name)}/{META}") is None:
+        return None
+    fd = open_below(path, [name, META])
+    try:
+        data = read_capped(fd, MAX_META, f"{label(name)}/{META}")
+    finally:
+        os.close(fd)
+    try:
+        return parse_meta(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{label(name)}: unreadable meta file ({printable(str(e), 300)})") from None
+
+
+def _scan_var(path: str, name: str, scan: Scan) -> None:
+    """Adds variable ``name`` (a real directory with an ``out``) to ``scan``."""
+    entry = f"{label(name)}/{DATA}"
+    st = lstat(os.path.join(path, name, DATA), entry)
+    if st is None or not stat.S_ISREG(st.st_mode):
+        what = "missing" if st is None else kind_of(st.st_mode)
+        scan.problems.append(f"{entry} is {what}; jobflow reads only regular files inside a checkpoint")
+        return
+    size = st.st_size
+    meta = _meta(path, name)
+    if meta is None:
+        scan.untyped[name] = size
+        return
+    shape, dtype = meta
+    expected = math.prod(shape) * dtype.itemsize
+    if size != expected:
+        scan.problems.append(
+            f"{label(name)}: {DATA} has {size} bytes; meta says shape {shape} {dtype.name} = {expected} bytes "
+            f"({'truncated' if size < expected else 'trailing bytes'})"
+        )
+        return
+    scan.entries[name] = meta
+
+
+def scan_dir(path: str) -> Scan:
+    """Reads the ``meta`` files and checks the ``out`` sizes, without reading the data.
+
+    Links inside the directory are refused (each is a problem), as are ``out`` and
+    ``meta`` entries that are not regular files and ``meta`` files over
+    :data:`MAX_META` bytes.
+    """
+    scan = Scan([], {}, {}, [])
+    problem = _done_problem(path)
+    if problem:
+        scan.problems.append(problem)
+    for name, link, is_dir in _entries(path):
+        if link:
+            scan.problems.append(
+                f"{label(name)} is a symbolic link; jobflow reads only regular files and directories "
+                f"inside a checkpoint"
             )
+        if not is_dir or link or lkind(os.path.join(path, name, DATA)) is None:
             continue
-        entries[name] = (shape, dtype)
-    return entries, untyped, problems
+        scan.names.append(name)
+        try:
+            _scan_var(path, name, scan)
+        except ValueError as e:
+            scan.problems.append(str(e))
+    return scan
 
 
 def read_var(path: str, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """The ``out`` file of variable ``name`` as an array (its size already checked)."""
-    return np.fromfile(os.path.join(path, name, DATA), dtype=dtype).reshape(shape)
+    """The ``out`` file of variable ``name`` as an array; ValueError when it is not a
+    regular file inside ``path`` or its size is not ``shape`` x ``dtype``."""
+    entry = f"{label(name)}/{DATA}"
+    fd = open_below(path, [name, DATA])
+    try:
+        size, expected = os.fstat(fd).st_size, math.prod(shape) * np.dtype(dtype).itemsize
+        if size != expected:
+            raise Unreadable(f"{entry} has {size} bytes; {expected} expected (it changed?)")
+        arr = empty(shape, dtype, entry)
+        read_exact(fd, 0, arr, entry)
+    finally:
+        os.close(fd)
+    if sys.byteorder == "big":
+        arr.byteswap(inplace=True)  # OneFlow wrote it little-endian
+    return arr
 
 
 # ---------------------------------------------------------------------------- conversions

@@ -13,24 +13,32 @@ it parses JSON and copies bytes; nothing in it can execute code. jobflow's metad
 
 Any other safetensors file can be read too (without the checksum verification).
 
-This module needs only numpy and safetensors (no JAX).
+Reading is jobflow's own and refuses hostile files (links, FIFOs, devices, absurd or
+inconsistent headers) with a ValueError naming the problem; :mod:`.safe_files` has the
+rules. This module needs only numpy, ml_dtypes and safetensors (no JAX).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import stat
 import struct
+import sys
 import zlib
 
+import ml_dtypes
 import numpy as np
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
+
+from jobflow._src.io.safe_files import empty, label, open_file, read_exact, shape_problem, value_problems
 
 __all__ = [
     "FORMAT",
     "VERSION",
+    "MAX_HEADER",
     "write",
     "read",
     "read_header",
@@ -75,57 +83,189 @@ def write(path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], versi
     os.chmod(path, mode)
 
 
-# safetensors dtype codes -> numpy dtype names (for describing a file without reading it)
-_DTYPE_NAMES = {
-    "BOOL": "bool",
-    "U8": "uint8",
-    "I8": "int8",
-    "U16": "uint16",
-    "I16": "int16",
-    "F16": "float16",
-    "BF16": "bfloat16",
-    "U32": "uint32",
-    "I32": "int32",
-    "F32": "float32",
-    "U64": "uint64",
-    "I64": "int64",
-    "F64": "float64",
-    "C64": "complex64",
+# ---------------------------------------------------------------------------- reading
+#
+# The reader is jobflow's own (numpy only), so that it can refuse what a hostile file may
+# contain before allocating or reading anything: see docs/reliability.md. It accepts
+# exactly what safetensors' own validation accepts (a JSON object of tensors whose byte
+# ranges tile the data without gaps or overlaps), plus the float8 types numpy lacks.
+
+MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
+
+# safetensors dtype codes -> numpy dtypes
+_DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "U16": np.dtype(np.uint16),
+    "I16": np.dtype(np.int16),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "U32": np.dtype(np.uint32),
+    "I32": np.dtype(np.int32),
+    "F32": np.dtype(np.float32),
+    "U64": np.dtype(np.uint64),
+    "I64": np.dtype(np.int64),
+    "F64": np.dtype(np.float64),
+    "C64": np.dtype(np.complex64),
+    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
+    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
 }
+_ENTRY_KEYS = ("dtype", "shape", "data_offsets")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tensor:
+    dtype: np.dtype
+    shape: tuple
+    begin: int  # byte range in the data section
+    end: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    header: dict  # the header JSON, validated
+    tensors: dict[str, _Tensor]  # in the order of their bytes
+    metadata: dict[str, str]
+    n: int  # header length
+    size: int  # file size
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"the key {label(twice)!r} appears twice")
+    return dict(pairs)
+
+
+def _decode(raw: bytes) -> dict:
+    """The header JSON object (no duplicate keys)."""
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"its header is damaged or it is not a safetensors file ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(
+            f"its header is damaged or it is not a safetensors file (a JSON {type(header).__name__}, "
+            f"not an object)"
+        )
+    return header
+
+
+def _metadata(value) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("its __metadata__ is not a JSON object of strings")
+    return value
+
+
+def _tensor(name: str, entry) -> _Tensor:
+    """One header entry, checked: a known dtype, a sane shape, offsets that match it."""
+    where = f"tensor {label(name)!r}"
+    if not isinstance(entry, dict) or any(k not in entry for k in _ENTRY_KEYS):
+        raise ValueError(f"{where}: its header entry is not an object with {', '.join(_ENTRY_KEYS)}")
+    code = entry["dtype"]
+    if not isinstance(code, str) or code not in _DTYPES:
+        raise ValueError(f"{where}: unknown dtype {_short(code)} (known: {', '.join(_DTYPES)})")
+    dtype = _DTYPES[code]
+    problem = shape_problem(entry["shape"], dtype.itemsize)
+    if problem:
+        raise ValueError(f"{where}: {problem if len(problem) < 200 else problem[:197] + '...'}")
+    offsets = entry["data_offsets"]
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    ):
+        raise ValueError(
+            f"{where}: data_offsets {_short(offsets)} is not [begin, end] with 0 <= begin <= end"
+        )
+    shape = tuple(entry["shape"])
+    nbytes = math.prod(shape) * dtype.itemsize
+    if offsets[1] - offsets[0] != nbytes:
+        raise ValueError(
+            f"{where}: data_offsets {offsets} span {offsets[1] - offsets[0]} bytes, but shape "
+            f"{list(shape)} {code} needs {nbytes}"
+        )
+    return _Tensor(dtype, shape, offsets[0], offsets[1])
+
+
+def _tile(tensors: dict[str, _Tensor], n: int, size: int) -> dict[str, _Tensor]:
+    """Checks that the byte ranges cover the data exactly; returns them in byte order."""
+    expected = 8 + n + max((t.end for t in tensors.values()), default=0)
+    if size != expected:
+        why = "it is truncated" if size < expected else "it has trailing bytes"
+        raise ValueError(f"the file has {size} bytes but its header describes {expected}: {why}")
+    ordered = dict(sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)))
+    pos = 0
+    for name, t in ordered.items():
+        if t.begin != pos:
+            how = (
+                "overlap another tensor's"
+                if t.begin < pos
+                else f"leave {t.begin - pos} bytes unused before them"
+            )
+            raise ValueError(f"tensor {label(name)!r}: its bytes [{t.begin}, {t.end}) {how}")
+        pos = t.end
+    return ordered
+
+
+def _layout(fd: int) -> _Layout:
+    """Reads and checks the header of the open file ``fd``; raises ValueError explaining the damage."""
+    size = os.fstat(fd).st_size
+    if size < 8:
+        raise ValueError(f"the file has {size} bytes; it is truncated (no safetensors header)")
+    head = np.empty(8, np.uint8)
+    read_exact(fd, 0, head, "the file")
+    (n,) = struct.unpack("<Q", head.tobytes())
+    if n > MAX_HEADER:
+        raise ValueError(
+            f"its header length field says {n} bytes, more than the {MAX_HEADER} safetensors "
+            f"accepts: it is damaged or not a safetensors file"
+        )
+    if 8 + n > size:
+        raise ValueError(
+            f"the file has {size} bytes but its header alone claims {8 + n}: it is truncated "
+            f"or not a safetensors file"
+        )
+    raw = np.empty(n, np.uint8)
+    read_exact(fd, 8, raw, "the header")
+    header = _decode(raw.tobytes())
+    metadata = _metadata(header.get("__metadata__"))
+    tensors = {name: _tensor(name, v) for name, v in header.items() if name != "__metadata__"}
+    return _Layout(header, _tile(tensors, n, size), metadata, n, size)
+
+
+def _read_tensor(fd: int, layout: _Layout, name: str) -> np.ndarray:
+    t = layout.tensors[name]
+    entry = f"tensor {label(name)!r}"
+    arr = empty(t.shape, t.dtype, entry)
+    read_exact(fd, 8 + layout.n + t.begin, arr, entry)
+    if sys.byteorder == "big":
+        arr.byteswap(inplace=True)  # the file is little-endian
+    return arr
+
+
+def _with_layout(path: str, fn):
+    """``fn(fd, layout)`` on the regular file ``path``, opened once."""
+    fd = open_file(path)
+    try:
+        return fn(fd, _layout(fd))
+    finally:
+        os.close(fd)
 
 
 def _parse_header(path: str) -> tuple[dict, int, int]:
     """``(header JSON, header length, file size)``; raises ValueError explaining the damage."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ValueError(f"the file has {size} bytes; it is truncated (no safetensors header)")
-        (n,) = struct.unpack("<Q", head)
-        if 8 + n > size:
-            raise ValueError(
-                f"the file has {size} bytes but its header alone claims {8 + n}: it is truncated "
-                f"or not a safetensors file"
-            )
-        try:
-            header = json.loads(f.read(n))
-            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-        except Exception as e:
-            raise ValueError(f"its header is damaged or it is not a safetensors file ({e})") from None
-    expected = 8 + n + max(ends, default=0)
-    if size != expected:
-        why = "it is truncated" if size < expected else "it has trailing bytes"
-        raise ValueError(f"the file has {size} bytes but its header describes {expected}: {why}")
-    return header, n, size
-
-
-def _damage(path: str, err: Exception) -> str:
-    """Explains why safetensors could not open ``path``."""
-    try:
-        _parse_header(path)
-    except ValueError as e:
-        return str(e)
-    return f"it is damaged ({err})"
+    return _with_layout(path, lambda fd, lay: (lay.header, lay.n, lay.size))
 
 
 def read_header(path: str) -> tuple[dict[str, tuple[tuple, str, int]], dict[str, str]]:
@@ -134,28 +274,26 @@ def read_header(path: str) -> tuple[dict[str, tuple[tuple, str, int]], dict[str,
     Raises ValueError with an explanation when the header is damaged or does not match
     the file's size.
     """
-    header, _, _ = _parse_header(path)
-    meta = header.pop("__metadata__", None) or {}
-    entries = {}
-    for name, v in header.items():
-        start, end = v["data_offsets"]
-        entries[name] = (tuple(v["shape"]), _DTYPE_NAMES.get(v["dtype"], v["dtype"]), end - start)
-    return entries, meta
+    layout = _with_layout(path, lambda fd, lay: lay)
+    entries = {name: (t.shape, t.dtype.name, t.end - t.begin) for name, t in sorted(layout.tensors.items())}
+    return entries, dict(layout.metadata)
 
 
 def read_kinds(meta: dict[str, str]) -> dict[str, str]:
-    """The ``kinds`` metadata entry (empty when absent or unreadable)."""
+    """The ``kinds`` metadata entry (empty when absent or unreadable; strings only)."""
     try:
         value = json.loads(meta.get("kinds", "{}"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return {}
-    return value if isinstance(value, dict) else {}
+    return {k: v for k, v in value.items() if isinstance(v, str)} if isinstance(value, dict) else {}
 
 
 def read_some(path: str, names) -> dict[str, np.ndarray]:
-    """Reads the named tensors only."""
-    with safe_open(path, framework="numpy") as f:
-        return {n: f.get_tensor(n) for n in names}
+    """Reads the named tensors only (names the file lacks are skipped)."""
+    wanted = set(names)
+    return _with_layout(
+        path, lambda fd, lay: {n: _read_tensor(fd, lay, n) for n in lay.tensors if n in wanted}
+    )
 
 
 def _json_map(meta: dict, key: str, problems: list) -> dict:
@@ -164,7 +302,7 @@ def _json_map(meta: dict, key: str, problems: list) -> dict:
         return {}
     try:
         value = json.loads(meta[key])
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:
         problems.append(f"the metadata entry {key!r} is not valid JSON ({e})")
         return {}
     if not isinstance(value, dict):
@@ -173,36 +311,40 @@ def _json_map(meta: dict, key: str, problems: list) -> dict:
     return value
 
 
+def _checksum_problems(arrays: dict[str, np.ndarray], meta: dict[str, str]) -> list[str]:
+    """Checks jobflow's metadata and every checksum (nothing for other files)."""
+    problems: list[str] = []
+    if meta.get("format") != FORMAT:
+        return problems  # a safetensors file from elsewhere: no checksums
+    if meta.get("format_version") != VERSION:
+        problems.append(
+            f"format version {_short(meta.get('format_version'))} is not supported (this jobflow reads {VERSION!r})"
+        )
+        return problems
+    sums = _json_map(meta, "crc32", problems)
+    for name in sorted(set(sums) - set(arrays)):
+        problems.append(f"{label(name)}: listed in the checksums but missing from the file")
+    for name, arr in sorted(arrays.items()):
+        want = sums.get(name)
+        if want is None:
+            problems.append(f"{label(name)}: has no checksum")
+        elif crc32(arr) != want:
+            problems.append(
+                f"{label(name)}: checksum mismatch (data corrupted): CRC-32 {crc32(arr)}, recorded {_short(want)}"
+            )
+    return problems
+
+
 def read(path: str) -> tuple[dict[str, np.ndarray], list[str]]:
     """Reads every tensor and verifies its checksum (for files jobflow wrote).
 
     Returns ``(arrays, problems)``; ``problems`` lists every damaged or missing variable
     (empty when the file is intact). Raises ValueError explaining the damage when the file
-    cannot be parsed at all.
+    cannot be parsed at all (or is not a regular file).
     """
-    try:
-        with safe_open(path, framework="numpy") as f:
-            meta = dict(f.metadata() or {})
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except SafetensorError as e:
-        raise ValueError(_damage(path, e)) from None
-    problems: list[str] = []
-    if meta.get("format") != FORMAT:
-        return arrays, problems  # a safetensors file from elsewhere: no checksums
-    if meta.get("format_version") != VERSION:
-        problems.append(
-            f"format version {meta.get('format_version')!r} is not supported (this jobflow reads {VERSION!r})"
-        )
-        return arrays, problems
-    sums = _json_map(meta, "crc32", problems)
-    for name in sorted(set(sums) - set(arrays)):
-        problems.append(f"{name}: listed in the checksums but missing from the file")
-    for name, arr in sorted(arrays.items()):
-        want = sums.get(name)
-        if want is None:
-            problems.append(f"{name}: has no checksum")
-        elif crc32(arr) != want:
-            problems.append(
-                f"{name}: checksum mismatch (data corrupted): CRC-32 {crc32(arr)}, recorded {want}"
-            )
-    return arrays, problems
+
+    def every(fd, layout):
+        return {n: _read_tensor(fd, layout, n) for n in layout.tensors}, layout.metadata
+
+    arrays, meta = _with_layout(path, every)
+    return arrays, value_problems(arrays) + _checksum_problems(arrays, meta)

@@ -23,8 +23,8 @@ import numpy as np
 import optax
 
 import jobflow as flow
-from jobflow._src.runtime import session as session_impl
 import jobflow.typing as tp
+from jobflow._src.runtime import session as session_impl
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

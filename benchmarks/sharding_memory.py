@@ -25,8 +25,8 @@ if "JAX_NUM_CPU_DEVICES" not in os.environ and "xla_force_host_platform_device_c
 import numpy as np
 
 import jobflow as flow
-from jobflow._src.runtime import session as session_impl
 import jobflow.typing as tp
+from jobflow._src.runtime import session as session_impl
 from jobflow._src.runtime import sharding as _sharding
 
 LAYOUTS = {

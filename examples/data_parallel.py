@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Column, Table
 
 import jobflow as flow
-from jobflow._src.runtime import session as session_impl
 import jobflow.typing as tp
+from jobflow._src.runtime import session as session_impl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lenet import lenet, load_digits, load_mnist

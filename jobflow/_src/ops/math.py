@@ -122,6 +122,10 @@ def minimum(x, y, name=None):
 
 
 def clip_by_value(values, min_value=None, max_value=None, name=None):
+    """``values`` clipped to ``[min_value, max_value]`` (either bound may be None, not both).
+    Also ``flow.clip_by_value``, ``flow.clip``, ``flow.clip_by_scalar``, ``flow.clamp``."""
+    if min_value is None and max_value is None:
+        raise ValueError("clip_by_value needs min_value or max_value; both are None")
     return jnp.clip(values, min_value, max_value)
 
 

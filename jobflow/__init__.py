@@ -15,6 +15,7 @@ from numpy import dtype as dtype
 
 from jobflow import checkpoint as checkpoint
 from jobflow import config as config
+from jobflow import distributed as distributed
 from jobflow import errors as errors
 from jobflow import layers as layers
 from jobflow import linalg as linalg
@@ -47,6 +48,8 @@ from jobflow._src.graph.function_config import FunctionConfig as ExecutionConfig
 from jobflow._src.graph.function_config import FunctionConfig as FunctionConfig
 from jobflow._src.graph.function_config import function_config as function_config
 from jobflow._src.graph.scope import namespace as name_scope  # noqa: F401 - OneFlow's deprecated alias
+from jobflow._src.graph.scope import placement as device_prior_placement  # noqa: F401 - deprecated alias
+from jobflow._src.graph.scope import placement as fixed_placement  # noqa: F401 - deprecated alias
 from jobflow._src.graph.variables import constant_initializer as constant_initializer
 from jobflow._src.graph.variables import get_variable as get_variable
 from jobflow._src.graph.variables import glorot_normal_initializer as glorot_normal_initializer
@@ -80,6 +83,7 @@ from jobflow._src.ops.array_ops import identity_n as identity_n
 from jobflow._src.ops.array_ops import matmul as matmul
 from jobflow._src.ops.array_ops import ones as ones
 from jobflow._src.ops.array_ops import pad as pad
+from jobflow._src.ops.array_ops import pad_grad as pad_grad
 from jobflow._src.ops.array_ops import reshape as reshape
 from jobflow._src.ops.array_ops import reshape_like as reshape_like
 from jobflow._src.ops.array_ops import slice as slice

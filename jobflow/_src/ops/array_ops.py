@@ -20,6 +20,7 @@ __all__ = [
     "cast",
     "convert_oneflow_dtype_to_numpy_dtype",
     "pad",
+    "pad_grad",
     "constant",
     "identity",
     "identity_n",
@@ -145,6 +146,15 @@ def pad(x, paddings, constant_value=0, name=None):
     if len(paddings) != x.ndim:
         raise ValueError(f"pad needs one (before, after) pair per axis ({x.ndim}); got {len(paddings)}")
     return jnp.pad(x, paddings, constant_values=constant_value)
+
+
+def pad_grad(x, paddings, constant_value=0, name=None):
+    """The gradient of :func:`pad`: ``x`` with ``paddings`` ``(before, after)`` per axis
+    cropped off (``constant_value`` is unused, as in OneFlow's kernel)."""
+    paddings = [tuple(int(v) for v in p) for p in paddings]
+    if len(paddings) != x.ndim:
+        raise ValueError(f"pad_grad needs one (before, after) pair per axis ({x.ndim}); got {len(paddings)}")
+    return x[tuple(builtins.slice(lo, d - hi) for (lo, hi), d in zip(paddings, x.shape))]
 
 
 def constant(value, dtype=None, shape=None, name=None):

@@ -27,6 +27,7 @@ from jobflow import random as random
 from jobflow import regularizers as regularizers
 from jobflow import schedule as schedule
 from jobflow import scope as scope
+from jobflow import system as system
 from jobflow import typing as typing
 from jobflow._src.core.dtypes import bfloat16 as bfloat16
 from jobflow._src.core.dtypes import char as char
@@ -132,6 +133,7 @@ from jobflow._src.ops.spatial import reflection_pad2d as reflection_pad2d
 from jobflow._src.ops.spatial import replication_pad2d as replication_pad2d
 from jobflow._src.ops.spatial import same_padding as same_padding
 from jobflow._src.ops.spatial import zero_pad2d as zero_pad2d
+from jobflow._src.ops.state import assign as assign
 from jobflow._src.runtime.job import Job as Job
 from jobflow._src.runtime.job import global_function as global_function
 from jobflow._src.runtime.session import clear_default_session as clear_default_session

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 
-import jax
 import jax.numpy as jnp
 
 from jobflow._src.core import dtypes as _dtypes
@@ -15,14 +14,23 @@ __all__ = [
     "flatten",
     "transpose",
     "concat",
-    "gather",
     "slice",
     "squeeze",
     "expand_dims",
     "cast",
+    "convert_oneflow_dtype_to_numpy_dtype",
     "pad",
+    "pad_grad",
     "constant",
     "identity",
+    "identity_n",
+    "cast_to_static_shape",
+    "amp_white_identity",
+    "reshape_like",
+    "dynamic_reshape",
+    "expand",
+    "broadcast_like",
+    "broadcast_to_compatible_with",
     "stack",
     "zeros",
     "ones",
@@ -61,31 +69,37 @@ def flatten(input, start_dim=0, end_dim=-1, name=None):
     return jnp.reshape(input, shape)
 
 
-def transpose(a, perm=None, name=None):
-    return jnp.transpose(a, perm)
+def transpose(a, perm=None, conjugate=False, batch_axis_non_change=False, name=None):
+    """``a`` with its axes permuted by ``perm`` (default: reversed). ``conjugate=True``
+    raises, as in OneFlow; ``batch_axis_non_change`` is a OneFlow graph hint (ignored)."""
+    if conjugate:
+        raise NotImplementedError("transpose(conjugate=True) is not implemented (nor in OneFlow)")
+    return jnp.transpose(a, None if perm is None else tuple(int(p) for p in perm))
 
 
-def concat(inputs, axis=0, name=None):
-    return jnp.concatenate(list(inputs), axis=axis)
+def concat(inputs=None, axis=0, max_dim_size=None, name=None, values=None):
+    """``inputs`` (or the older keyword ``values``) joined along ``axis``.
+
+    ``max_dim_size`` bounds OneFlow's dynamic-shape concat; shapes are static here, so
+    it is only checked to hold the result."""
+    if values is not None:
+        if inputs is not None:
+            raise ValueError("concat takes inputs or values, not both")
+        inputs = values
+    if not isinstance(inputs, (list, tuple)) or not inputs:
+        raise ValueError(f"concat(inputs) must be a non-empty list of arrays; got {inputs!r}")
+    if len(inputs) == 1:
+        return inputs[0]
+    out = jnp.concatenate(list(inputs), axis=axis)
+    if max_dim_size is not None and out.shape[axis] > max_dim_size:
+        raise ValueError(
+            f"concat(max_dim_size={max_dim_size}) is smaller than the result's {out.shape[axis]}"
+        )
+    return out
 
 
 def stack(inputs, axis=0, name=None):
     return jnp.stack(list(inputs), axis=axis)
-
-
-def gather(params, indices, axis=None, batch_dims=0, name=None):
-    """``params`` indexed by ``indices`` along ``axis`` (default 0).
-
-    Out-of-range indices are clamped (XLA's rule). Its gradient with respect to
-    ``params`` is a scatter-add: rows not indexed get zero gradient.
-    """
-    axis = 0 if axis is None else axis
-    if batch_dims:
-        fn = lambda p, i: jnp.take(p, i, axis=axis - batch_dims, mode="clip")
-        for _ in range(batch_dims):
-            fn = jax.vmap(fn)
-        return fn(params, indices)
-    return jnp.take(params, indices, axis=axis, mode="clip")
 
 
 def slice(x, begin, size, name=None):
@@ -121,12 +135,26 @@ def cast(x, dtype, name=None):
     return jnp.asarray(x).astype(_dtypes.canonical(dtype))
 
 
+def convert_oneflow_dtype_to_numpy_dtype(oneflow_dtype):
+    """The numpy dtype of a jobflow dtype (jobflow dtypes are numpy dtypes already)."""
+    return _dtypes.as_dtype(oneflow_dtype, "oneflow_dtype")
+
+
 def pad(x, paddings, constant_value=0, name=None):
     """Constant padding; ``paddings`` is one ``(before, after)`` pair per axis."""
     paddings = [tuple(int(v) for v in p) for p in paddings]
     if len(paddings) != x.ndim:
         raise ValueError(f"pad needs one (before, after) pair per axis ({x.ndim}); got {len(paddings)}")
     return jnp.pad(x, paddings, constant_values=constant_value)
+
+
+def pad_grad(x, paddings, constant_value=0, name=None):
+    """The gradient of :func:`pad`: ``x`` with ``paddings`` ``(before, after)`` per axis
+    cropped off (``constant_value`` is unused, as in OneFlow's kernel)."""
+    paddings = [tuple(int(v) for v in p) for p in paddings]
+    if len(paddings) != x.ndim:
+        raise ValueError(f"pad_grad needs one (before, after) pair per axis ({x.ndim}); got {len(paddings)}")
+    return x[tuple(builtins.slice(lo, d - hi) for (lo, hi), d in zip(paddings, x.shape))]
 
 
 def constant(value, dtype=None, shape=None, name=None):
@@ -139,6 +167,67 @@ def constant(value, dtype=None, shape=None, name=None):
 
 def identity(x, name=None):
     return x
+
+
+def identity_n(inputs, name=None):
+    """The list ``inputs`` unchanged (OneFlow's ``tuple_identity``)."""
+    return list(inputs)
+
+
+def cast_to_static_shape(x, name=None):
+    """``x``: every jobflow shape is static already."""
+    return x
+
+
+def amp_white_identity(x, name=None):
+    """``x``, cast to the low dtype under automatic mixed precision (a white-list op:
+    what follows it reads low-precision values)."""
+    from jobflow._src.ops import amp as _amp
+
+    return _amp.white(x)[0]
+
+
+def reshape_like(x, like, name=None):
+    """``x`` reshaped to ``like``'s shape."""
+    return jnp.reshape(x, like.shape)
+
+
+def dynamic_reshape(x, shape, name=None):
+    """:func:`reshape` (OneFlow's variant for dynamic shapes; shapes are static here)."""
+    return reshape(x, shape)
+
+
+def expand(x, expand_size, name=None):
+    """``x`` broadcast to ``expand_size``; -1 keeps an axis, new axes go in front
+    (PyTorch's ``expand``)."""
+    expand_size = [int(d) for d in expand_size]
+    lead = len(expand_size) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand(expand_size) {expand_size} has fewer axes than x {x.shape}")
+    shape = [x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(expand_size)]
+    return jnp.broadcast_to(jnp.reshape(x, (1,) * lead + x.shape), tuple(shape))
+
+
+def broadcast_like(x, like, broadcast_axes=None, name=None):
+    """``x`` broadcast to ``like``'s shape along ``broadcast_axes`` (default: all axes of
+    ``like``). ``x`` has ``like``'s shape with those axes either 1 or removed."""
+    axes = list(range(like.ndim)) if broadcast_axes is None else [a % like.ndim for a in broadcast_axes]
+    if not axes:
+        raise ValueError("broadcast_like(broadcast_axes) must not be empty")
+    if x.ndim < like.ndim:
+        kept = [d for i, d in enumerate(like.shape) if i not in axes]
+        if list(x.shape) != kept and x.size != 1:
+            raise ValueError(
+                f"broadcast_like: x shape {x.shape} must be like shape {like.shape} without axes {axes}"
+            )
+        x = jnp.expand_dims(x, axes) if list(x.shape) == kept else jnp.reshape(x, (1,) * like.ndim)
+    return jnp.broadcast_to(x, like.shape).astype(like.dtype)
+
+
+def broadcast_to_compatible_with(x, compatible, name=None):
+    """``x`` broadcast to the common shape of ``x`` and every array in ``compatible``."""
+    shape = jnp.broadcast_shapes(jnp.shape(x), *(jnp.shape(c) for c in compatible))
+    return jnp.broadcast_to(x, shape)
 
 
 def zeros(shape, dtype=None, name=None):

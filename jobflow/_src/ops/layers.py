@@ -16,9 +16,21 @@ from jobflow._src.core import trace as _trace
 from jobflow._src.graph import variables as _vars
 from jobflow._src.ops import array_ops as _ops
 from jobflow._src.ops import nn as _nn
+from jobflow._src.ops import spatial as _spatial
 from jobflow._src.ops.flax_interop import flax_module
 
-__all__ = ["dense", "conv2d", "batch_normalization", "layer_norm", "flax_module"]
+__all__ = [
+    "dense",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "batch_normalization",
+    "batch_normalization_relu",
+    "batch_normalization_add_relu",
+    "layer_norm",
+    "prelu",
+    "flax_module",
+]
 
 
 def _name(name, base):
@@ -70,6 +82,84 @@ def dense(
     return jnp.reshape(out, (*lead, units)) if inputs.ndim > 2 else out
 
 
+def _conv_layer(inputs, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, n, op):
+    """The weight of an ``n``-d conv layer (``(filters, in/groups, *k)`` channels-first,
+    ``(filters, *k, in/groups)`` channels-last) and the conv op to apply it with."""
+    if not isinstance(filters, int) or filters < 1:
+        raise ValueError(f"layers.{op}(filters) must be an int >= 1; got {filters!r}")
+    cf = data_format in _nn._CHANNELS_FIRST
+    k = _nn._pair(kernel_size, n, f"layers.{op}(kernel_size)")
+    cin = inputs.shape[1] if cf else inputs.shape[-1]
+    if cin % groups or filters % groups:
+        raise ValueError(
+            f"layers.{op}: input channels {cin} and filters {filters} must divide by groups={groups}"
+        )
+    shape = (filters, cin // groups, *k) if cf else (filters, *k, cin // groups)
+    conv = {1: _spatial.conv1d, 2: _nn.conv2d, 3: _spatial.conv3d}[n]
+    return shape, lambda x, w: conv(x, w, strides, padding, data_format, dilation_rate, groups)
+
+
+def _conv(inputs, filters, kernel_size, n, base, **kw):
+    """An ``n``-d convolution layer: variables ``-weight`` and ``-bias``."""
+    name = _name(kw["name"], base)
+    fmt = kw["data_format"]
+    shape, apply = _conv_layer(
+        inputs,
+        filters,
+        kernel_size,
+        kw["strides"],
+        kw["padding"],
+        fmt,
+        kw["dilation_rate"],
+        kw["groups"],
+        n,
+        base.lower(),
+    )
+    w = _vars.get_variable(
+        kw["weight_name"] or f"{name}-weight",
+        shape,
+        initializer=kw["kernel_initializer"] or _vars.xavier_uniform_initializer(fmt),
+        regularizer=kw["kernel_regularizer"],
+        trainable=kw["trainable"],
+    )
+    out = apply(inputs, w)
+    if kw["use_bias"]:
+        b = _vars.get_variable(
+            kw["bias_name"] or f"{name}-bias",
+            (filters,),
+            initializer=kw["bias_initializer"] or _vars.constant_initializer(0),
+            regularizer=kw["bias_regularizer"],
+            trainable=kw["trainable"],
+        )
+        out = _nn.bias_add(out, b, "NCHW" if fmt in _nn._CHANNELS_FIRST else "NHWC")
+    return kw["activation"](out) if kw["activation"] is not None else out
+
+
+def conv1d(
+    inputs,
+    filters,
+    kernel_size=1,
+    strides=1,
+    padding="VALID",
+    data_format="NCW",
+    dilation_rate=None,
+    groups=1,
+    activation=None,
+    use_bias=True,
+    kernel_initializer=None,
+    bias_initializer=None,
+    kernel_regularizer=None,
+    bias_regularizer=None,
+    trainable=True,
+    name=None,
+    weight_name=None,
+    bias_name=None,
+):
+    """1-D convolution layer: weight ``(filters, in/groups, k)`` for NCW (Xavier uniform)."""
+    kw = {k: v for k, v in locals().items() if k not in ("inputs", "filters", "kernel_size")}
+    return _conv(inputs, filters, kernel_size, 1, "Conv1d", **kw)
+
+
 def conv2d(
     inputs,
     filters,
@@ -95,35 +185,65 @@ def conv2d(
     ``kernel_initializer`` defaults to Xavier uniform and ``bias_initializer`` to 0
     (OneFlow's defaults). ``padding="SAME"`` is OneFlow's SAME_LOWER.
     """
-    if not isinstance(filters, int) or filters < 1:
-        raise ValueError(f"layers.conv2d(filters) must be an int >= 1; got {filters!r}")
-    name = _name(name, "Conv2d")
-    cf = data_format in _nn._CHANNELS_FIRST
-    k = _nn._pair(kernel_size, 2, "layers.conv2d(kernel_size)")
-    cin = inputs.shape[1] if cf else inputs.shape[-1]
-    if cin % groups:
-        raise ValueError(f"layers.conv2d: input channels {cin} do not divide into groups={groups}")
-    shape = (filters, cin // groups, *k) if cf else (filters, *k, cin // groups)
-    w = _vars.get_variable(
-        weight_name or f"{name}-weight",
-        shape,
-        initializer=kernel_initializer or _vars.xavier_uniform_initializer(data_format),
-        regularizer=kernel_regularizer,
-        trainable=trainable,
+    kw = {k: v for k, v in locals().items() if k not in ("inputs", "filters", "kernel_size")}
+    return _conv(inputs, filters, kernel_size, 2, "Conv2d", **kw)
+
+
+def conv3d(
+    inputs,
+    filters,
+    kernel_size=1,
+    strides=1,
+    padding="VALID",
+    data_format="NCDHW",
+    dilation_rate=None,
+    groups=1,
+    activation=None,
+    use_bias=True,
+    kernel_initializer=None,
+    bias_initializer=None,
+    kernel_regularizer=None,
+    bias_regularizer=None,
+    trainable=True,
+    name=None,
+    weight_name=None,
+    bias_name=None,
+):
+    """3-D convolution layer: weight ``(filters, in/groups, kd, kh, kw)`` for NCDHW."""
+    kw = {k: v for k, v in locals().items() if k not in ("inputs", "filters", "kernel_size")}
+    return _conv(inputs, filters, kernel_size, 3, "Conv3d", **kw)
+
+
+def _bn_variables(name, c, center, scale, trainable, inits, regs, names):
+    """gamma, beta (None when off) and the moving statistics with their full names."""
+    f32 = jnp.float32
+    zero, one = _vars.constant_initializer(0), _vars.constant_initializer(1)
+    gamma_name, beta_name, mm_name, mv_name = (
+        given or f"{name}-{default}"
+        for given, default in zip(names, ("gamma", "beta", "moving_mean", "moving_variance"))
     )
-    out = _nn.conv2d(inputs, w, strides, padding, data_format, dilation_rate, groups)
-    if use_bias:
-        b = _vars.get_variable(
-            bias_name or f"{name}-bias",
-            (filters,),
-            initializer=bias_initializer or _vars.constant_initializer(0),
-            regularizer=bias_regularizer,
-            trainable=trainable,
-        )
-        out = _nn.bias_add(out, b, "NCHW" if cf else "NHWC")
-    if activation is not None:
-        out = activation(out)
-    return out
+    beta_init, gamma_init, mm_init, mv_init = inits
+    mov_mean = _vars.get_variable(mm_name, (c,), f32, mm_init or zero, trainable=False)
+    mov_var = _vars.get_variable(mv_name, (c,), f32, mv_init or one, trainable=False)
+    gamma = (
+        _vars.get_variable(gamma_name, (c,), f32, gamma_init or one, regs[1], trainable) if scale else None
+    )
+    beta = _vars.get_variable(beta_name, (c,), f32, beta_init or zero, regs[0], trainable) if center else None
+    return gamma, beta, (mov_mean, _vars.full_name(mm_name)), (mov_var, _vars.full_name(mv_name))
+
+
+def _bn_statistics(ctx, x, axis, momentum, moving, training):
+    """Batch statistics (and the moving-statistics updates) in training, else the moving ones."""
+    (mov_mean, mm_full), (mov_var, mv_full) = moving
+    if not training:
+        return mov_mean, mov_var
+    reduce = tuple(i for i in range(x.ndim) if i != axis)
+    mean, var = jnp.mean(x, axis=reduce), jnp.var(x, axis=reduce)
+    n = x.size // x.shape[axis]
+    unbiased = var * (n / max(n - 1, 1))
+    ctx.updates[mm_full] = jax.lax.stop_gradient(momentum * mov_mean + (1 - momentum) * mean)
+    ctx.updates[mv_full] = jax.lax.stop_gradient(momentum * mov_var + (1 - momentum) * unbiased)
+    return mean, var
 
 
 def batch_normalization(
@@ -142,59 +262,89 @@ def batch_normalization(
     trainable=True,
     training=True,
     name=None,
+    gamma_name=None,
+    beta_name=None,
+    moving_mean_name=None,
+    moving_variance_name=None,
 ):
     """Batch normalization over every axis except ``axis`` (use ``axis=1`` for NCHW).
 
-    Variables: ``-gamma``, ``-beta`` (trainable), ``-moving_mean``, ``-moving_variance``.
-    In a train job with ``training=True`` the batch statistics normalize and the moving
-    ones update: ``mov = momentum * mov + (1 - momentum) * batch`` (the unbiased batch
-    variance, as cuDNN). Predict jobs always use the moving statistics. Statistics are
-    computed in float32.
+    Variables: ``-gamma``, ``-beta`` (trainable), ``-moving_mean``, ``-moving_variance``
+    (or the names given by ``gamma_name``, ...). In a train job with ``training=True``
+    and ``trainable=True`` the batch statistics normalize and the moving ones update:
+    ``mov = momentum * mov + (1 - momentum) * batch`` (the unbiased batch variance, as
+    cuDNN). Predict jobs, ``training=False`` and ``trainable=False`` use the moving
+    statistics (OneFlow's rule). Statistics are computed in float32.
     """
     if not 0 <= momentum <= 1:
         raise ValueError(f"batch_normalization(momentum) must be in [0, 1]; got {momentum!r}")
     ctx = _trace.require("layers.batch_normalization")
     name = _name(name, "BatchNorm")
     axis = axis % inputs.ndim
-    c = inputs.shape[axis]
-    f32 = jnp.float32
-    zero, one = _vars.constant_initializer(0), _vars.constant_initializer(1)
-    mm_name, mv_name = f"{name}-moving_mean", f"{name}-moving_variance"
-    mov_mean = _vars.get_variable(mm_name, (c,), f32, moving_mean_initializer or zero, trainable=False)
-    mov_var = _vars.get_variable(mv_name, (c,), f32, moving_variance_initializer or one, trainable=False)
-    gamma = (
-        _vars.get_variable(f"{name}-gamma", (c,), f32, gamma_initializer or one, gamma_regularizer, trainable)
-        if scale
-        else None
+    inits = (beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer)
+    names = (gamma_name, beta_name, moving_mean_name, moving_variance_name)
+    gamma, beta, *moving = _bn_variables(
+        name,
+        inputs.shape[axis],
+        center,
+        scale,
+        trainable,
+        inits,
+        (beta_regularizer, gamma_regularizer),
+        names,
     )
-    beta = (
-        _vars.get_variable(f"{name}-beta", (c,), f32, beta_initializer or zero, beta_regularizer, trainable)
-        if center
-        else None
-    )
-    reduce = tuple(i for i in range(inputs.ndim) if i != axis)
+    x = inputs.astype(jnp.float32)
+    mean, var = _bn_statistics(ctx, x, axis, momentum, moving, training and trainable and ctx.is_train)
     shape = [1] * inputs.ndim
-    shape[axis] = c
-    x = inputs.astype(f32)
-    if training and ctx.is_train:
-        mean = jnp.mean(x, axis=reduce)
-        var = jnp.var(x, axis=reduce)
-        n = x.size // c
-        unbiased = var * (n / max(n - 1, 1))
-        ctx.updates[_vars.full_name(mm_name)] = jax.lax.stop_gradient(
-            momentum * mov_mean + (1 - momentum) * mean
-        )
-        ctx.updates[_vars.full_name(mv_name)] = jax.lax.stop_gradient(
-            momentum * mov_var + (1 - momentum) * unbiased
-        )
-    else:
-        mean, var = mov_mean, mov_var
+    shape[axis] = inputs.shape[axis]
     y = (x - mean.reshape(shape)) * jax.lax.rsqrt(var.reshape(shape) + epsilon)
     if gamma is not None:
         y = y * gamma.reshape(shape)
     if beta is not None:
         y = y + beta.reshape(shape)
     return y.astype(inputs.dtype)
+
+
+def batch_normalization_add_relu(inputs, addend=None, axis=-1, momentum=0.99, epsilon=0.001, **kwargs):
+    """``relu(batch_normalization(inputs) + addend)`` (``addend`` optional), with every
+    argument and the train / predict behaviour of :func:`batch_normalization`."""
+    out = batch_normalization(inputs, axis, momentum, epsilon, **kwargs)
+    if addend is not None:
+        out = out + addend.astype(out.dtype)
+    return jax.nn.relu(out)
+
+
+def batch_normalization_relu(inputs, axis=-1, momentum=0.99, epsilon=0.001, **kwargs):
+    """``relu(batch_normalization(inputs))``, with :func:`batch_normalization`'s arguments."""
+    return batch_normalization_add_relu(inputs, None, axis, momentum, epsilon, **kwargs)
+
+
+def prelu(
+    inputs,
+    alpha_initializer=None,
+    alpha_regularizer=None,
+    shared_axes=None,
+    trainable=True,
+    name=None,
+    model_distribute=None,
+):
+    """``max(0, x) + alpha * min(0, x)`` with a learned ``-alpha`` of shape
+    ``inputs.shape[1:]`` (1 along ``shared_axes``); ``alpha`` starts at 0 by default."""
+    name = _name(name, "PRelu")
+    shape = list(inputs.shape[1:])
+    for a in shared_axes or ():
+        if not 1 <= a < inputs.ndim:
+            raise ValueError(f"layers.prelu(shared_axes) must be in [1, {inputs.ndim}); got {shared_axes!r}")
+        shape[a - 1] = 1
+    alpha = _vars.get_variable(
+        f"{name}-alpha",
+        tuple(shape),
+        initializer=alpha_initializer or _vars.constant_initializer(0),
+        regularizer=alpha_regularizer,
+        trainable=trainable,
+    )
+    a = jnp.reshape(alpha, (1, *shape)).astype(inputs.dtype)
+    return jnp.where(inputs > 0, inputs, a * inputs)
 
 
 def layer_norm(

@@ -122,6 +122,10 @@ def minimum(x, y, name=None):
 
 
 def clip_by_value(values, min_value=None, max_value=None, name=None):
+    """``values`` clipped to ``[min_value, max_value]`` (either bound may be None, not both).
+    Also ``flow.clip_by_value``, ``flow.clip``, ``flow.clip_by_scalar``, ``flow.clamp``."""
+    if min_value is None and max_value is None:
+        raise ValueError("clip_by_value needs min_value or max_value; both are None")
     return jnp.clip(values, min_value, max_value)
 
 
@@ -142,24 +146,24 @@ def gelu(x, name=None):
     return jax.nn.gelu(x, approximate=False)
 
 
-def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.mean(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
+def reduce_mean(input_blob, axis=None, keepdims=False, name=None):
+    return jnp.mean(*_amp.float32(input_blob), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     return jnp.sum(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.max(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
+def reduce_max(x, axis=None, keepdims=False, name=None):
+    return jnp.max(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.min(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
+def reduce_min(x, axis=None, keepdims=False, name=None):
+    return jnp.min(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.prod(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
+def reduce_prod(x, axis=None, keepdims=False, name=None):
+    return jnp.prod(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
 
 
 def argmax(input, axis=-1, name=None):

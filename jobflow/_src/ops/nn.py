@@ -109,14 +109,15 @@ def conv2d(
     )
 
 
-def _pool(input, ksize, strides, padding, data_format, ceil_mode, op):
-    if input.ndim != 4:
-        raise ValueError(f"{op} needs a rank-4 input; got shape {input.shape}")
+def _pool(input, ksize, strides, padding, data_format, ceil_mode, op, n=2):
+    """Window, strides and explicit padding of an ``n``-d pool over ``input``."""
+    if input.ndim != n + 2:
+        raise ValueError(f"{op} needs a rank-{n + 2} input; got shape {input.shape}")
     cf = data_format in _CHANNELS_FIRST
-    ksize = _pair(ksize, 2, f"{op}(ksize)")
-    strides = _pair(strides, 2, f"{op}(strides)")
-    spatial = input.shape[2:] if cf else input.shape[1:3]
-    pads = _padding(padding, spatial, ksize, strides, (1, 1), cf, op)
+    ksize = _pair(ksize, n, f"{op}(ksize)")
+    strides = _pair(strides, n, f"{op}(strides)")
+    spatial = input.shape[2:] if cf else input.shape[1:-1]
+    pads = _padding(padding, spatial, ksize, strides, (1,) * n, cf, op)
     if ceil_mode:
         new = []
         for size, k, s, (lo, hi) in zip(spatial, ksize, strides, pads):
@@ -132,22 +133,28 @@ def _pool(input, ksize, strides, padding, data_format, ceil_mode, op):
     return window, stride, full
 
 
-def max_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
-    """Max pooling; padded positions never win."""
-    window, stride, pads = _pool(input, ksize, strides, padding, data_format, ceil_mode, "max_pool2d")
+def _max_pool(input, window, stride, pads):
     init = -jnp.inf if jnp.issubdtype(input.dtype, jnp.floating) else int(jnp.iinfo(input.dtype).min)
     return jax.lax.reduce_window(input, init, jax.lax.max, window, stride, pads)
 
 
-def avg_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
-    """Average pooling; padded positions are excluded from the count (cuDNN's
-    ``COUNT_EXCLUDE_PADDING``, TF's rule)."""
-    window, stride, pads = _pool(input, ksize, strides, padding, data_format, ceil_mode, "avg_pool2d")
+def _avg_pool(input, window, stride, pads):
     x = _wide(input)
     total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, stride, pads)
     ones = jnp.ones(input.shape, x.dtype)
     count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, stride, pads)
     return _like(total / count, input)
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
+    """Max pooling; padded positions never win."""
+    return _max_pool(input, *_pool(input, ksize, strides, padding, data_format, ceil_mode, "max_pool2d"))
+
+
+def avg_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
+    """Average pooling; padded positions are excluded from the count (cuDNN's
+    ``COUNT_EXCLUDE_PADDING``, TF's rule)."""
+    return _avg_pool(input, *_pool(input, ksize, strides, padding, data_format, ceil_mode, "avg_pool2d"))
 
 
 def leaky_relu(x, alpha=0.2, name=None):

@@ -11,7 +11,10 @@ import importlib.metadata
 import pathlib
 import re
 import sys
-import tomllib
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jobflow"

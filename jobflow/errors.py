@@ -2,6 +2,7 @@
 keeps working); :class:`JobflowError` is the base of them all."""
 
 from jobflow._src.core.errors import ArgumentError as ArgumentError
+from jobflow._src.core.errors import CallbackError as CallbackError
 from jobflow._src.core.errors import CheckpointError as CheckpointError
 from jobflow._src.core.errors import JobDefinitionError as JobDefinitionError
 from jobflow._src.core.errors import JobflowError as JobflowError
@@ -15,4 +16,5 @@ __all__ = [
     "JobInputError",
     "CheckpointError",
     "NonFiniteStepsError",
+    "CallbackError",
 ]

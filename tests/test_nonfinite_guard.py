@@ -1,6 +1,7 @@
 """``function_config.skip_nonfinite_steps``: skipping non-finite steps without loss scaling,
 and ``max_consecutive_skipped_steps``: the error after too many skips in a row."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -170,3 +171,60 @@ def test_the_limit_check_in_a_loop_that_never_waits():
     guard._recent.clear()
     guard._recent.append(Pending())
     assert guard._latest_finished_count({RUN: Pending()}) is None
+
+
+# ------------------------------------------------- non-finite learning rates, counters
+
+
+def _nan_at_one(step):
+    return jnp.where(step == 1, jnp.float32(np.nan), jnp.float32(0.1))
+
+
+def nan_rate_job(skip: bool):
+    """A train job whose schedule gives nan at step 1 (0.1 at every other step)."""
+    cfg = flow.function_config().skip_nonfinite_steps(skip)
+
+    @flow.global_function(type="train", function_config=cfg)
+    def train(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
+        w = flow.get_variable("w", (2,), initializer=flow.ones_initializer())
+        flow.optimizer.SGD(_nan_at_one, momentum=0.9).minimize(flow.math.reduce_sum(w * x))
+        return w
+
+    return train
+
+
+def test_a_nan_learning_rate_is_a_skipped_step():
+    train = nan_rate_job(skip=True)
+    train(CLEAN)
+    before = snapshot()
+    train(CLEAN)  # step 1: lr(1) is nan
+    info = train.last_info
+    assert info["skipped"] is True and np.isnan(info["lr"]) and info["step"] == 1
+    after = snapshot()
+    assert set(after) == set(before)
+    for name in ("w", "w-momentum", STEP):
+        assert after[name].tobytes() == before[name].tobytes(), name
+    assert np.all(np.isfinite(after["w"]))
+    assert (after[RUN], after[TOTAL]) == (1, 1)
+    train(CLEAN)  # the counter did not advance: the rate is nan again, skipped again
+    assert train.last_info["skipped"] is True and snapshot()[TOTAL] == 2
+
+
+def test_without_the_switch_a_nan_learning_rate_is_applied():
+    train = nan_rate_job(skip=False)
+    train(CLEAN)
+    train(CLEAN)
+    assert train.last_info["skipped"] is False and np.isnan(train.last_info["lr"])
+    assert np.all(np.isnan(flow.get_all_variables()["w"]))
+
+
+def test_skip_counters_saturate_at_the_int32_maximum():
+    train = guarded_job(limit=None)
+    train(CLEAN)
+    top = np.int32(2**31 - 1)
+    flow.load_variables({TOTAL: top, RUN: top - 1})
+    train(NAN)
+    train(NAN)
+    v = flow.get_all_variables()
+    assert (v[TOTAL], v[RUN]) == (top, top)  # no wrap to negative counts
+    assert v[TOTAL].dtype == np.int32

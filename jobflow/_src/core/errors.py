@@ -14,6 +14,7 @@ __all__ = [
     "JobInputError",
     "CheckpointError",
     "NonFiniteStepsError",
+    "CallbackError",
 ]
 
 
@@ -55,3 +56,18 @@ class CheckpointError(JobflowError, ValueError):
 class NonFiniteStepsError(JobflowError, RuntimeError):
     """A train job skipped more consecutive non-finite steps than its
     ``max_consecutive_skipped_steps`` allows."""
+
+
+class CallbackError(JobflowError, RuntimeError):
+    """A result callback (``tp.Callback``, ``Future.async_get``) raised. Re-raised at the
+    next job call or ``flow.sync_default_session()``, chained to the callback's exception
+    (its traceback is ``__cause__``); ``errors`` holds every exception raised since."""
+
+    def __init__(self, errors: list[BaseException]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        more = f" (and {len(self.errors) - 1} more: see .errors)" if len(self.errors) > 1 else ""
+        super().__init__(
+            f"a job result callback raised {type(first).__name__}: {first}{more}; the jobs and "
+            f"variables are unchanged by it, and the callbacks queued after it ran"
+        )

@@ -35,6 +35,9 @@ class TraceContext:
       placements: placements entered in the body (discovery).
       rng: the job's key for this call, or None in discovery.
       amp_dtype: the low dtype white-list ops compute in, or None when AMP is off.
+      label_ranges: ``(labels, num_classes, op name)`` per sparse cross-entropy op of the
+        discovery trace (``note_label_range``): the runtime checks job arguments used as
+        labels when the job checks its input values.
       feeds: key -> value the body hands to this step's optimizer update (an lr from
         ``CustomScheduler``, a metric for ``ReduceLROnPlateau.step``), keyed by the
         schedule's ``feed_key``. The job returns them from the traced body and passes
@@ -54,6 +57,7 @@ class TraceContext:
     rng: Any = None
     amp_dtype: Any = None
     feeds: dict = dataclasses.field(default_factory=dict)
+    label_ranges: list = dataclasses.field(default_factory=list)
     _rng_count: int = 0
     _names: dict = dataclasses.field(default_factory=dict)
 
@@ -77,6 +81,13 @@ class TraceContext:
 def current() -> TraceContext | None:
     """The context of the job body being traced on this thread, or None."""
     return getattr(_local, "ctx", None)
+
+
+def note_label_range(labels, num_classes: int, op: str) -> None:
+    """Records, in a discovery trace, that ``labels`` must lie in ``[0, num_classes)``."""
+    ctx = current()
+    if ctx is not None and ctx.discover:
+        ctx.label_ranges.append((labels, int(num_classes), op))
 
 
 def require(what: str) -> TraceContext:

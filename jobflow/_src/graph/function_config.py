@@ -117,6 +117,9 @@ class FunctionConfig:
       are not finite, without loss scaling; ``max_consecutive_skipped_steps(n)`` [1000]:
       the job raises once ``n`` consecutive steps were skipped (any skipping: this
       switch or a loss-scale policy that skips).
+    * ``check_input_values(bool)`` [False]: before each call, check that float
+      arguments are finite and that arguments used as labels of sparse cross-entropy ops
+      lie in ``[0, num_classes)`` (jobflow's own switch; OneFlow had none).
     * ``seed(int)`` (alias ``random_seed``) [the session seed]: seeds the job's random
       stream (dropout) and the variables this job creates first.
     * ``default_initializer_conf(initializer)`` [none]: initializer for variables created
@@ -138,6 +141,7 @@ class FunctionConfig:
             "amp_dtype": None,
             "skip_nonfinite_steps": False,
             "max_consecutive_skipped_steps": 1000,
+            "check_input_values": False,
             "seed": None,
             "default_initializer_conf": None,
             "gradient_accumulation_steps": 1,
@@ -227,6 +231,25 @@ class FunctionConfig:
         self.settings["max_consecutive_skipped_steps"] = (
             None if n is None else _check_int("max_consecutive_skipped_steps", n, 1)
         )
+        return self
+
+    def check_input_values(self, enabled: bool = True):
+        """Checks the values of every call's arguments before the step runs (default off).
+
+        * every floating-point argument must be finite (no ``nan``, ``inf``);
+        * an argument passed straight to ``flow.nn.sparse_softmax_cross_entropy_with_logits``
+          as ``labels`` must lie in ``[0, num_classes)`` (without the check, ``-1`` trains
+          as the last class and ``num_classes`` gives a ``nan`` loss). Labels the body
+          computes from an argument (a reshape, a cast) are not checked.
+
+        A failing check raises ``JobInputError`` naming the argument, the first bad index
+        (in row-major order) and its value, before anything runs: the store is
+        unchanged. The checks run on the host with numpy (JAX-array arguments are copied
+        to the host first). Cost: one pass over each checked argument, measured at 23 to
+        32 us per call for a (100, 1, 28, 28) float32 batch with (100,) int32 labels (a
+        loaded, shared CPU core); off, one attribute test (docs/reliability.md).
+        """
+        self.settings["check_input_values"] = _check_bool("check_input_values", enabled)
         return self
 
     def seed(self, seed: int):

@@ -324,6 +324,12 @@ def load(path, *, ignore_mismatch: bool = True, allow_missing: bool = False) -> 
     problems = list(contents.problems)
     if not contents.readable:
         raise CheckpointError("load", path, problems, "nothing was loaded, the variables are unchanged")
+    with sess.lock:  # checked and assigned with no job call in between (runtime/session.py)
+        return _load_contents(sess, path, contents, problems, ignore_mismatch, allow_missing)
+
+
+def _load_contents(sess, path: str, contents: _Contents, problems: list, ignore_mismatch, allow_missing):
+    """The part of :func:`load` after reading: checks everything, then assigns."""
     values: dict[str, Any] = dict(contents.arrays)
     sess.initialize_jobs()
     for name, raw in contents.raw.items():

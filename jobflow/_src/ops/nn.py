@@ -250,8 +250,11 @@ def layer_norm(
 def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     """Per-example ``-log softmax(logits)[label]`` (float32).
 
-    ``labels`` has shape ``logits.shape[:-1]`` (a trailing 1 is accepted).
+    ``labels`` has shape ``logits.shape[:-1]`` (a trailing 1 is accepted). With
+    ``function_config().check_input_values(True)``, a job argument passed as ``labels``
+    is checked to lie in ``[0, num_classes)`` before each call.
     """
+    _trace.note_label_range(labels, logits.shape[-1], "sparse_softmax_cross_entropy_with_logits")
     if labels.ndim == logits.ndim and labels.shape[-1] == 1:
         labels = jnp.squeeze(labels, -1)
     if labels.shape != logits.shape[:-1]:

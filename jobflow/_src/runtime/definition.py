@@ -7,7 +7,7 @@ and its ``function_config``. It holds nothing of a session and never changes.
 Where it sits in a call: ``Job.__call__`` (``job.py``) takes its fast path for numpy
 arguments whose signature passed these checks before; every other call goes through
 :meth:`JobDefinition.check_inputs` (count, names, type, rank, shape, dtype kind and cast,
-mirrored lists), and ``run_steps`` through :meth:`JobDefinition.check_stacked_inputs`.
+mirrored lists, the range of a narrowing integer cast), and ``run_steps`` through :meth:`JobDefinition.check_stacked_inputs`.
 Definition problems raise :class:`~jobflow.errors.JobDefinitionError`, argument problems
 :class:`~jobflow.errors.JobInputError`; neither changes anything.
 """
@@ -25,6 +25,7 @@ import numpy as np
 from jobflow._src.core.errors import JobDefinitionError, JobInputError
 from jobflow._src.graph.function_config import FunctionConfig
 from jobflow._src.runtime import dispatch as _dispatch
+from jobflow._src.runtime import input_checks as _input_checks
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime import typing as tp
@@ -81,9 +82,15 @@ def _same_kind(got: np.dtype, want: np.dtype) -> bool:
 
 
 def check_array(where: str, x, ph: tp.Placeholder):
-    """``x`` checked against ``ph`` (type, rank, shape, dtype kind) and cast to its dtype."""
+    """``x`` checked against ``ph`` (type, rank, shape, dtype kind) and cast to its dtype
+    (a narrowing integer cast checks the range: ``input_checks.check_int_range``)."""
     if isinstance(x, np.generic):
         x = np.asarray(x)
+    if isinstance(x, jax.core.Tracer):
+        raise JobDefinitionError(
+            f"{where}: got a traced JAX value; a job cannot be called inside jax.jit, jax.grad "
+            f"or another job's body (call it from Python with numpy arrays)"
+        )
     if not isinstance(x, (np.ndarray, jax.Array)):
         raise JobInputError(f"{where}: expected a numpy array with {ph.describe()}; got {type(x).__name__}")
     if x.ndim != ph.ndim:
@@ -99,6 +106,8 @@ def check_array(where: str, x, ph: tp.Placeholder):
         raise JobInputError(
             f"{where}: expected dtype {ph.dtype.name}; got {got.name} (a different kind of number)"
         )
+    if got.kind in "iu" and not np.can_cast(got, ph.dtype, "safe"):
+        _input_checks.check_int_range(where, x, ph.dtype)  # int64 -> int32 must not wrap
     return x.astype(ph.dtype)
 
 

@@ -30,6 +30,7 @@ This module calls nothing above it: a program is any object with the attributes 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping
 
 import jax
@@ -124,25 +125,27 @@ def run(program, store, inputs: list, guard=None):
     is checked before anything runs (``NonFiniteStepsError``, nothing changed) and the
     call's info is recorded for the next check.
     """
-    if guard is not None:
-        guard.check_limit(store)
-    if program.version == store.version:  # nothing else wrote since the program's last call
-        mutable, readonly = program.state
-    else:
-        mutable, readonly = gather(program, store)
-    new, out, info = program.compiled(mutable, readonly, inputs)
-    # The device is busy now: the bookkeeping below overlaps with it.
-    store_result(program, store, new, readonly)
-    info = PackedInfo(program.packer, info)
-    if guard is not None:
-        guard.record(info)
+    with store.lock:  # gather, donate and store with no other call or read in between
+        if guard is not None:
+            guard.check_limit(store)
+        if program.version == store.version:  # nothing else wrote since the program's last call
+            mutable, readonly = program.state
+        else:
+            mutable, readonly = gather(program, store)
+        new, out, info = program.compiled(mutable, readonly, inputs)
+        # The device is busy now: the bookkeeping below overlaps with it.
+        store_result(program, store, new, readonly)
+        info = PackedInfo(program.packer, info)
+        if guard is not None:
+            guard.record(info)
     return out, info
 
 
 def deferred_result(job_name: str, kind: str, session, out, convert):
     """What a call that does not wait returns, by the return annotation's ``kind``:
     ``"none"``: None; ``"callback"``: a registrar ``f`` (``f(cb)`` runs ``cb(result)`` on
-    the session's worker thread); else a :class:`jobflow.typing.Future`."""
+    the session's worker thread); else a :class:`jobflow.typing.Future`. An exception a
+    callback raises is kept by the session (``Session.submit_callback``)."""
     if kind == "none":
         return None
     if kind == "callback":
@@ -152,10 +155,10 @@ def deferred_result(job_name: str, kind: str, session, out, convert):
                 raise ArgumentError(
                     f"job {job_name!r} returns a callback registrar; pass it a callable, got {callback!r}"
                 )
-            session.executor.submit(lambda: callback(convert(out)))
+            session.submit_callback(lambda: callback(convert(out)))
 
         return register
-    return tp.Future(out, convert, session.executor)
+    return tp.Future(out, convert, session.submit_callback)
 
 
 def host_converter(structure, mirrored: bool, local: bool, stacked: bool):
@@ -180,12 +183,14 @@ class Store(dict):
     A program remembers the state it passed and got back at its last call together with
     the version after it; when nothing else wrote since, its next call reuses that state
     as is. Every mutating method bumps the version (:func:`store_result` writes with
-    ``dict.update`` and bumps it itself).
+    ``dict.update`` and bumps it itself). ``lock`` (re-entrant) is held by every
+    read-modify-write of the store: a job call (:func:`run`), whole-store reads and writes.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.version = 0
+        self.lock = threading.RLock()  # serializes read-modify-writes (runtime/session.py)
 
     def __setitem__(self, key, value):
         self.version += 1

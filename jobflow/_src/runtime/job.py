@@ -16,8 +16,11 @@ call goes down through them, never back:
    inside ``jax.value_and_grad`` and the optimizer update, the schedule ``lr(step)`` and
    the step counter run in the same program.
 4. *Call* (``dispatch.py``): inputs are checked (clear errors; nothing changes on
-   failure), put on the job's devices, the program runs, the store is updated, and
-   outputs are returned as the return annotation says.
+   failure; values too with ``check_input_values``, ``input_checks.py``), put on the
+   job's devices, the program runs, the store is updated under the store's lock (calls
+   from several threads run in some serial order), and outputs are returned as the
+   return annotation says. A call first re-raises what a result callback raised
+   (``CallbackError``) and refuses to run inside another job's body.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import functools
 
 import numpy as np
 
+from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import JobDefinitionError, JobInputError
 from jobflow._src.graph.function_config import FunctionConfig
 from jobflow._src.runtime import dispatch as _dispatch
@@ -49,6 +53,7 @@ class Job:
     """
 
     def __init__(self, fn, type: str, config: FunctionConfig):
+        _refuse_inside_trace(getattr(fn, "__name__", repr(fn)), "defined")
         self.definition = d = JobDefinition(fn, type, config)
         self.fn, self.name, self.type, self.config = fn, d.name, d.type, d.config
         self.placeholders, self.return_spec = d.placeholders, d.return_spec
@@ -112,13 +117,14 @@ class Job:
     def _plan(self, shapes) -> Plan:
         """The plan of per-step input ``shapes`` (made once; it creates the job's state)."""
         sess = self._session()
-        plan = self._plans.get(shapes)
-        if plan is None:
-            plan = make_plan(self.definition, sess, shapes, on_discovery=self._discovered)
-            self._plans[shapes] = plan
-            if plan.guard is not None:
-                self._guard = plan.guard
-                self._limit = plan.guard if plan.guard.limited else None
+        with sess.lock:  # one thread plans; the others then find its plan
+            plan = self._plans.get(shapes)
+            if plan is None:
+                plan = make_plan(self.definition, sess, shapes, on_discovery=self._discovered)
+                self._plans[shapes] = plan
+                if plan.guard is not None:
+                    self._guard = plan.guard
+                    self._limit = plan.guard if plan.guard.limited else None
         return plan
 
     def _program(self, shapes, steps: int | None = None) -> Program:
@@ -128,9 +134,12 @@ class Job:
         program = self._programs.get(key)
         if program is None:
             sess = self._session()
-            plan = self._plan(shapes)
-            program = compile_program(self.definition, plan, sess.store, steps, self._traced)
-            self._programs[key] = program
+            with sess.lock:  # one thread compiles; the others then find its program
+                program = self._programs.get(key)
+                if program is None:
+                    plan = self._plan(shapes)
+                    program = compile_program(self.definition, plan, sess.store, steps, self._traced)
+                    self._programs[key] = program
         return program
 
     # -- calls ---------------------------------------------------------------------------
@@ -140,6 +149,7 @@ class Job:
         Without arguments the placeholders' shapes are used (they must have no ``None``
         dimension); with example arguments, their shapes.
         """
+        _refuse_inside_trace(self.name, "compiled")
         if example_args or example_kwargs:
             arrays = self.definition.check_inputs(example_args, example_kwargs)
             shapes = tuple(tuple(x.shape) for x in arrays)
@@ -155,18 +165,31 @@ class Job:
 
     def __call__(self, *args, **kwargs):
         sess = self._session()
+        if sess.callback_errors or _trace.current() is not None:
+            self._before_call(sess)
         # Fast path: plain numpy arguments with a signature that passed the checks before.
         program = None if kwargs else self._direct.get(_dispatch.signature(args))
         if program is None:
             program, inputs = self._checked_inputs(args, kwargs)
         else:
+            if program.value_checks is not None:
+                program.value_checks(args)
             inputs = list(args) if self._waits else _dispatch.owned(args)
         return self._run(sess, program, inputs)
+
+    def _before_call(self, sess) -> None:
+        """Raises what a result callback raised (not inside a callback: the caller's thread
+        gets it), and refuses a call inside a job's trace."""
+        _refuse_inside_trace(self.name, "called")
+        if not _session.in_callback():
+            sess.raise_callback_errors()
 
     def _checked_inputs(self, args, kwargs):
         """``(program, placed arguments)`` after the full input checks (may compile)."""
         arrays = self.definition.check_inputs(args, kwargs)
         program = self._program(tuple(tuple(x.shape) for x in arrays))
+        if program.value_checks is not None:
+            program.value_checks(arrays)
         key = _dispatch.signature(args)
         unchanged = len(key) == len(args) and all(a is x for a, x in zip(args, arrays))
         if program.direct and not kwargs and unchanged:
@@ -205,8 +228,11 @@ class Job:
         the last step. Each distinct ``K`` (and input shape) is traced and compiled once.
         """
         sess = self._session()
+        self._before_call(sess)
         arrays, k = self.definition.check_stacked_inputs(args, kwargs)
         program = self._program(tuple(tuple(x.shape)[1:] for x in arrays), steps=k)
+        if program.value_checks is not None:
+            program.value_checks(arrays)
         return self._run(sess, program, self._place(program, self.definition.own(arrays)))
 
     # -- inspection ----------------------------------------------------------------------
@@ -279,6 +305,18 @@ class Job:
 
     def __repr__(self):
         return f"<jobflow.Job {self.name!r} type={self.type!r}>"
+
+
+def _refuse_inside_trace(name: str, what: str) -> None:
+    """Raises when a job is defined, compiled or called while a job body is traced: its
+    state would be made of the outer trace's values (JAX tracers) and poison the store."""
+    outer = _trace.current()
+    if outer is not None:
+        raise JobDefinitionError(
+            f"job {name!r} is {what} inside the body of job {outer.job_name!r}; a job body cannot "
+            f"define or call jobs. Define jobs at module level and call them one after another "
+            f"from Python (share variables between them by name)"
+        )
 
 
 def global_function(type: str = "predict", function_config: FunctionConfig | None = None):

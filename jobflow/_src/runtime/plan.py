@@ -53,6 +53,7 @@ class Discovery:
     uses_rng: bool
     placements: list  # placements entered in the body
     out_avals: Any
+    label_args: tuple = ()  # (argument index, num_classes, op) of arguments used as labels
 
     @property
     def optimizer(self):
@@ -106,10 +107,13 @@ def discover(definition, shapes) -> Discovery:
         definition.name, definition.is_train, True, definition.config, amp_dtype=definition.amp_dtype()
     )
 
+    label_args: list = []
+
     def body(*xs):
         with _trace.active(ctx), _scope.fresh_stacks():
             out = definition.fn(*xs)
         definition.return_spec.check(definition.name, out)
+        label_args.extend(_label_args(ctx.label_ranges, xs))
         losses = [l for _, ls in ctx.minimize_calls for l in ls]
         return out, losses, dict(ctx.updates)
 
@@ -118,8 +122,20 @@ def discover(definition, shapes) -> Discovery:
     if definition.is_train:
         _check_minimize(definition.name, len(ctx.minimize_calls))
     return Discovery(
-        dict(ctx.specs), ctx.minimize_calls, list(ctx.updates), ctx._rng_count > 0, ctx.placements, out_avals
+        dict(ctx.specs),
+        ctx.minimize_calls,
+        list(ctx.updates),
+        ctx._rng_count > 0,
+        ctx.placements,
+        out_avals,
+        tuple(label_args),
     )
+
+
+def _label_args(label_ranges, args) -> list:
+    """``[(argument index, num_classes, op)]`` for the recorded labels that are arguments
+    of the body themselves (``args``: the body's traced arguments)."""
+    return [(i, n, op) for labels, n, op in label_ranges for i, x in enumerate(args) if labels is x]
 
 
 def _check_minimize(job_name: str, calls: int) -> None:

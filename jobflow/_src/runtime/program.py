@@ -19,6 +19,7 @@ from typing import Any
 import jax
 
 from jobflow._src.runtime import dispatch as _dispatch
+from jobflow._src.runtime import input_checks as _input_checks
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime.step import build_step
@@ -41,6 +42,7 @@ class Program:
       direct: numpy arguments go straight to ``compiled``, which copies them to the devices.
       packer: the ``dispatch.InfoPacker`` of the info output.
       to_host: outputs -> what the call returns (see ``dispatch.host_converter``).
+      value_checks: ``input_checks.ValueChecks`` of the arguments, or None (off).
       version: the store's version after this program's last call.
       state: ``(mutable, readonly)`` state of that call, valid while ``version`` holds.
     """
@@ -55,6 +57,7 @@ class Program:
     direct: bool = False
     packer: Any = None
     to_host: Any = None
+    value_checks: Any = None
     version: int = -1
     state: Any = None
 
@@ -111,4 +114,5 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
         to_host=_dispatch.host_converter(
             definition.return_spec.structure, definition.mirrored, local, stacked=steps is not None
         ),
+        value_checks=_input_checks.value_checks(definition, plan.discovery.label_args),
     )

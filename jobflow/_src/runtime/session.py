@@ -3,13 +3,32 @@
 Every variable (model weights, optimizer slots, step counters, RNG keys) is a named
 array in the session's store. Jobs read from and write to the store; jobs that use the
 same name share the array. ``flow.clear_default_session()`` drops all of it.
+
+Threads. The store's read-modify-write is serialized by one re-entrant lock
+(``Store.lock``): a job call holds it while it gathers the state, dispatches the
+compiled step (asynchronous: the device work runs after the lock is released) and
+stores the new state; reads of the whole store (``get_all_variables``, a checkpoint),
+writes (``load_variables``, a checkpoint load) and the creation of a job's state hold it
+too. Calls from several threads therefore run in some serial order, each on the state
+the previous one left.
+
+Result callbacks (``tp.Callback``, ``Future.async_get``) run in call order on one
+worker thread. An exception a callback raises is kept and re-raised as a
+``CallbackError`` (chained to it) at the next job call or ``sync_default_session()``;
+``clear_default_session()`` re-raises what is left after clearing, and at interpreter
+exit what was never re-raised is printed to stderr. Inside a callback,
+``sync_default_session()`` and ``checkpoint.save()`` wait for the device work only (the
+callbacks queued after the running one cannot run before it returns).
 """
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import itertools
+import sys
 import threading
+import traceback
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jobflow._src.core.errors import CallbackError
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import sharding as _sharding
@@ -33,6 +53,12 @@ __all__ = [
 ]
 
 _ids = itertools.count()
+_callback_thread = threading.local()  # ``active`` is True while a result callback runs
+
+
+def in_callback() -> bool:
+    """True on the worker thread while it runs a result callback."""
+    return getattr(_callback_thread, "active", False)
 
 
 class Blob(np.ndarray):
@@ -51,13 +77,19 @@ def _as_host(value) -> np.ndarray:
 class Session:
     """Holds the variable store and the jobs defined since the last clear."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.id = next(_ids)
         self.specs: dict[str, VariableSpec] = {}
         self.store: _dispatch.Store = _dispatch.Store()  # counts its writes for the jobs' state caches
         self.jobs: dict[str, Any] = {}
-        self._executor = None
-        self._lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # the executor and the callback errors
+        self.callback_errors: list[BaseException] = []  # raised by callbacks, not yet re-raised
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The store's lock: held by every read-modify-write of the store (module docstring)."""
+        return self.store.lock
 
     # -- async results ----------------------------------------------------------------
     @property
@@ -70,16 +102,43 @@ class Session:
                 )
             return self._executor
 
+    def submit_callback(self, fn) -> None:
+        """Queues ``fn()`` on the worker thread; an exception it raises is kept for
+        :meth:`raise_callback_errors`."""
+        self.executor.submit(self._run_callback, fn)
+
+    def _run_callback(self, fn) -> None:
+        _callback_thread.active = True
+        try:
+            fn()
+        except BaseException as e:  # kept, re-raised in the caller's thread
+            with self._lock:
+                self.callback_errors.append(e)
+        finally:
+            _callback_thread.active = False
+
+    def raise_callback_errors(self) -> None:
+        """Raises a ``CallbackError`` chained to the first exception a callback raised
+        since the last call (all of them in ``errors``), and forgets them."""
+        if not self.callback_errors:  # the common case, read without the lock
+            return
+        with self._lock:
+            errors, self.callback_errors = self.callback_errors, []
+        if errors:
+            raise CallbackError(errors) from errors[0]
+
     def sync(self) -> None:
-        """Waits for every queued callback and every pending computation."""
-        if self._executor is not None:
+        """Waits for every queued callback (except inside one: those queued after it
+        cannot run yet) and every pending computation."""
+        if self._executor is not None and not in_callback():
             self._executor.submit(lambda: None).result()
-        jax.block_until_ready(list(self.store.values()))
+        with self.lock:  # no call donates the arrays while they are waited for
+            jax.block_until_ready(list(self.store.values()))
 
     def close(self) -> None:
         """Finishes queued callbacks and lets the jobs drop what they hold of this session."""
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=not in_callback())  # a thread cannot join itself
             self._executor = None
         for job in list(self.jobs.values()):
             job._release(self.id)
@@ -121,8 +180,9 @@ class Session:
             job._ensure_discovered()
 
     def get_all(self) -> dict[str, Blob]:
-        self.initialize_jobs()
-        return {name: _sharding.to_numpy(arr).view(Blob) for name, arr in self.store.items()}
+        with self.lock:  # a consistent snapshot; no call donates the arrays meanwhile
+            self.initialize_jobs()
+            return {name: _sharding.to_numpy(arr).view(Blob) for name, arr in self.store.items()}
 
     def check_values(
         self, values: Mapping[str, Any], ignore_mismatch: bool = True
@@ -162,15 +222,17 @@ class Session:
 
     def assign(self, host: Mapping[str, np.ndarray]) -> None:
         """Puts checked host arrays (from :meth:`check_values`) into the store."""
-        for name, arr in host.items():
-            old = self.store[name]
-            self.store[name] = jax.device_put(arr, old.sharding)
+        with self.lock:
+            for name, arr in host.items():
+                old = self.store[name]
+                self.store[name] = jax.device_put(arr, old.sharding)
 
     def load(self, values: Mapping[str, Any], ignore_mismatch: bool = True) -> None:
-        host, problems = self.check_values(values, ignore_mismatch)
-        if problems:
-            raise ValueError("load_variables loaded nothing:\n  " + "\n  ".join(problems))
-        self.assign(host)
+        with self.lock:  # checked and assigned with no call in between
+            host, problems = self.check_values(values, ignore_mismatch)
+            if problems:
+                raise ValueError("load_variables loaded nothing:\n  " + "\n  ".join(problems))
+            self.assign(host)
 
 
 _default: Session | None = None
@@ -190,13 +252,22 @@ class StoreAccess:
         sess = self._session()
         return sess is not None and sess is _default
 
+    def _store(self) -> _dispatch.Store:
+        sess = self._session()
+        if sess is None:
+            raise RuntimeError("the session of this schedule's state was cleared")
+        return sess.store
+
     def read(self, name: str) -> jax.Array:
-        return self._session().store[name]
+        store = self._store()
+        with store.lock:
+            return store[name]
 
     def write(self, name: str, value) -> None:
-        store = self._session().store
-        old = store[name]
-        store[name] = jax.device_put(jax.numpy.asarray(value, old.dtype), old.sharding)
+        store = self._store()
+        with store.lock:
+            old = store[name]
+            store[name] = jax.device_put(jax.numpy.asarray(value, old.dtype), old.sharding)
 
 
 def default_session() -> Session:
@@ -211,17 +282,40 @@ def default_session() -> Session:
 
 
 def clear_default_session() -> None:
-    """Drops every job and variable; the next job call starts from scratch."""
+    """Drops every job and variable; the next job call starts from scratch.
+
+    Raises ``CallbackError`` (after clearing) when a result callback of the old session
+    raised and no job call or sync re-raised it yet.
+    """
     global _default
     with _default_lock:
         old, _default = _default, None
     if old is not None:
         old.close()
+        old.raise_callback_errors()
 
 
 def sync_default_session() -> None:
-    """Waits until every queued job call and result callback has finished."""
-    default_session().sync()
+    """Waits until every queued job call and result callback has finished.
+
+    Raises ``CallbackError`` when a result callback raised since the last job call or
+    sync (chained to its exception). Inside a callback it waits for the device work only.
+    """
+    sess = default_session()
+    sess.sync()
+    if not in_callback():
+        sess.raise_callback_errors()
+
+
+@atexit.register
+def _report_lost_callback_errors() -> None:
+    """Prints the callback exceptions nobody re-raised before the interpreter exits."""
+    sess = _default
+    if sess is None or not sess.callback_errors:
+        return
+    print("jobflow: result callbacks raised and no job call or sync followed:", file=sys.stderr)
+    for e in sess.callback_errors:
+        traceback.print_exception(e, file=sys.stderr)
 
 
 def get_all_variables() -> dict[str, Blob]:

@@ -15,8 +15,8 @@ result (the new state, the outputs, the info scalars), in the order of one train
 4. *update*: ``optimizer.base.apply_plans`` with the optimizer of this trace, the step
    counter, the gradients and what the body fed (a ``CustomScheduler``'s lr, a metric);
 5. *counter*: the step counter advances (``core.counters.increment``, saturating);
-6. *guard commit*: on a non-finite step of a job that skips, the old values are kept
-   (``StepGuard.commit``); the loss-scale state and skip counters advance;
+6. *guard commit*: on a non-finite step (loss, gradients or a learning rate) of a job
+   that skips, the old values are kept (``StepGuard.commit``); the loss-scale state and skip counters advance;
 7. *info*: ``lr``..., ``loss_scale``, ``global_grad_norm``, ``skipped``, ..., ``loss``,
    ``step`` (the counter the update used).
 
@@ -132,6 +132,11 @@ def _split_rng(rng_name: str | None, state: dict):
     return key, {rng_name: jax.random.key_data(nxt)}
 
 
+def _is_rate(key: str) -> bool:
+    """True for the info keys of the plans' learning rates: ``lr``, ``lr_1``, ..."""
+    return key == "lr" or (key.startswith("lr_") and key[3:].isdigit())
+
+
 def build_step(definition, plan, on_trace: Callable[[], None] = lambda: None) -> Callable:
     """The pure step of ``plan`` (see the module docstring for its order).
 
@@ -166,7 +171,8 @@ def build_step(definition, plan, on_trace: Callable[[], None] = lambda: None) ->
         updated, plan_info = apply_plans(plans, traced.optimizer, counter, params, grads, state, feeds)
         updated.update(updates)
         updated[counter_name] = increment(counter)
-        committed, commit_info = guard.commit(state, finite, updated)  # skips non-finite steps
+        rates = [v for k, v in plan_info.items() if _is_rate(k)]
+        committed, commit_info = guard.commit(state, finite, updated, rates)  # skips non-finite steps
         new.update(committed)
         info = {**plan_info, **guard_info, **commit_info, "loss": loss, "step": counter}
         return new, out, info

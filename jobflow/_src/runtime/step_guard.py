@@ -12,7 +12,9 @@ and the job's ``function_config``. The step (``step.py``)
    steps (a dynamic policy, ``FixedLossScaleManager(drop_overflow_update=True)`` or
    ``function_config.skip_nonfinite_steps``), every value the step would write (variables,
    slots, schedule state, batch-norm statistics, the step counter) keeps its old value
-   unless ``finite``; the policy's state and the skip counters advance either way.
+   unless ``finite`` and every learning rate the schedules gave is finite (a ``nan`` or
+   ``inf`` rate counts as a non-finite step); the policy's state and the skip counters
+   advance either way.
 
 Skip counters (int32, saturating, in the store and in checkpoints; named by
 ``core.names.skipped_steps`` (all skipped steps) and
@@ -109,26 +111,27 @@ class StepGuard:
         finite = jnp.isfinite(loss)
         for g in grads.values():
             finite = finite & jnp.all(jnp.isfinite(g))
-        info = {
-            "loss_scale": scale,
-            "global_grad_norm": global_norm(grads),
-            "skipped": ~finite if self.skips else jnp.bool_(False),
-        }
+        info = {"loss_scale": scale, "global_grad_norm": global_norm(grads)}
         return grads, finite, info
 
-    def commit(self, state: dict, finite, new: dict):
+    def commit(self, state: dict, finite, new: dict, rates=()):
         """``(values to store, info)``: ``new`` (what the update writes) kept only on a
-        finite step when the job skips, plus the policy's next state and the counters."""
+        step whose loss, gradients and learning ``rates`` are all finite when the job
+        skips, plus the policy's next state (it sees the gradients' ``finite`` only: a
+        non-finite rate is no overflow of the scale) and the counters."""
         out = dict(new)
-        info = {}
+        applied = finite
+        for rate in rates:  # a schedule's nan or inf rate would write nan weights
+            applied = applied & jnp.all(jnp.isfinite(rate))
+        info = {"skipped": ~applied if self.skips else jnp.bool_(False)}
         if self.skips:
-            out = {n: jnp.where(finite, v, state[n].astype(v.dtype)) for n, v in new.items()}
+            out = {n: jnp.where(applied, v, state[n].astype(v.dtype)) for n, v in new.items()}
             total, run = (
                 store_names.skipped_steps(self.job_name),
                 store_names.consecutive_skipped_steps(self.job_name),
             )
-            out[total] = jnp.where(finite, state[total], increment(state[total]))
-            out[run] = jnp.where(finite, jnp.zeros_like(state[run]), increment(state[run]))
+            out[total] = jnp.where(applied, state[total], increment(state[total]))
+            out[run] = jnp.where(applied, jnp.zeros_like(state[run]), increment(state[run]))
             info["skipped_steps"] = out[total]
             info["consecutive_skipped_steps"] = out[run]
         if self.policy is not None:

@@ -125,14 +125,15 @@ class Future:
     """The result of a job without a return annotation (OneFlow's old style).
 
     ``get()`` waits and returns the result (numpy arrays); ``async_get(cb)`` calls
-    ``cb(result)`` from a worker thread once the result is ready. The result can be
+    ``cb(result)`` from a worker thread once the result is ready (an exception it raises
+    is re-raised at the next job call or ``sync_default_session()``). The result can be
     taken once, as in OneFlow.
     """
 
-    def __init__(self, outputs, convert: Callable[[Any], Any], executor):
+    def __init__(self, outputs, convert: Callable[[Any], Any], submit: Callable[[Callable[[], None]], None]):
         self._outputs = outputs
         self._convert = convert
-        self._executor = executor
+        self._submit = submit  # queues a function on the session's callback thread
         self._taken = False
 
     def _take(self):
@@ -149,7 +150,7 @@ class Future:
         if not callable(callback):
             raise TypeError(f"async_get(callback) needs a callable; got {callback!r}")
         outputs = self._take()
-        self._executor.submit(lambda: callback(self._convert(outputs)))
+        self._submit(lambda: callback(self._convert(outputs)))
 
 
 # ---------------------------------------------------------------------------------------

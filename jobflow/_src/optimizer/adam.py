@@ -16,6 +16,7 @@ import optax
 
 from jobflow._src.core import checks, counters
 from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.transforms import row_mask
 
 __all__ = [
     "Adam",
@@ -35,14 +36,6 @@ class AdamState(NamedTuple):
     m: dict  # per variable: first moment, shape and dtype of the variable
     v: dict  # per variable: second moment
     max_v: dict  # per variable: running max of v (AMSGrad only; empty otherwise)
-
-
-def _row_mask(g):
-    """True for rows (slices along axis 0) with a non-zero gradient, shaped to broadcast."""
-    if g.ndim == 0:
-        return g != 0
-    active = jnp.any(g != 0, axis=tuple(range(1, g.ndim)))
-    return active.reshape((g.shape[0],) + (1,) * (g.ndim - 1))
 
 
 def bias_correction_factor(beta: float, step) -> jax.Array:
@@ -111,7 +104,7 @@ def adam_rule(
             if rate:
                 delta = delta - lr_t * rate * params[n]
             if lazy:
-                active = _row_mask(g)
+                active = row_mask(g)
                 m = jnp.where(active, m, state.m[n])
                 v = jnp.where(active, v, state.v[n])
                 delta = jnp.where(active, delta, jnp.zeros_like(delta))

@@ -5,8 +5,8 @@ Data: scikit-learn's bundled handwritten digits (8x8, no download), or MNIST whe
 
     python examples/lenet.py                 # digits, about 20 s on 2 CPU cores
     python examples/lenet.py --mnist ~/mnist --epochs 2
-    python examples/lenet.py --save lenet.safetensors          # checkpoint after every epoch
-    python examples/lenet.py --resume lenet.safetensors --save lenet.safetensors
+    python examples/lenet.py --save lenet_ckpt          # checkpoint (a directory) after every epoch
+    python examples/lenet.py --resume lenet_ckpt --save lenet_ckpt
 
 ``--resume`` continues an interrupted run exactly where its last checkpoint left it (pass
 the same --epochs, --batch-size, --lr and --seed): the checkpoint holds the weights, the

@@ -28,6 +28,7 @@ from jobflow import regularizers as regularizers
 from jobflow import schedule as schedule
 from jobflow import scope as scope
 from jobflow import system as system
+from jobflow import train as train
 from jobflow import typing as typing
 from jobflow._src.core.dtypes import bfloat16 as bfloat16
 from jobflow._src.core.dtypes import char as char

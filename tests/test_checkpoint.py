@@ -185,7 +185,7 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path):
     empty = tmp_path / "empty_dir"
     empty.mkdir()  # an empty directory counts as nothing, as in OneFlow
     flow.checkpoint.save(empty, {"a": np.zeros(2, np.float32)})
-    assert empty.is_file()
+    assert empty.is_dir() and sorted(p.name for p in empty.iterdir()) == ["model.safetensors"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors", "empty_dir"]
 
 
@@ -265,7 +265,8 @@ def test_load_without_the_jobs_defined_is_an_error(tmp_path):
     (tmp_path / "plain_dir").mkdir()
     (tmp_path / "plain_dir" / "notes.txt").write_text("hi")
     with pytest.raises(
-        CheckpointError, match=r"not a checkpoint; 1 problem:\n  a directory without OneFlow variables"
+        CheckpointError,
+        match=r"not a checkpoint; 1 problem:\n  a directory without model.safetensors \(a jobflow checkpoint\) or OneFlow",
     ):
         flow.checkpoint.get(tmp_path / "plain_dir")
 

@@ -29,13 +29,13 @@ def test_lenet_example_resumes_an_interrupted_run_bitwise(tmp_path, monkeypatch)
     import jobflow as flow
 
     module = load_example()
-    ckpt, after_epoch_1 = tmp_path / "lenet.safetensors", tmp_path / "epoch1.safetensors"
+    ckpt, after_epoch_1 = tmp_path / "lenet_ckpt", tmp_path / "epoch1"  # checkpoints are directories
     save = flow.checkpoint.save
 
     def save_and_keep_the_first(*args, **kwargs):  # what a run killed after epoch 1 leaves
         save(*args, **kwargs)
         if not after_epoch_1.exists():
-            shutil.copy(ckpt, after_epoch_1)
+            shutil.copytree(ckpt, after_epoch_1)
 
     monkeypatch.setattr(flow.checkpoint, "save", save_and_keep_the_first)
     args = ["--epochs", "2", "--batch-size", "2048"]  # one batch per epoch: one compile

@@ -21,7 +21,7 @@ def _run(make, steps=5):
 
 
 def test_factory_form_runs_the_alias_with_the_scheduled_lr():
-    # optax.adam(lr) with lr = [0.01, 0.02, ...] per step equals jobflow's Adam (same math).
+    # optax.adam(lr) with lr = [0.01, 0.02, ...] per step equals flow.optimizer.pytorch.Adam (same math).
     lrs = [0.01 * (i + 1) for i in range(5)]
     got, job = _run(lambda: O.Optax(optax.adam, lrs))
     assert job.last_info["lr"] == pytest.approx(0.05)
@@ -37,14 +37,14 @@ def test_factory_form_runs_the_alias_with_the_scheduled_lr():
         "System-Optimizer-fixed-0-0-count",
         "System-Train-TrainStep-fixed",
     }
-    want, _ = _run(lambda: O.Adam(lrs))
+    want, _ = _run(lambda: O.pytorch.Adam(lrs))
     for n in SHAPES:
         np.testing.assert_allclose(got[n], want[n], rtol=1e-5)
 
 
 def test_direction_form_is_scaled_by_minus_lr():
     got, _ = _run(lambda: O.Optax(optax.scale_by_adam(), 0.01))
-    want, _ = _run(lambda: O.Adam(0.01))
+    want, _ = _run(lambda: O.pytorch.Adam(0.01))
     for n in SHAPES:
         np.testing.assert_allclose(got[n], want[n], rtol=1e-5)
 

@@ -21,9 +21,9 @@ BAD = [
     (lambda: O.Adam(0.1, beta1=1.0), ValueError, r"Adam\(beta1\) must be >= 0 and < 1; got beta1=1.0"),
     (lambda: O.AdamW(0.1, epsilon=-1e-8), ValueError, r"AdamW\(epsilon\) must be >= 0; got"),
     (
-        lambda: O.Adam(0.1, do_bias_correction=False, epsilon_hat=True),
-        ValueError,
-        r"Adam\(epsilon_hat=True\) only changes the bias-corrected form",
+        lambda: O.pytorch.AdamW(0.1, do_bias_correction="yes"),
+        TypeError,
+        r"AdamW\(do_bias_correction\) must be True or False; got do_bias_correction='yes'",
     ),
     (
         lambda: O.LazyAdam(0.1, beta2=float("nan")),

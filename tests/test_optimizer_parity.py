@@ -59,21 +59,21 @@ def _torch_cases():
             None,
             LR_LIST,
         ),
-        "adam": (lambda: O.Adam(1e-2), lambda t, p: t.optim.Adam(p, lr=1e-2), None, None),
+        "adam": (lambda: O.pytorch.Adam(1e-2), lambda t, p: t.optim.Adam(p, lr=1e-2), None, None),
         "adam_amsgrad_lr_schedule": (
-            lambda: O.Adam(LR_LIST, beta1=0.8, beta2=0.99, amsgrad=True),
+            lambda: O.pytorch.Adam(LR_LIST, beta1=0.8, beta2=0.99, amsgrad=True),
             lambda t, p: t.optim.Adam(p, lr=0.0, betas=(0.8, 0.99), amsgrad=True),
             None,
             LR_LIST,
         ),
         "adamw": (
-            lambda: O.AdamW(1e-2, weight_decay=0.1),
+            lambda: O.pytorch.AdamW(1e-2, weight_decay=0.1),
             lambda t, p: t.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
             None,
             None,
         ),
         "adamw_amsgrad_lr_schedule": (
-            lambda: O.AdamW(LR_LIST, weight_decay=0.05, amsgrad=True),
+            lambda: O.pytorch.AdamW(LR_LIST, weight_decay=0.05, amsgrad=True),
             lambda t, p: t.optim.AdamW(p, lr=0.0, weight_decay=0.05, amsgrad=True),
             None,
             LR_LIST,
@@ -201,7 +201,7 @@ MS_LR = json.loads((GOLDENS / "mindspore_optimizers.json").read_text())["lr_list
 MINDSPORE_CASES = {
     "momentum_lr_list": lambda: O.Momentum(MS_LR, 0.9),
     "momentum_weight_decay": lambda: O.Momentum(0.05, 0.9, weight_decay=0.01),
-    "adam_tf_epsilon": lambda: O.Adam(0.01, epsilon=1e-2, epsilon_hat=True),
+    "adam_tf_epsilon": lambda: O.Adam(0.01, epsilon=1e-2, do_bias_correction=True),
     "rmsprop_centered_momentum_lr_list": lambda: O.RMSProp(
         MS_LR, decay_rate=0.9, epsilon=1e-10, centered=True, momentum=0.5, initial_mean_square=1.0
     ),
@@ -222,9 +222,9 @@ def test_matches_mindspore_goldens(case):
     _assert_close_trajectory(traj, cases[case], 1e-5)
 
 
-def test_adam_default_epsilon_differs_from_mindspore_tf_form():
+def test_pytorch_adam_epsilon_differs_from_mindspore_tf_form():
     _, w0, grads, cases = _load("mindspore_optimizers.json")
-    traj, _ = run_fixed_grads(lambda: O.Adam(0.01, epsilon=1e-2), w0, grads)
+    traj, _ = run_fixed_grads(lambda: O.pytorch.Adam(0.01, epsilon=1e-2), w0, grads)
     assert max_rel_diff(traj[-1], cases["adam_tf_epsilon"][-1]) > 1e-3
 
 

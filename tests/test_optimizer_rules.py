@@ -203,7 +203,7 @@ def test_lazy_adam_updates_only_rows_read_through_gather():
 
 def test_dense_adam_moves_rows_lazy_adam_leaves_alone():
     # The contrast: at step 1 only row 2 has a gradient, yet Adam's decayed moments move row 0.
-    train = _embedding_job(lambda: O.Adam(0.1, beta1=0.5, beta2=0.75))
+    train = _embedding_job(lambda: O.Adam(0.1, beta1=0.5, beta2=0.75, do_bias_correction=True))
     for ids, c in LAZY_STEPS[:2]:
         train(np.array(ids, np.int32), np.array(c, np.float32))
     # row 0 after step 1: m = [0.25, 0.5], v = [0.1875, 0.75]; -0.1 (m/0.75) / sqrt(v/0.4375)

@@ -36,6 +36,7 @@ from jobflow._src.schedule.legacy import PolynomialScheduler as PolynomialSchedu
 from jobflow._src.schedule.legacy import warmup as warmup
 from jobflow.optimizer import grad_clipping as grad_clipping
 from jobflow.optimizer import loss_scale as loss_scale
+from jobflow.optimizer import pytorch as pytorch
 
 __all__ = [
     # optimizers
@@ -59,6 +60,8 @@ __all__ = [
     "BIAS_AND_NORM",
     "grad_clipping",
     "loss_scale",
+    # PyTorch-convention Adam / AdamW
+    "pytorch",
     # OneFlow's legacy schedulers
     "warmup",
     "PiecewiseConstantScheduler",

@@ -34,8 +34,31 @@ COMPAT_FLAGS = {
     "use_tensorrt": False,
     "allow_cpu_return_op": True,
     "enable_keep_header_only": False,
-    "indexed_slices_optimizer_conf": None,
 }
+
+
+def _parse_indexed_slices(conf) -> tuple[str, ...] | None:
+    """OneFlow's ``IndexedSlicesOptimizerConf`` as a dict, ``{"enable": bool = True,
+    "include_op_names": {"op_name": [variable name, ...]}}``, or None: the variable names
+    (None when off)."""
+    where = "function_config.indexed_slices_optimizer_conf"
+    if conf is None:
+        return None
+    if not isinstance(conf, dict) or set(conf) - {"enable", "include_op_names"}:
+        raise ValueError(
+            f"{where} expects dict(include_op_names=dict(op_name=[variable names]), enable=True) "
+            f"or None; got {conf!r}"
+        )
+    enable = conf.get("enable", True)
+    if not isinstance(enable, bool):
+        raise TypeError(f"{where}: enable must be True or False; got {enable!r}")
+    ops = conf.get("include_op_names")
+    names = ops.get("op_name") if isinstance(ops, dict) and set(ops) <= {"op_name"} else None
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{where}: include_op_names must be dict(op_name=[variable names]); got {ops!r}")
+    return tuple(names) if enable else None
 
 
 def _check_bool(name, value):
@@ -126,6 +149,8 @@ class FunctionConfig:
       without one.
     * ``train.gradient_accumulation_steps(n, accumulator_dtype=None)`` [1]: micro-batches
       accumulated per optimizer step inside the compiled step (train jobs).
+    * ``indexed_slices_optimizer_conf(dict(include_op_names=dict(op_name=[names])))``
+      [off]: the named variables update row-sparsely (see the method).
     * OneFlow's runtime tuning flags (``enable_fuse_model_update_ops``, ``enable_cudnn``,
       ``concurrency_width``, ...) are accepted and recorded; XLA decides these itself.
     """
@@ -146,9 +171,27 @@ class FunctionConfig:
             "default_initializer_conf": None,
             "gradient_accumulation_steps": 1,
             "gradient_accumulator_dtype": None,
+            "indexed_slices_optimizer_conf": None,
             **COMPAT_FLAGS,
         }
         self.train = _TrainConfig(self)
+
+    def indexed_slices_optimizer_conf(self, conf):
+        """Updates the named variables row-sparsely, as OneFlow's indexed-slices rewrite.
+
+        ``cfg.indexed_slices_optimizer_conf(dict(include_op_names=dict(op_name=["emb"])))``:
+        in train steps of this job, the rows (slices along axis 0) of ``emb`` whose
+        gradient is all zero (for an embedding read with ``flow.gather``, the rows the
+        step did not look up) stay untouched: weight and every slot of the variable's
+        shape (momentum, Adam's ``m`` and ``v``) keep their values, and decoupled weight
+        decay (SGDW, AdamW) does not reach them. The other rows follow the optimizer's
+        rule. Works with every optimizer. The names must be trainable variables of the
+        job without a regularizer (else compiling the job raises); ``enable=False`` or
+        None turns it off. Differs from OneFlow where a looked-up row's gradient sums to
+        exactly zero: OneFlow updates that row (its moments decay), jobflow leaves it.
+        """
+        self.settings["indexed_slices_optimizer_conf"] = _parse_indexed_slices(conf)
+        return self
 
     def default_data_type(self, dtype):
         dtype = _dtypes.as_dtype(dtype, "function_config.default_data_type")

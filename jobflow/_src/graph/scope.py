@@ -195,7 +195,8 @@ def placement(device_tag: str, machine_device_ids="0:0") -> Placement:
 
 def default_placement() -> Placement:
     """OneFlow's default: every local accelerator (at most ``flow.config.gpu_device_num``)
-    of every process, else CPU device 0 of every process (``cpu 0:0`` in one process)."""
+    of every process, else CPU devices ``0..n-1`` of every process with
+    ``n = flow.config.cpu_device_num`` (default 1: ``cpu 0:0`` in one process)."""
     from jobflow._src.graph import settings as _config
 
     limit = _config._settings["gpu_device_num"]
@@ -204,7 +205,9 @@ def default_placement() -> Placement:
         if devs and limit != 0:
             n = len(devs) if limit is None else min(limit, len(devs))
             return placement(tag, [f"{p}:0-{n - 1}" for p in range(jax.process_count())])
-    return placement("cpu", [f"{p}:0" for p in range(jax.process_count())])
+    n = _config._settings["cpu_device_num"] or 1
+    devices = "0" if n == 1 else f"0-{n - 1}"
+    return placement("cpu", [f"{p}:{devices}" for p in range(jax.process_count())])
 
 
 def current_placement() -> Placement | None:

@@ -1,8 +1,9 @@
 """Checkpoints: save, read and load every variable of the session, atomically.
 
-    flow.checkpoint.save("ckpt.safetensors")               # all variables of all jobs
-    flow.checkpoint.load("ckpt.safetensors")               # exact resume; checks everything
-    flow.load_variables(flow.checkpoint.get("ckpt.safetensors"))   # OneFlow's idiom
+    flow.checkpoint.save("ckpt")                           # all variables: ckpt/model.safetensors
+    flow.checkpoint.load("ckpt")                           # exact resume; checks everything
+    flow.load_variables(flow.checkpoint.get("ckpt"))       # OneFlow's idiom
+    flow.checkpoint.save("ckpt.safetensors")               # one file (the path ends with .safetensors)
     flow.checkpoint.save("oneflow_dir", format="oneflow")  # OneFlow's directory layout
 
 A checkpoint holds every named array of the store (``flow.get_all_variables()``): model
@@ -12,8 +13,11 @@ kind, so loading it and calling the same jobs continues bitwise identically.
 
 Formats (details in docs/checkpoints.md):
 
-* ``"jobflow"`` (default): one safetensors file with a CRC-32 per variable. Reading it
-  cannot execute code; damage is detected and named.
+* ``"jobflow"`` (default): one safetensors file with a CRC-32 per variable, in a
+  directory (``<path>/model.safetensors``: a checkpoint path is a directory, as OneFlow
+  users expect), or the file itself when the path ends with ``.safetensors``. Reading it
+  cannot execute code; damage is detected and named. Reading accepts either, and the
+  path of the ``.safetensors`` file inside a directory.
 
 Reading either format refuses hostile input with a :class:`CheckpointError`: links and
 non-regular files inside the checkpoint, oversized headers and ``meta`` files, and any
@@ -149,11 +153,32 @@ def _abspath(path, action: str) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-def _locate(path: str, action: str) -> str:
-    """The checkpoint's format; restores a replacement interrupted mid-way first.
+def _model_file(path: str, action: str) -> str | None:
+    """``path/model.safetensors`` when ``path`` is a jobflow checkpoint directory (None
+    when it has no such entry); a link or a non-regular file there is refused."""
+    file = os.path.join(path, _io.MODEL_FILE)
+    try:
+        mode = os.lstat(file).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise CheckpointError(
+            action, path, [f"{_io.MODEL_FILE} cannot be examined ({e.strerror})"], "not read"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(
+            action, path, [f"{_io.MODEL_FILE} is {_safe.kind_of(mode)}, not a regular file"], "not read"
+        )
+    return file
 
-    ``path`` itself may be a link (the user named it); it must lead to a regular file or
-    a OneFlow directory, not to a FIFO, a device or a socket.
+
+def _locate(path: str, action: str) -> tuple[str, str]:
+    """``(format, file to read)``; restores a replacement interrupted mid-way first.
+
+    ``path`` itself may be a link (the user named it); it must lead to a regular file (a
+    jobflow checkpoint file or any safetensors file), a jobflow checkpoint directory
+    (``model.safetensors`` inside) or a OneFlow directory, not to a FIFO, a device or a
+    socket. The file to read is ``path`` itself except for a jobflow directory.
     """
     if not os.path.lexists(path):
         try:
@@ -167,11 +192,14 @@ def _locate(path: str, action: str) -> str:
     except OSError as e:
         raise CheckpointError(action, path, [f"it cannot be examined ({e.strerror})"], "not read") from None
     if stat.S_ISREG(mode):
-        return "jobflow"
+        return "jobflow", path
     if not stat.S_ISDIR(mode):
         raise CheckpointError(
             action, path, [f"it is {_safe.kind_of(mode)}, not a checkpoint file or directory"], "not read"
         )
+    model = _model_file(path, action)
+    if model is not None:
+        return "jobflow", model
     try:
         layout = _of.is_layout(path)
     except ValueError as e:
@@ -181,12 +209,12 @@ def _locate(path: str, action: str) -> str:
             action,
             path,
             [
-                "a directory without OneFlow variables (<name>/out files) or snapshot_done; "
-                "jobflow checkpoints are single files"
+                f"a directory without {_io.MODEL_FILE} (a jobflow checkpoint) or OneFlow "
+                f"variables (<name>/out files) or snapshot_done"
             ],
             "not a checkpoint",
         )
-    return "oneflow"
+    return "oneflow", path
 
 
 def _counter_problems(values: Mapping[str, Any]) -> list[str]:
@@ -223,10 +251,10 @@ def _read_oneflow(path: str) -> _Contents:
 
 
 def _read(path: str, action: str) -> _Contents:
-    fmt = _locate(path, action)
+    fmt, file = _locate(path, action)
     if fmt == "jobflow":
         try:
-            arrays, problems = _sf.read(path)
+            arrays, problems = _sf.read(file)
         except ValueError as e:
             return _Contents([], {}, {}, [str(e)], readable=False)
         contents = _Contents(sorted(arrays), arrays, {}, problems)
@@ -244,7 +272,7 @@ def _read(path: str, action: str) -> _Contents:
 def get(path) -> dict[str, Any]:
     """Reads a checkpoint: ``{name: array}`` (numpy arrays with OneFlow's ``.numpy()``).
 
-    ``path`` is a jobflow checkpoint file, any safetensors file, or a OneFlow checkpoint
+    ``path`` is a jobflow checkpoint (directory or file), any safetensors file, or a OneFlow checkpoint
     directory. jobflow files are verified against their checksums; OneFlow directories
     must have ``snapshot_done`` and ``out`` sizes that match their ``meta``. OneFlow's
     ``System-*`` variables of shape (1,) come back as scalars and 64-bit values as the
@@ -306,7 +334,7 @@ def load(path, *, ignore_mismatch: bool = True, allow_missing: bool = False) -> 
     the store is unchanged.
 
     Args:
-      path: a jobflow checkpoint file, a safetensors file or a OneFlow directory.
+      path: a jobflow checkpoint (directory or file), a safetensors file or a OneFlow directory.
       ignore_mismatch: ignore checkpoint variables the session does not define (OneFlow's
         default, e.g. optimizer slots when only a predict job is defined).
       allow_missing: allow session variables that the checkpoint lacks (they keep their
@@ -398,8 +426,9 @@ def save(
     """Saves variables to ``path``, atomically.
 
     Args:
-      path: the file (``format="jobflow"``) or directory (``"oneflow"``) to write. Its
-        parent directories are created.
+      path: the directory to write (a path ending with ``.safetensors``: the file, for
+        ``format="jobflow"``). Its parent directories are created. A jobflow directory
+        holds one file, ``model.safetensors``; an existing empty directory is filled.
       var_dict: ``{name: array}`` to save; None (default) saves every variable of every
         job (registered jobs that have not run yet are discovered first, as in OneFlow).
       overwrite: replace an existing checkpoint at ``path``. False (default) raises
@@ -467,9 +496,9 @@ def _step_counters(values: Mapping[str, np.ndarray]) -> dict[str, int]:
     }
 
 
-def _describe_jobflow(path: str) -> CheckpointInfo:
+def _describe_jobflow(path: str, file: str) -> CheckpointInfo:
     try:
-        entries, meta = _sf.read_header(path)
+        entries, meta = _sf.read_header(file)
     except ValueError as e:
         return CheckpointInfo(path, "jobflow", (), {}, (str(e),), readable=False)
     kinds = _sf.read_kinds(meta)
@@ -478,7 +507,7 @@ def _describe_jobflow(path: str) -> CheckpointInfo:
     )
     problems: list[str] = []
     try:
-        counters = _step_counters(_sf.read_some(path, [n for n in entries if n.startswith(_STEP_PREFIX)]))
+        counters = _step_counters(_sf.read_some(file, [n for n in entries if n.startswith(_STEP_PREFIX)]))
     except ValueError as e:
         counters, problems = {}, [f"cannot read the step counters ({e})"]
     return CheckpointInfo(path, "jobflow", variables, counters, tuple(problems))
@@ -512,8 +541,8 @@ def describe(path, *, verify: bool = False) -> CheckpointInfo:
     parsed at all gives ``readable=False``, no variables and the reason as the one problem.
     """
     path = _abspath(path, "describe")
-    fmt = _locate(path, "describe")
-    info = _describe_jobflow(path) if fmt == "jobflow" else _describe_oneflow(path)
+    fmt, file = _locate(path, "describe")
+    info = _describe_jobflow(path, file) if fmt == "jobflow" else _describe_oneflow(path)
     if verify and info.readable:
         info = dataclasses.replace(info, problems=tuple(_read(path, "describe").problems))
     return info

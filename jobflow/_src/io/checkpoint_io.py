@@ -5,6 +5,7 @@ library only: no JAX, so a process doing nothing but this starts in a fraction o
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -14,9 +15,24 @@ from jobflow._src.io import atomic as _atomic
 from jobflow._src.io import oneflow_layout as _of
 from jobflow._src.io import safetensors_file as _sf
 
-__all__ = ["FORMATS", "CheckpointError", "prepare", "write"]
+__all__ = ["FORMATS", "MODEL_FILE", "CheckpointError", "names_a_file", "prepare", "write"]
 
 FORMATS = ("jobflow", "oneflow")
+
+# The one file of a jobflow checkpoint directory.
+MODEL_FILE = "model.safetensors"
+
+
+def names_a_file(path: str) -> bool:
+    """Whether a jobflow checkpoint at ``path`` is a single file: ``path`` ends with
+    ``.safetensors``. Any other path is a directory holding :data:`MODEL_FILE`."""
+    return os.fspath(path).lower().endswith(".safetensors")
+
+
+def _in_directory(write_file: Callable[[str], None], target: str) -> None:
+    """Creates the directory ``target`` and writes ``target/model.safetensors`` in it."""
+    os.mkdir(target)
+    write_file(os.path.join(target, MODEL_FILE))
 
 
 def prepare(
@@ -29,7 +45,9 @@ def prepare(
     problems: tuple[str, ...] = (),
 ) -> Callable[[str], None]:
     """Checks that every array can be stored in ``format``; returns ``writer(target)``,
-    which writes them at ``target`` (for :func:`jobflow._atomic.write_atomically`).
+    which writes them at ``target`` (for :func:`jobflow._atomic.write_atomically`): for
+    the jobflow format a directory holding ``model.safetensors``, or that file itself
+    when ``path`` ends with ``.safetensors`` (:func:`names_a_file`).
 
     ``arrays`` are C-contiguous host arrays in jobflow's representation; ``kinds`` maps
     names to model / slot / system (recorded by the jobflow format). ``problems`` found by
@@ -38,6 +56,8 @@ def prepare(
     if format == "jobflow":
         problems = [*problems, *_sf.check_dtypes(arrays)]
         writer = functools.partial(_sf.write, arrays=arrays, kinds=kinds, version=version)
+        if not names_a_file(path):
+            writer = functools.partial(_in_directory, writer)
     else:
         arrays = {n: _of.to_oneflow(n, a) for n, a in arrays.items()}
         problems = [*problems, *_of.check_names(arrays), *_of.check_dtypes(arrays)]

@@ -1,4 +1,9 @@
-"""Adam, AdamW and LazyAdam (OneFlow's names; bias correction on by default)."""
+"""Adam, AdamW and LazyAdam with OneFlow legacy's numbers (bias correction off by default).
+
+The PyTorch-convention classes (bias correction on, epsilon after the corrected square
+root, AdamW's decay by the uncorrected lr) are in ``optimizer/pytorch.py``
+(``flow.optimizer.pytorch.Adam`` / ``AdamW``); both share :func:`adam_rule`.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +16,26 @@ import optax
 
 from jobflow._src.core import checks, counters
 from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.transforms import row_mask
 
-__all__ = ["Adam", "AdamW", "LazyAdam", "adam_rule", "bias_correction_factor", "check_betas"]
+__all__ = [
+    "Adam",
+    "AdamW",
+    "LazyAdam",
+    "adam_rule",
+    "bias_correction_factor",
+    "check_betas",
+    "BIAS_CORRECTIONS",
+]
+
+# How the bias correction enters the update (see :func:`adam_rule`).
+BIAS_CORRECTIONS = (None, "oneflow", "pytorch")
 
 
 class AdamState(NamedTuple):
     m: dict  # per variable: first moment, shape and dtype of the variable
     v: dict  # per variable: second moment
     max_v: dict  # per variable: running max of v (AMSGrad only; empty otherwise)
-
-
-def _row_mask(g):
-    """True for rows (slices along axis 0) with a non-zero gradient, shaped to broadcast."""
-    if g.ndim == 0:
-        return g != 0
-    active = jnp.any(g != 0, axis=tuple(range(1, g.ndim)))
-    return active.reshape((g.shape[0],) + (1,) * (g.ndim - 1))
 
 
 def bias_correction_factor(beta: float, step) -> jax.Array:
@@ -42,6 +51,17 @@ def bias_correction_factor(beta: float, step) -> jax.Array:
     return -jnp.expm1(t * jnp.float32(log_beta))
 
 
+def _step_sizes(lr, step, beta1, beta2, bias_correction):
+    """``(lr_t, bc1, sqrt(bc2))``: OneFlow's corrected lr ``lr*sqrt(bc2)/bc1`` (or ``lr``),
+    and the factors PyTorch divides the moments by (1 where they are not used)."""
+    if bias_correction is None:
+        return lr, 1.0, 1.0
+    bc1, bc2 = bias_correction_factor(beta1, step), bias_correction_factor(beta2, step)
+    if bias_correction == "oneflow":
+        return lr * jnp.sqrt(bc2) / bc1, 1.0, 1.0
+    return lr, bc1, jnp.sqrt(bc2)
+
+
 def adam_rule(
     lr,
     step,
@@ -49,29 +69,27 @@ def adam_rule(
     beta2: float,
     epsilon: float,
     *,
-    bias_correction: bool = True,
+    bias_correction: str | None = "pytorch",
     amsgrad: bool = False,
-    epsilon_hat: bool = False,
     decay=None,
     lazy: bool = False,
 ):
-    """The Adam family's update as an optax transformation (see :class:`Adam`).
+    """The Adam family's update as an optax transformation.
 
-    ``decay`` is ``name -> weight decay`` for decoupled decay ``w -= lr * wd * w`` (AdamW);
+    With ``t = step + 1``, ``bc1 = 1 - beta1^t``, ``bc2 = 1 - beta2^t``, ``wd = decay(name)``
+    (0 without ``decay``) and ``v'`` = ``max(max_v, v)`` with amsgrad, else ``v``::
+
+        None:       w -= lr   * (m / (sqrt(v') + eps) + wd * w)
+        "oneflow":  w -= lr_t * (m / (sqrt(v') + eps) + wd * w),  lr_t = lr * sqrt(bc2) / bc1
+        "pytorch":  w -= lr * (m / bc1) / (sqrt(v') / sqrt(bc2) + eps) + lr * wd * w
+
     ``lazy`` keeps rows whose gradient is all zero unchanged (LazyAdam).
     """
-    bc1, bc2 = bias_correction_factor(beta1, step), bias_correction_factor(beta2, step)
+    lr_t, bc1, sqrt_bc2 = _step_sizes(lr, step, beta1, beta2, bias_correction)
 
     def init(params):
         zeros = lambda: {n: jnp.zeros_like(p) for n, p in params.items()}
         return AdamState(zeros(), zeros(), zeros() if amsgrad else {})
-
-    def direction(m, v):
-        if not bias_correction:
-            return m / (jnp.sqrt(v) + epsilon)
-        if epsilon_hat:
-            return (jnp.sqrt(bc2) / bc1) * m / (jnp.sqrt(v) + epsilon)
-        return (m / bc1) / (jnp.sqrt(v) / jnp.sqrt(bc2) + epsilon)
 
     def update(grads, state, params=None):
         ms, vs, maxs, deltas = {}, {}, {}, {}
@@ -81,12 +99,12 @@ def adam_rule(
             denom_v = v
             if amsgrad:
                 maxs[n] = denom_v = jnp.maximum(state.max_v[n], v).astype(g.dtype)
-            delta = -lr * direction(m, denom_v)
+            delta = -lr_t * ((m / bc1) / (jnp.sqrt(denom_v) / sqrt_bc2 + epsilon))
             rate = decay(n) if decay is not None else 0.0
             if rate:
-                delta = delta - lr * rate * params[n]
+                delta = delta - lr_t * rate * params[n]
             if lazy:
-                active = _row_mask(g)
+                active = row_mask(g)
                 m = jnp.where(active, m, state.m[n])
                 v = jnp.where(active, v, state.v[n])
                 delta = jnp.where(active, delta, jnp.zeros_like(delta))
@@ -108,36 +126,40 @@ def check_betas(owner: str, beta1, beta2, epsilon) -> tuple[float, float, float]
 
 
 class Adam(Optimizer):
-    r"""Adam (OneFlow's ``flow.optimizer.Adam``; PyTorch's ``torch.optim.Adam`` by default).
+    r"""Adam with OneFlow legacy's kernel (``flow.optimizer.Adam``, OneFlow v0.2 to v0.4).
 
-    With ``t = step + 1`` (the first update has t = 1), ``bc1 = 1 - beta1^t``,
-    ``bc2 = 1 - beta2^t``::
+    With ``t = step + 1`` (the first update has t = 1)::
 
         m <- beta1 * m + (1 - beta1) * g
         v <- beta2 * v + (1 - beta2) * g^2
-        max_v <- max(max_v, v);  v' = max_v if amsgrad else v          (PyTorch's AMSGrad)
-        do_bias_correction:  w <- w - lr * (m / bc1) / (sqrt(v') / sqrt(bc2) + epsilon)
-        epsilon_hat:         w <- w - lr * sqrt(bc2) / bc1 * m / (sqrt(v') + epsilon)
-        no bias correction:  w <- w - lr * m / (sqrt(v') + epsilon)
+        lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)   if do_bias_correction   else lr
+        w <- w - lr_t * m / (sqrt(v) + epsilon)
 
-    The default is PyTorch's and OneFlow >= 0.5's form (epsilon after the bias-corrected
-    square root). ``epsilon_hat=True`` gives TensorFlow 1's / MindSpore's ``nn.Adam`` form
-    (epsilon added before the correction, i.e. ``epsilon_torch = epsilon / sqrt(bc2)``).
-    Slots ``<var>-m``, ``<var>-v`` (and ``<var>-max_v`` with amsgrad), initially 0.
-    ``do_bias_correction`` defaults to True (OneFlow < 0.5 defaulted to False). Adam has no
-    weight decay; use :class:`AdamW`, or an L2 regularizer on ``get_variable`` for
-    PyTorch's coupled ``weight_decay``.
+    **Bias correction is off by default**, as in OneFlow's legacy API; when on, it scales
+    the learning rate and epsilon is not corrected (TensorFlow 1's and MindSpore's
+    ``nn.Adam`` form too). PyTorch's ``torch.optim.Adam`` always corrects and puts
+    epsilon after the corrected square root, ``w -= lr * (m/bc1) / (sqrt(v/bc2) + eps)``:
+    that is ``flow.optimizer.pytorch.Adam``. The difference, one step from w = 0 with
+    lr = 0.1 and g = 1 (m = 0.1, v = 0.001): OneFlow's default moves w by
+    ``0.1 * 0.1 / (sqrt(0.001) + 1e-8) = 0.316228``, PyTorch by ``0.1``; with
+    ``do_bias_correction=True`` OneFlow moves it by ``0.1 * (1 - 3.2e-7)`` (the uncorrected
+    epsilon counts ``1/sqrt(1 - beta2) = 31.6`` times more), PyTorch by ``0.1 * (1 - 1e-8)``.
+
+    Slots ``<var>-m``, ``<var>-v`` (and ``<var>-max_v`` with amsgrad), initially 0. Adam
+    has no weight decay; use :class:`AdamW`, or an L2 regularizer on ``get_variable``.
 
     Args:
       lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy,
       variables: see :class:`~jobflow.optimizer.Optimizer` (OneFlow's order).
       beta1, beta2: in [0, 1). epsilon: >= 0.
-      do_bias_correction: divide the moments by ``1 - beta^t``.
-      amsgrad: (keyword only) PyTorch's AMSGrad (the max of the raw ``v``).
-      epsilon_hat: (keyword only) the TensorFlow / MindSpore epsilon placement.
+      do_bias_correction: scale the lr by ``sqrt(1 - beta2^t) / (1 - beta1^t)``.
+      amsgrad: (keyword only; jobflow's addition) use ``max_v = max(max_v, v)`` for ``v``
+        (PyTorch's AMSGrad; OneFlow >= 0.5 has it too).
     """
 
     _lazy = False
+    # Which corrected form do_bias_correction=True selects (see adam_rule).
+    _corrected_form = "oneflow"
 
     def __init__(
         self,
@@ -145,7 +167,7 @@ class Adam(Optimizer):
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
-        do_bias_correction: bool = True,
+        do_bias_correction: bool = False,
         loss_scale_factor=None,
         grad_clipping=None,
         train_step_lbn=None,
@@ -153,24 +175,23 @@ class Adam(Optimizer):
         variables=None,
         *,
         amsgrad: bool = False,
-        epsilon_hat: bool = False,
     ):
         super().__init__(
             lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )
-        self._set_adam_args(beta1, beta2, epsilon, do_bias_correction, amsgrad, epsilon_hat)
+        self._set_adam_args(beta1, beta2, epsilon, do_bias_correction, amsgrad)
 
-    def _set_adam_args(self, beta1, beta2, epsilon, do_bias_correction, amsgrad, epsilon_hat):
+    def _set_adam_args(self, beta1, beta2, epsilon, do_bias_correction, amsgrad):
         owner = type(self).__name__
         self.beta1, self.beta2, self.epsilon = check_betas(owner, beta1, beta2, epsilon)
         self.do_bias_correction = checks.flag(owner, "do_bias_correction", do_bias_correction)
         self.amsgrad = checks.flag(owner, "amsgrad", amsgrad)
-        self.epsilon_hat = checks.flag(owner, "epsilon_hat", epsilon_hat)
-        if self.epsilon_hat and not self.do_bias_correction:
-            raise ValueError(
-                f"{owner}(epsilon_hat=True) only changes the bias-corrected form; "
-                f"it needs do_bias_correction=True"
-            )
+
+    @property
+    def bias_correction(self) -> str | None:
+        """How the bias correction enters the update: None (off), ``"oneflow"`` (it scales
+        the lr) or ``"pytorch"`` (it divides the moments)."""
+        return self._corrected_form if self.do_bias_correction else None
 
     def _make_tx(self, lr, step):
         decay = self.weight_decay_for if self._weight_decay_kind == "decoupled" else None
@@ -180,22 +201,29 @@ class Adam(Optimizer):
             self.beta1,
             self.beta2,
             self.epsilon,
-            bias_correction=self.do_bias_correction,
+            bias_correction=self.bias_correction,
             amsgrad=self.amsgrad,
-            epsilon_hat=self.epsilon_hat,
             decay=decay,
             lazy=self._lazy,
         )
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (OneFlow's ``flow.optimizer.AdamW``).
+    """Adam with decoupled weight decay, OneFlow legacy's kernel (``flow.optimizer.AdamW``).
 
-    :class:`Adam`'s update plus ``w <- w - lr * wd * w`` with the weight before the step
-    (``wd = weight_decay`` for the variables the include/exclude rules select, 0 for the
-    others). This is PyTorch's ``torch.optim.AdamW`` and ``optax.adamw`` (decay scaled by
-    the scheduled lr, not by the bias correction); PyTorch's default weight_decay is 1e-2,
-    OneFlow's (and this one's) None, i.e. no decay.
+    With ``wd = weight_decay`` for the variables the include/exclude rules select (0 for
+    the others) and ``lr_t`` as in :class:`Adam`::
+
+        w <- w - lr_t * (m / (sqrt(v) + epsilon) + wd * w)
+
+    with the weight before the step. OneFlow's kernel (``AdamUpdateFunctor``, v0.2 to
+    v0.4) scales the decay by the bias-corrected ``lr_t`` too; PyTorch's
+    ``torch.optim.AdamW`` (and OneFlow >= 0.5) decays by ``lr * wd * w``: use
+    ``flow.optimizer.pytorch.AdamW``. Without bias correction (the default) the two
+    decays are equal. With it, at t = 1 and beta1 = 0.9, beta2 = 0.999,
+    ``lr_t = lr * sqrt(0.001) / 0.1 = 0.316 * lr``: lr = 0.1, wd = 0.01, w = 1 decays by
+    0.000316 here and by 0.001 in PyTorch. ``weight_decay`` defaults to None (no decay),
+    as in OneFlow (PyTorch's default is 1e-2).
     """
 
     _weight_decay_kind = "decoupled"
@@ -206,7 +234,7 @@ class AdamW(Adam):
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
-        do_bias_correction: bool = True,
+        do_bias_correction: bool = False,
         loss_scale_factor=None,
         weight_decay=None,
         weight_decay_includes=None,
@@ -217,7 +245,6 @@ class AdamW(Adam):
         variables=None,
         *,
         amsgrad: bool = False,
-        epsilon_hat: bool = False,
     ):
         Optimizer.__init__(
             self,
@@ -231,22 +258,24 @@ class AdamW(Adam):
             weight_decay_includes=weight_decay_includes,
             weight_decay_excludes=weight_decay_excludes,
         )
-        self._set_adam_args(beta1, beta2, epsilon, do_bias_correction, amsgrad, epsilon_hat)
+        self._set_adam_args(beta1, beta2, epsilon, do_bias_correction, amsgrad)
 
 
 class LazyAdam(Adam):
     """Adam that leaves untouched the rows (slices along axis 0) whose gradient is all zero.
 
-    For an embedding read through ``flow.gather``, the rows not looked up in this step
-    get an exactly-zero gradient; LazyAdam keeps their ``m``, ``v`` and weight exactly
-    unchanged, and updates the other rows with :class:`Adam`'s rule (bias correction
-    always on, ``t = step + 1`` from the job's counter). How it differs from Adam: the
-    moments of untouched rows do not decay, so a row seen rarely moves as if no steps
-    passed in between; the bias correction still uses the global step (TensorFlow's
-    ``LazyAdam``, OneFlow's indexed-slices rewrite). A row whose gradient sums to exactly
-    zero counts as untouched. Regularizers on the variable make every row's gradient
-    non-zero, and so every row updates (OneFlow applies the sparse rewrite only
-    without them). Variables of any shape work; a scalar is one row.
+    OneFlow's ``LazyAdam`` is its Adam with bias correction forced on, so each touched
+    row follows :class:`Adam` with ``do_bias_correction=True``:
+    ``w -= lr_t * m / (sqrt(v) + epsilon)``, ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``,
+    ``t = step + 1`` from the job's counter. For an embedding read through ``flow.gather``,
+    the rows not looked up in this step get an exactly-zero gradient; LazyAdam keeps their
+    ``m``, ``v`` and weight exactly unchanged. How it differs from Adam: the moments of
+    untouched rows do not decay, so a row seen rarely moves as if no steps passed in
+    between; the bias correction still uses the global step (TensorFlow's ``LazyAdam``,
+    OneFlow's indexed-slices rewrite). A row whose gradient sums to exactly zero counts
+    as untouched. Regularizers on the variable make every row's gradient non-zero, and so
+    every row updates (OneFlow applies the sparse rewrite only without them). Variables
+    of any shape work; a scalar is one row.
     """
 
     _lazy = True
@@ -262,10 +291,8 @@ class LazyAdam(Adam):
         train_step_lbn=None,
         loss_scale_policy=None,
         variables=None,
-        *,
-        epsilon_hat: bool = False,
     ):
         Optimizer.__init__(
             self, lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )
-        self._set_adam_args(beta1, beta2, epsilon, True, False, epsilon_hat)
+        self._set_adam_args(beta1, beta2, epsilon, True, False)

@@ -19,7 +19,9 @@ that belongs to one variable is stored as ``<var>-<field>`` (``mu``/``nu``/``tra
 ``m``/``v``/``momentum``), any other leaf of plan ``i`` (an optax ``count``) as
 ``System-Optimizer-<job>-<i>-<path>`` (``core/names.optimizer_prefix``), named from the
 plan's own chain (``Optimizer._build_tx``) so the names do not depend on what the step
-chains around it. Regularization and clipping keep no stored state (a clip state only
+chains around it. The variables named in ``function_config.indexed_slices_optimizer_conf``
+get their plan's rule wrapped in ``transforms.row_sparse`` (rows with an all-zero
+gradient untouched). Regularization and clipping keep no stored state (a clip state only
 reports ``grad_norm``).
 """
 
@@ -34,7 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import names as store_names
-from jobflow._src.optimizer.transforms import ClipState, add_regularization, clip, partition
+from jobflow._src.optimizer.transforms import ClipState, add_regularization, clip, partition, row_sparse
 from jobflow._src.schedule import state as schedule_state
 
 if TYPE_CHECKING:
@@ -128,6 +130,7 @@ class OptimizerPlan:
     slot_avals: list[jax.ShapeDtypeStruct]
     lr_state: schedule_state.PlanState
     regularizers: dict = dataclasses.field(default_factory=dict)
+    row_sparse: list = dataclasses.field(default_factory=list)  # indexed-slices variables
 
     @property
     def tx_slot_names(self) -> list[str]:
@@ -174,6 +177,27 @@ def build_plan(
     )
 
 
+def _check_row_sparse(names, trainable: list[str], regularizers: dict, job_name: str) -> set:
+    """The indexed-slices variables, each a trainable variable of the job without a
+    regularizer (a regularizer makes every row's gradient non-zero; OneFlow then falls
+    back to a dense update, jobflow says so)."""
+    where = f"job {job_name!r}: function_config.indexed_slices_optimizer_conf"
+    unknown = [n for n in names if n not in trainable]
+    if unknown:
+        raise ValueError(
+            f"{where} names {unknown}, which the job does not use as trainable variables; "
+            f"its trainable variables are {trainable}"
+        )
+    regularized = [n for n in names if regularizers.get(n) is not None]
+    if regularized:
+        raise ValueError(
+            f"{where}: variables {regularized} have a regularizer, which makes every row's "
+            f"gradient non-zero, so no row could stay untouched; remove the regularizer or "
+            f"the variable from the conf"
+        )
+    return set(names)
+
+
 def build_plans(
     top: Optimizer,
     trainable: list[str],
@@ -182,12 +206,15 @@ def build_plans(
     regularizers: dict | None = None,
     *,
     state_access=None,
+    row_sparse_names=(),
 ) -> list[OptimizerPlan]:
     """One plan per leaf of ``top`` (an optimizer, its parameter groups, or the optimizers
     of a ``CombinedOptimizer``); their variable sets must be disjoint. ``regularizers``:
     variable name -> the ``Regularizer`` given to ``get_variable`` (or None);
-    ``state_access``: the store handle stateful schedules keep for host-side stepping."""
+    ``state_access``: the store handle stateful schedules keep for host-side stepping;
+    ``row_sparse_names``: the variables updated row-sparsely (indexed slices)."""
     regularizers = regularizers or {}
+    sparse = _check_row_sparse(row_sparse_names, trainable, regularizers, job_name)
     plans, owner = [], {}
     for i, opt in enumerate(top.leaves()):
         names = select_variables(opt, trainable, job_name)
@@ -200,6 +227,7 @@ def build_plans(
             owner[n] = opt
         plan = build_plan(opt, names, avals, store_names.optimizer_prefix(job_name, i), state_access)
         plan.regularizers = {n: regularizers[n] for n in names if regularizers.get(n) is not None}
+        plan.row_sparse = [n for n in names if n in sparse]
         plans.append(plan)
     return plans
 
@@ -225,12 +253,17 @@ def _clip_units(plans: list[OptimizerPlan], leaves: list) -> tuple[dict, dict]:
     return transforms, labels
 
 
+def _rule(plan: OptimizerPlan, optimizer: Optimizer, lr, step) -> optax.GradientTransformation:
+    tx = optimizer._build_tx(lr, step)
+    return row_sparse(tx, plan.row_sparse) if plan.row_sparse else tx
+
+
 def step_transforms(plans: list[OptimizerPlan], leaves: list, lrs: list, step) -> list:
     """The three stages of a step's update (see the module docstring), for the traced
     optimizers ``leaves`` (``leaves[i]`` runs plan ``i`` with learning rate ``lrs[i]``)."""
     regularizers = {n: r for plan in plans for n, r in plan.regularizers.items()}
     clips, clip_labels = _clip_units(plans, leaves)
-    rules = {i: leaves[i]._build_tx(lrs[i], step) for i in range(len(plans))}
+    rules = {i: _rule(plans[i], leaves[i], lrs[i], step) for i in range(len(plans))}
     rule_labels = {n: i for i, plan in enumerate(plans) for n in plan.var_names}
     return [add_regularization(regularizers), partition(clips, clip_labels), partition(rules, rule_labels)]
 

@@ -7,7 +7,9 @@ rules do), so a selection by name is a plain dict filter:
 * :func:`clip`: a clipping rule (``flow.optimizer.grad_clipping``) whose state reports
   the norm it saw (``ClipState.grad_norm``, for ``job.last_info``);
 * :func:`partition`: one transformation per label on the variables carrying that label
-  (parameter groups, the optimizers of a ``CombinedOptimizer``, clipping units).
+  (parameter groups, the optimizers of a ``CombinedOptimizer``, clipping units);
+* :func:`row_sparse`: a rule that leaves untouched the rows of chosen variables whose
+  gradient is all zero (``function_config.indexed_slices_optimizer_conf``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["ClipState", "add_regularization", "clip", "partition"]
+__all__ = ["ClipState", "add_regularization", "clip", "partition", "row_mask", "row_sparse"]
 
 
 def add_regularization(regularizers: Mapping[str, object]) -> optax.GradientTransformation:
@@ -83,3 +85,53 @@ def partition(
         return {n: out[n] for n in updates}, new_state
 
     return optax.GradientTransformation(init, update)
+
+
+def row_mask(g: jax.Array) -> jax.Array:
+    """True for the rows (slices along axis 0) of ``g`` with a non-zero element, shaped
+    to broadcast against ``g`` (a scalar is one row)."""
+    if g.ndim == 0:
+        return g != 0
+    active = jnp.any(g != 0, axis=tuple(range(1, g.ndim)))
+    return active.reshape((g.shape[0],) + (1,) * (g.ndim - 1))
+
+
+def _keep_rows(new_state, old_state, masks: Mapping[str, jax.Array], shapes: Mapping[str, tuple]):
+    """``new_state`` with the old value kept in the inactive rows of each state leaf that
+    sits under a masked variable's key and has that variable's shape (its slots)."""
+
+    def pick(path, new, old):
+        for k in path:
+            name = getattr(k, "key", None)
+            if name in masks and jnp.shape(new) == shapes[name]:
+                return jnp.where(masks[name], new, old)
+        return new
+
+    return jax.tree_util.tree_map_with_path(pick, new_state, old_state)
+
+
+def row_sparse(tx: optax.GradientTransformation, names) -> optax.GradientTransformation:
+    """``tx`` that leaves the inactive rows of the variables ``names`` untouched.
+
+    A row (slice along axis 0) is inactive when its gradient, as it reaches ``tx``, is
+    all zero: for an embedding read through ``flow.gather``, the rows this step did not
+    look up. Those rows get a zero update (so no weight decay either) and keep the old
+    value of every slot of the variable's shape (momentum, ``m``, ``v``). Example, SGDW
+    with lr 0.1, wd 0.5 on rows ``[1, 2]`` with gradients ``[0, 1]``: dense, row 0 decays
+    to 0.95; row-sparse it stays 1 and row 1 becomes ``2 - 0.1 * (1 + 0.5 * 2) = 1.8``.
+    The state's structure is ``tx``'s own.
+    """
+    names = frozenset(names)
+
+    def update(grads, state, params=None):
+        updates, new_state = tx.update(grads, state, params)
+        masks = {n: row_mask(g) for n, g in grads.items() if n in names}
+        if not masks:
+            return updates, new_state
+        shapes = {n: jnp.shape(grads[n]) for n in masks}
+        updates = {
+            n: jnp.where(masks[n], u, jnp.zeros_like(u)) if n in masks else u for n, u in updates.items()
+        }
+        return updates, _keep_rows(new_state, state, masks, shapes)
+
+    return optax.GradientTransformation(tx.init, update)

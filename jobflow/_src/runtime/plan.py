@@ -233,7 +233,16 @@ def _optimizer_plans(definition, session, disc: Discovery) -> list[OptimizerPlan
     avals = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items()}
     regularizers = {n: s.regularizer for n, s in specs.items()}
     access = StoreAccess(session)
-    return build_plans(disc.optimizer, trainable, avals, definition.name, regularizers, state_access=access)
+    sparse = definition.config.settings["indexed_slices_optimizer_conf"] or ()
+    return build_plans(
+        disc.optimizer,
+        trainable,
+        avals,
+        definition.name,
+        regularizers,
+        state_access=access,
+        row_sparse_names=sparse,
+    )
 
 
 def _slot_specs(definition, plans, values=None) -> list[VariableSpec]:

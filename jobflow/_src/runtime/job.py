@@ -26,7 +26,9 @@ import functools
 
 import numpy as np
 
-from jobflow._src.core.errors import JobDefinitionError, JobInputError
+from jobflow._src.core import tracebacks as _tracebacks
+from jobflow._src.core.dtypes import Float32Value
+from jobflow._src.core.errors import JobDefinitionError, JobflowError, JobInputError
 from jobflow._src.graph.function_config import FunctionConfig
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import session as _session
@@ -124,10 +126,10 @@ class Job:
     def _program(self, shapes, steps: int | None = None) -> Program:
         """The compiled step for per-step input ``shapes``; with ``steps``, the program
         running that many steps over stacked inputs (``run_steps``)."""
+        sess = self._session()  # first: a new session drops the old session's programs
         key = shapes if steps is None else ("run_steps", steps, shapes)
         program = self._programs.get(key)
         if program is None:
-            sess = self._session()
             plan = self._plan(shapes)
             program = compile_program(self.definition, plan, sess.store, steps, self._traced)
             self._programs[key] = program
@@ -140,28 +142,42 @@ class Job:
         Without arguments the placeholders' shapes are used (they must have no ``None``
         dimension); with example arguments, their shapes.
         """
-        if example_args or example_kwargs:
-            arrays = self.definition.check_inputs(example_args, example_kwargs)
-            shapes = tuple(tuple(x.shape) for x in arrays)
-        else:
-            shapes = self.definition.static_shapes()
-            if shapes is None:
-                raise JobInputError(
-                    f"job {self.name!r} has placeholders with None dimensions; pass example "
-                    f"arguments to compile(...) to choose their sizes"
-                )
-        self._last_program = self._program(shapes)
+        try:
+            if example_args or example_kwargs:
+                arrays = self.definition.check_inputs(example_args, example_kwargs)
+                shapes = tuple(tuple(x.shape) for x in arrays)
+            else:
+                shapes = self.definition.static_shapes()
+                if shapes is None:
+                    raise JobInputError(
+                        f"job {self.name!r} has placeholders with None dimensions; pass example "
+                        f"arguments to compile(...) to choose their sizes"
+                    )
+            self._last_program = self._program(shapes)
+        except Exception as e:
+            self._hide_frames(e)
+            raise  # bare: adds no frame of jobflow's
         return self
 
+    def _hide_frames(self, e: Exception) -> None:
+        """Drops jobflow's frames from a user error's traceback (``core/tracebacks.py``)."""
+        code = getattr(self.fn, "__code__", None)
+        if _tracebacks.is_user_error(e, *([code] if code is not None else [])):
+            _tracebacks.hide_jobflow_frames(e)
+
     def __call__(self, *args, **kwargs):
-        sess = self._session()
-        # Fast path: plain numpy arguments with a signature that passed the checks before.
-        program = None if kwargs else self._direct.get(_dispatch.signature(args))
-        if program is None:
-            program, inputs = self._checked_inputs(args, kwargs)
-        else:
-            inputs = list(args) if self._waits else _dispatch.owned(args)
-        return self._run(sess, program, inputs)
+        try:
+            sess = self._session()
+            # Fast path: plain numpy arguments with a signature that passed the checks before.
+            program = None if kwargs else self._direct.get(_dispatch.signature(args))
+            if program is None:
+                program, inputs = self._checked_inputs(args, kwargs)
+            else:
+                inputs = list(args) if self._waits else _dispatch.owned(args)
+            return self._run(sess, program, inputs)
+        except Exception as e:
+            self._hide_frames(e)
+            raise  # bare: adds no frame of jobflow's
 
     def _checked_inputs(self, args, kwargs):
         """``(program, placed arguments)`` after the full input checks (may compile)."""
@@ -204,10 +220,14 @@ class Job:
         output stacked along a new leading axis of size ``K``; ``last_info`` then reports
         the last step. Each distinct ``K`` (and input shape) is traced and compiled once.
         """
-        sess = self._session()
-        arrays, k = self.definition.check_stacked_inputs(args, kwargs)
-        program = self._program(tuple(tuple(x.shape)[1:] for x in arrays), steps=k)
-        return self._run(sess, program, self._place(program, self.definition.own(arrays)))
+        try:
+            sess = self._session()
+            arrays, k = self.definition.check_stacked_inputs(args, kwargs)
+            program = self._program(tuple(tuple(x.shape)[1:] for x in arrays), steps=k)
+            return self._run(sess, program, self._place(program, self.definition.own(arrays)))
+        except Exception as e:
+            self._hide_frames(e)
+            raise  # bare: adds no frame of jobflow's
 
     # -- inspection ----------------------------------------------------------------------
     def _require_program(self) -> Program:
@@ -236,14 +256,19 @@ class Job:
         (all unscaled gradients, before regularization and clipping); ``grad_norm`` when
         clipping is on; ``skipped_steps`` (the job's total) and
         ``consecutive_skipped_steps`` when the job can skip.
+
+        Floating-point values are the float32 the step computed, as a ``float`` that prints
+        with float32's shortest digits (``0.001``, not ``0.0010000000474974513``) and
+        compares equal to that float32 (``np.float32(0.001)``, not the float64 ``0.001``).
         """
         if self._last_info is None:
             raise RuntimeError(f"job {self.name!r} has not run yet")
-        return {k: np.asarray(v).item() for k, v in self._last_info.items()}
+        return {k: _scalar(v) for k, v in self._last_info.items()}
 
     @property
     def last_lr(self) -> float:
-        """The learning rate the last train step used."""
+        """The learning rate the last train step used: the float32 the step computed, printed
+        in its shortest form (``0.001``; see :attr:`last_info`)."""
         info = self.last_info
         if "lr" not in info:
             if self.type == "predict":
@@ -281,6 +306,14 @@ class Job:
         return f"<jobflow.Job {self.name!r} type={self.type!r}>"
 
 
+def _scalar(value):
+    """A step's scalar on the host: bool, int, or a float32 as a :class:`Float32Value`."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize <= 4:
+        return Float32Value(arr.item())
+    return arr.item()
+
+
 def global_function(type: str = "predict", function_config: FunctionConfig | None = None):
     """Declares a job: ``@flow.global_function(type="train", function_config=cfg)``.
 
@@ -292,20 +325,28 @@ def global_function(type: str = "predict", function_config: FunctionConfig | Non
       A decorator turning the job function into a :class:`Job`. The job is named after
       the function; defining a job with the name of an existing one replaces it.
     """
-    if callable(type) and not isinstance(type, str):  # bare @global_function
-        return Job(type, "predict", FunctionConfig())
-    if type not in ("train", "predict"):
-        raise JobDefinitionError(f"global_function(type) must be 'train' or 'predict'; got {type!r}")
-    if function_config is None:
-        function_config = FunctionConfig()
-    if not isinstance(function_config, FunctionConfig):
-        raise JobDefinitionError(
-            f"global_function(function_config) must come from flow.function_config(); got {function_config!r}"
-        )
+    try:
+        if callable(type) and not isinstance(type, str):  # bare @global_function
+            return Job(type, "predict", FunctionConfig())
+        if type not in ("train", "predict"):
+            raise JobDefinitionError(f"global_function(type) must be 'train' or 'predict'; got {type!r}")
+        if function_config is None:
+            function_config = FunctionConfig()
+        if not isinstance(function_config, FunctionConfig):
+            raise JobDefinitionError(
+                f"global_function(function_config) must come from flow.function_config(); got {function_config!r}"
+            )
+    except JobflowError as e:
+        _tracebacks.hide_jobflow_frames(e)
+        raise  # bare: adds no frame of jobflow's
 
     def decorate(fn):
-        if not callable(fn):
-            raise JobDefinitionError(f"global_function decorates a function; got {fn!r}")
-        return Job(fn, type, function_config)
+        try:
+            if not callable(fn):
+                raise JobDefinitionError(f"global_function decorates a function; got {fn!r}")
+            return Job(fn, type, function_config)
+        except JobflowError as e:
+            _tracebacks.hide_jobflow_frames(e)
+            raise
 
     return decorate

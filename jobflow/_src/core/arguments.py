@@ -52,7 +52,7 @@ def suggest(name: str, options: Sequence[str]) -> list[str]:
 
 def _listing(sig: inspect.Signature) -> str:
     """``Its arguments are base_lr, steps, alpha, warmup`` (``*args`` / ``**kwargs`` marked)."""
-    star = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    star: dict[Any, str] = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
     names = ", ".join(star.get(p.kind, "") + p.name for p in sig.parameters.values())
     return f"Its arguments are {names}" if names else "It takes no arguments"
 
@@ -134,7 +134,8 @@ def _wrap_init(cls: type) -> None:
 
     def owner_of(args: tuple) -> str:
         kind = type(args[0]) if args else cls
-        return kind.__name__ if getattr(kind.__init__, "__wrapped__", None) is init else cls.__name__
+        own = getattr(vars(kind).get("__init__") or getattr(kind, "__init__", None), "__wrapped__", None)
+        return kind.__name__ if own is init else cls.__name__
 
     cls.__init__ = _wrap(init, owner_of, skip_first=True)  # type: ignore[misc]
 
@@ -151,7 +152,7 @@ def checked_arguments(obj: _T | None = None, *, owner: str | None = None) -> Any
     if isinstance(obj, type):
         _wrap_init(obj)
         return obj
-    name = owner or getattr(obj, "__qualname__", getattr(obj, "__name__", "function"))
+    name = str(owner or getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "function"))
     return _wrap(obj, lambda args: name, skip_first=False)  # type: ignore[arg-type]
 
 

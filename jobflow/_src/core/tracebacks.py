@@ -12,7 +12,8 @@ debugging jobflow itself). Only errors that are the user's are filtered: jobflow
 errors (:class:`~jobflow.errors.JobflowError`) and errors raised while the user's own code
 (a job body) runs; anything else, a bug in jobflow, keeps its full traceback.
 
-Usage at an entry point (a bare ``raise`` adds no frame of its own)::
+Usage: decorate the entry point with :func:`boundary`, or inline (a bare ``raise`` adds
+no frame of its own)::
 
     try:
         ...
@@ -24,13 +25,18 @@ Usage at an entry point (a bare ``raise`` adds no frame of its own)::
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import types
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from jobflow._src.core.errors import JobflowError
 
-__all__ = ["ENV", "hide_jobflow_frames", "is_user_error", "showing_full"]
+__all__ = ["ENV", "boundary", "hide_jobflow_frames", "is_user_error", "showing_full"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 ENV = "JOBFLOW_TRACEBACK"
 _PACKAGE = str(pathlib.Path(__file__).resolve().parents[2]) + os.sep  # .../jobflow/
@@ -75,3 +81,28 @@ def hide_jobflow_frames(e: BaseException) -> BaseException:
     if not showing_full():
         e.with_traceback(_filtered(e.__traceback__))
     return e
+
+
+def boundary(user_function: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]:
+    """Decorator for a public entry point: a user error leaving it loses jobflow's frames.
+
+    ``user_function(first_argument)`` gives the user's function whose errors are user
+    errors too (a job's body: ``boundary(lambda job: job.fn)``); without it only jobflow's
+    typed errors are filtered. The wrapper's own frame never shows (a bare ``raise``).
+    """
+
+    def decorate(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                user = user_function(args[0]) if user_function is not None and args else None
+                code = getattr(user, "__code__", None)
+                if is_user_error(e, *([code] if code is not None else [])):
+                    hide_jobflow_frames(e)
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

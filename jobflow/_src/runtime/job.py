@@ -28,7 +28,7 @@ import numpy as np
 
 from jobflow._src.core import tracebacks as _tracebacks
 from jobflow._src.core.dtypes import Float32Value
-from jobflow._src.core.errors import JobDefinitionError, JobflowError, JobInputError
+from jobflow._src.core.errors import JobDefinitionError, JobInputError
 from jobflow._src.graph.function_config import FunctionConfig
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import session as _session
@@ -136,48 +136,36 @@ class Job:
         return program
 
     # -- calls ---------------------------------------------------------------------------
+    @_tracebacks.boundary(lambda job: job.fn)
     def compile(self, *example_args, **example_kwargs) -> Job:
         """Compiles the job ahead of its first call.
 
         Without arguments the placeholders' shapes are used (they must have no ``None``
         dimension); with example arguments, their shapes.
         """
-        try:
-            if example_args or example_kwargs:
-                arrays = self.definition.check_inputs(example_args, example_kwargs)
-                shapes = tuple(tuple(x.shape) for x in arrays)
-            else:
-                shapes = self.definition.static_shapes()
-                if shapes is None:
-                    raise JobInputError(
-                        f"job {self.name!r} has placeholders with None dimensions; pass example "
-                        f"arguments to compile(...) to choose their sizes"
-                    )
-            self._last_program = self._program(shapes)
-        except Exception as e:
-            self._hide_frames(e)
-            raise  # bare: adds no frame of jobflow's
+        if example_args or example_kwargs:
+            arrays = self.definition.check_inputs(example_args, example_kwargs)
+            shapes = tuple(tuple(x.shape) for x in arrays)
+        else:
+            shapes = self.definition.static_shapes()
+            if shapes is None:
+                raise JobInputError(
+                    f"job {self.name!r} has placeholders with None dimensions; pass example "
+                    f"arguments to compile(...) to choose their sizes"
+                )
+        self._last_program = self._program(shapes)
         return self
 
-    def _hide_frames(self, e: Exception) -> None:
-        """Drops jobflow's frames from a user error's traceback (``core/tracebacks.py``)."""
-        code = getattr(self.fn, "__code__", None)
-        if _tracebacks.is_user_error(e, *([code] if code is not None else [])):
-            _tracebacks.hide_jobflow_frames(e)
-
+    @_tracebacks.boundary(lambda job: job.fn)  # user errors show no jobflow frame
     def __call__(self, *args, **kwargs):
-        try:
-            sess = self._session()
-            # Fast path: plain numpy arguments with a signature that passed the checks before.
-            program = None if kwargs else self._direct.get(_dispatch.signature(args))
-            if program is None:
-                program, inputs = self._checked_inputs(args, kwargs)
-            else:
-                inputs = list(args) if self._waits else _dispatch.owned(args)
-            return self._run(sess, program, inputs)
-        except Exception as e:
-            self._hide_frames(e)
-            raise  # bare: adds no frame of jobflow's
+        sess = self._session()
+        # Fast path: plain numpy arguments with a signature that passed the checks before.
+        program = None if kwargs else self._direct.get(_dispatch.signature(args))
+        if program is None:
+            program, inputs = self._checked_inputs(args, kwargs)
+        else:
+            inputs = list(args) if self._waits else _dispatch.owned(args)
+        return self._run(sess, program, inputs)
 
     def _checked_inputs(self, args, kwargs):
         """``(program, placed arguments)`` after the full input checks (may compile)."""
@@ -205,6 +193,7 @@ class Job:
             return program.to_host(out)
         return _dispatch.deferred_result(self.name, self.return_spec.kind, sess, out, program.to_host)
 
+    @_tracebacks.boundary(lambda job: job.fn)
     def run_steps(self, *args, **kwargs):
         """Runs ``K`` steps of the job in one call: ``job.run_steps(x_stack, y_stack)``.
 
@@ -220,14 +209,10 @@ class Job:
         output stacked along a new leading axis of size ``K``; ``last_info`` then reports
         the last step. Each distinct ``K`` (and input shape) is traced and compiled once.
         """
-        try:
-            sess = self._session()
-            arrays, k = self.definition.check_stacked_inputs(args, kwargs)
-            program = self._program(tuple(tuple(x.shape)[1:] for x in arrays), steps=k)
-            return self._run(sess, program, self._place(program, self.definition.own(arrays)))
-        except Exception as e:
-            self._hide_frames(e)
-            raise  # bare: adds no frame of jobflow's
+        sess = self._session()
+        arrays, k = self.definition.check_stacked_inputs(args, kwargs)
+        program = self._program(tuple(tuple(x.shape)[1:] for x in arrays), steps=k)
+        return self._run(sess, program, self._place(program, self.definition.own(arrays)))
 
     # -- inspection ----------------------------------------------------------------------
     def _require_program(self) -> Program:
@@ -314,6 +299,7 @@ def _scalar(value):
     return arr.item()
 
 
+@_tracebacks.boundary()
 def global_function(type: str = "predict", function_config: FunctionConfig | None = None):
     """Declares a job: ``@flow.global_function(type="train", function_config=cfg)``.
 
@@ -325,28 +311,21 @@ def global_function(type: str = "predict", function_config: FunctionConfig | Non
       A decorator turning the job function into a :class:`Job`. The job is named after
       the function; defining a job with the name of an existing one replaces it.
     """
-    try:
-        if callable(type) and not isinstance(type, str):  # bare @global_function
-            return Job(type, "predict", FunctionConfig())
-        if type not in ("train", "predict"):
-            raise JobDefinitionError(f"global_function(type) must be 'train' or 'predict'; got {type!r}")
-        if function_config is None:
-            function_config = FunctionConfig()
-        if not isinstance(function_config, FunctionConfig):
-            raise JobDefinitionError(
-                f"global_function(function_config) must come from flow.function_config(); got {function_config!r}"
-            )
-    except JobflowError as e:
-        _tracebacks.hide_jobflow_frames(e)
-        raise  # bare: adds no frame of jobflow's
+    if callable(type) and not isinstance(type, str):  # bare @global_function
+        return Job(type, "predict", FunctionConfig())
+    if type not in ("train", "predict"):
+        raise JobDefinitionError(f"global_function(type) must be 'train' or 'predict'; got {type!r}")
+    if function_config is None:
+        function_config = FunctionConfig()
+    if not isinstance(function_config, FunctionConfig):
+        raise JobDefinitionError(
+            f"global_function(function_config) must come from flow.function_config(); got {function_config!r}"
+        )
 
+    @_tracebacks.boundary()
     def decorate(fn):
-        try:
-            if not callable(fn):
-                raise JobDefinitionError(f"global_function decorates a function; got {fn!r}")
-            return Job(fn, type, function_config)
-        except JobflowError as e:
-            _tracebacks.hide_jobflow_frames(e)
-            raise
+        if not callable(fn):
+            raise JobDefinitionError(f"global_function decorates a function; got {fn!r}")
+        return Job(fn, type, function_config)
 
     return decorate

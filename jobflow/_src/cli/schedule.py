@@ -12,12 +12,20 @@
 (OneFlow's legacy names). ``--arg k=v`` sets a parameter (a Python literal);
 ``base_lr`` comes from ``--base-lr`` when the schedule takes one. ``--warmup W`` puts a
 linear warmup from 0 in front (the presets built on transformers include their own).
+
+OneFlow's legacy schedulers (``optimizer.CosineScheduler``, also written
+``CosineScheduler`` or ``flow.optimizer.CosineScheduler``) are shown exactly as a job
+computes them: ``steps`` defaults to ``--steps``, and ``--warmup W`` is their own
+``warmup=flow.optimizer.warmup.linear(W, 0)``, which runs on the absolute step (the decay
+is not shifted by ``W``). Their ``warmup`` argument can also be given as
+``--arg "warmup=linear(100, 0.1)"`` or ``--arg "warmup=constant(100, 0.5)"``.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -143,6 +151,60 @@ def _parse_args(pairs) -> dict:
     return out
 
 
+def _catalog_key(name: str) -> str:
+    """The catalog key of ``name``: exact, any case, without ``flow.`` / ``jobflow.``, or
+    the one key it ends (``CosineScheduler`` -> ``optimizer.CosineScheduler``)."""
+    cat = catalog()
+    bare = name.removeprefix("jobflow.").removeprefix("flow.").removeprefix("schedule.")
+    for candidate in (name, bare):
+        key = next((k for k in cat if k.lower() == candidate.lower()), None)
+        if key is not None:
+            return key
+    ends = [k for k in cat if k.lower().endswith("." + bare.lower())]
+    if len(ends) == 1:
+        return ends[0]
+    raise SystemExit(f"jobflow schedule: unknown schedule {name!r}; see jobflow schedule --list")
+
+
+def _warmup_conf(owner: str, value):
+    """A legacy ``warmup`` argument from ``--arg``: ``linear(S, m)``, ``constant(S, m)``
+    (also ``flow.optimizer.warmup.linear(...)``) or ``S`` (``linear(S, 0)``)."""
+    from jobflow.optimizer import warmup as legacy_warmup
+
+    if value is None or isinstance(value, int):
+        return None if value is None else legacy_warmup.linear(value, 0.0)
+    try:
+        call = ast.parse(str(value).strip(), mode="eval").body
+        kind = call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id  # type: ignore[attr-defined]
+        args = [ast.literal_eval(a) for a in call.args]  # type: ignore[attr-defined]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}  # type: ignore[attr-defined]
+    except (SyntaxError, ValueError, AttributeError):
+        kind = None
+    if kind not in ("linear", "constant"):
+        raise ValueError(
+            f"{owner}(warmup) from --arg must be linear(steps, start_multiplier), "
+            f"constant(steps, multiplier) or a number of steps; got warmup={value!r}"
+        )
+    return getattr(legacy_warmup, kind)(*args, **kwargs)
+
+
+def _legacy_arguments(key: str, kw: dict, steps: int, warmup: int) -> dict:
+    """A legacy scheduler's arguments: ``steps`` from ``--steps`` unless given; ``--warmup``
+    as its own absolute-step warmup (``warmup.linear(W, 0)``)."""
+    owner = key.split(".", 1)[1]
+    params = inspect.signature(catalog()[key]).parameters
+    kw = dict(kw)
+    if "steps" in params and "steps" not in kw:
+        kw["steps"] = steps
+    if warmup and "warmup" in kw:
+        raise ValueError(f"{owner}: give its warmup once, by --warmup or by --arg warmup=...")
+    if "warmup" in params:
+        kw["warmup"] = _warmup_conf(owner, warmup if warmup else kw.get("warmup"))
+    elif warmup:
+        raise ValueError(f"{owner} takes no warmup; drop --warmup")
+    return kw
+
+
 def build(name: str, base_lr: float, steps: int, warmup: int, kwargs: dict):
     """The schedule ``name`` (a preset or a catalog name) with the given settings."""
     from jobflow import schedule as S
@@ -152,11 +214,8 @@ def build(name: str, base_lr: float, steps: int, warmup: int, kwargs: dict):
         _, make, has_warmup = presets[name]
         sched = make(base_lr, steps, warmup, kwargs)
         return sched if has_warmup or not warmup else S.with_warmup(sched, warmup)
-    cat = catalog()
-    key = name if name in cat else next((k for k in cat if k.lower() == name.lower()), None)
-    if key is None:
-        raise SystemExit(f"jobflow schedule: unknown schedule {name!r}; see jobflow schedule --list")
-    obj = cat[key]
+    key = _catalog_key(name)
+    obj = catalog()[key]
     if key.startswith("transformers."):
         sched = S.transformers.get_scheduler(key.split(".", 1)[1], base_lr, warmup, steps, **kwargs)
         return sched
@@ -164,6 +223,8 @@ def build(name: str, base_lr: float, steps: int, warmup: int, kwargs: dict):
     kw = dict(kwargs)
     if "base_lr" in params and "base_lr" not in kw:
         kw["base_lr"] = base_lr
+    if key.startswith("optimizer."):
+        return obj(**_legacy_arguments(key, kw, steps, warmup))
     sched = obj(**kw)
     if isinstance(sched, list):
         sched = S.Table(sched)
@@ -230,15 +291,20 @@ def run(args) -> int:
             f"jobflow schedule: --steps must be >= 1 and --warmup >= 0; got {args.steps}, {args.warmup}"
         )
         return 2
+    problem = _plot_problem(args.plot)
+    if problem:
+        console.print(problem, soft_wrap=True, markup=False)
+        return 2
     try:
         sched = build(args.name, args.base_lr, args.steps, args.warmup, _parse_args(args.arg))
     except (TypeError, ValueError) as e:
-        console.print(f"jobflow schedule {args.name}: {e}")
+        console.print(f"jobflow schedule {args.name}: {e}", soft_wrap=True, markup=False)
         return 2
     values = sched.values(args.steps)
+    warmup = args.warmup or getattr(getattr(sched, "warmup", None), "steps", 0)  # a legacy --arg warmup
     rows = sorted(
         {int(round(x)) for x in np.linspace(0, args.steps - 1, max(2, args.rows))}
-        | ({args.warmup - 1, args.warmup} if 0 < args.warmup < args.steps else set())
+        | ({warmup - 1, warmup} if 0 < warmup < args.steps else set())
     )
     console.print(repr(sched), soft_wrap=True)
     table = Table()
@@ -253,6 +319,30 @@ def run(args) -> int:
         f"first {values[0]:.6g}  last {values[-1]:.6g}"
     )
     if args.plot:
-        sched.plot(args.steps, args.plot, label=args.name)
+        try:
+            sched.plot(args.steps, args.plot, label=args.name)
+        except (OSError, ImportError) as e:
+            console.print(
+                f"jobflow schedule: cannot write --plot {args.plot}: {_reason(e)}",
+                soft_wrap=True,
+                markup=False,
+            )
+            return 1
         console.print(f"wrote {args.plot}")
     return 0
+
+
+def _reason(e: Exception) -> str:
+    return getattr(e, "strerror", None) or str(e)
+
+
+def _plot_problem(path: str | None) -> str | None:
+    """Why ``--plot path`` cannot be written (checked before anything is computed)."""
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"jobflow schedule: cannot write --plot {path}: no such directory {folder}"
+    if os.path.isdir(path):
+        return f"jobflow schedule: cannot write --plot {path}: it is a directory; give a .png file name"
+    return None

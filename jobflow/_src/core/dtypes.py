@@ -57,3 +57,27 @@ def canonical(dtype) -> np.dtype:
 
 def is_floating(dtype) -> bool:
     return jax.numpy.issubdtype(as_dtype(dtype), jax.numpy.floating)
+
+
+class Float32Value(float):
+    """A ``float`` holding a float32 value exactly, printed with the fewest digits that
+    identify that float32: ``0.001`` rather than ``0.0010000000474974513``.
+
+    What a train step reports (``job.last_lr``, ``job.last_info``) is float32; converting
+    it to a Python float keeps the value exactly (it still compares equal to the
+    ``np.float32`` the step used) but shows float32's rounding noise. This subclass
+    changes only ``repr`` / ``str``; arithmetic gives plain floats.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        value = float(self)
+        if not np.isfinite(value) or value.is_integer():
+            return float.__repr__(value)
+        return float.__repr__(float(str(np.float32(value))))
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self) if not spec else float.__format__(float(self), spec)

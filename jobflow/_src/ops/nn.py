@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
 from jobflow._src.ops import amp as _amp
 from jobflow._src.ops.math import gelu, relu, sigmoid, tanh
 
@@ -247,39 +248,70 @@ def layer_norm(
     return y.astype(inputs.dtype)
 
 
+def _shapes(labels, logits) -> str:
+    return f"got labels shape {tuple(labels.shape)} and logits shape {tuple(logits.shape)}"
+
+
+def _swapped(fn: str, labels, logits) -> str:
+    """A hint when the arguments look swapped (labels carrying the class axis)."""
+    looks = tuple(labels.shape[:-1]) == tuple(logits.shape) and labels.ndim >= 1
+    float_labels = not jnp.issubdtype(labels.dtype, jnp.integer)
+    if looks or (jnp.issubdtype(logits.dtype, jnp.integer) and float_labels):
+        return f": did you swap them? {fn}(labels, logits) takes labels first"
+    return ""
+
+
 def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     """Per-example ``-log softmax(logits)[label]`` (float32).
 
-    ``labels`` has shape ``logits.shape[:-1]`` (a trailing 1 is accepted). With
+    ``labels`` (integer class ids) has shape ``logits.shape[:-1]`` (a trailing 1 is
+    accepted). A shape mismatch raises :class:`~jobflow.errors.ArgumentError` with both
+    shapes, and says so when the two arguments look swapped. With
     ``function_config().check_input_values(True)``, a job argument passed as ``labels``
     is checked to lie in ``[0, num_classes)`` before each call.
     """
-    _trace.note_label_range(labels, logits.shape[-1], "sparse_softmax_cross_entropy_with_logits")
-    if labels.ndim == logits.ndim and labels.shape[-1] == 1:
+    fn = "sparse_softmax_cross_entropy_with_logits"
+    _trace.note_label_range(labels, logits.shape[-1], fn)
+    if labels.ndim == logits.ndim and labels.ndim and labels.shape[-1] == 1:
         labels = jnp.squeeze(labels, -1)
     if labels.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"sparse_softmax_cross_entropy_with_logits: labels shape {labels.shape} must be logits "
-            f"shape without its last axis {logits.shape[:-1]}"
+        raise ArgumentError(
+            f"{fn}(labels, logits) takes labels shape logits.shape[:-1] (one class id per row of "
+            f"logits); {_shapes(labels, logits)}{_swapped(fn, labels, logits)}"
         )
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"sparse_softmax_cross_entropy_with_logits needs integer labels; got {labels.dtype}")
+        raise ArgumentError(
+            f"{fn} needs integer labels (class ids); got labels dtype {labels.dtype}"
+            f"{_swapped(fn, labels, logits)}"
+        )
     return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
-def softmax_cross_entropy_with_logits(labels, logits, name=None):
-    """Per-example ``-sum(labels * log_softmax(logits), -1)`` (float32)."""
-    if labels.shape != logits.shape:
-        raise ValueError(
-            f"softmax_cross_entropy_with_logits: labels shape {labels.shape} must equal logits shape {logits.shape}"
+def _same_shape(fn: str, labels, logits) -> None:
+    if labels.shape == logits.shape:
+        return
+    hint = ""
+    if tuple(labels.shape) == tuple(logits.shape[:-1]):
+        hint = (
+            ": labels look like class ids (shape logits.shape[:-1]); use "
+            "sparse_softmax_cross_entropy_with_logits or one-hot them"
         )
+    elif tuple(labels.shape[:-1]) == tuple(logits.shape):
+        hint = f": did you swap them? {fn}(labels, logits) takes labels first"
+    raise ArgumentError(
+        f"{fn}(labels, logits) takes labels shape equal to logits shape; {_shapes(labels, logits)}{hint}"
+    )
+
+
+def softmax_cross_entropy_with_logits(labels, logits, name=None):
+    """Per-example ``-sum(labels * log_softmax(logits), -1)`` (float32); ``labels`` (class
+    probabilities) has the shape of ``logits``."""
+    _same_shape("softmax_cross_entropy_with_logits", labels, logits)
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32))
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits, name=None):
-    """Element-wise ``max(x, 0) - x * z + log(1 + exp(-|x|))`` (float32)."""
-    if labels.shape != logits.shape:
-        raise ValueError(
-            f"sigmoid_cross_entropy_with_logits: labels shape {labels.shape} must equal logits shape {logits.shape}"
-        )
+    """Element-wise ``max(x, 0) - x * z + log(1 + exp(-|x|))`` (float32); ``labels`` has
+    the shape of ``logits``."""
+    _same_shape("sigmoid_cross_entropy_with_logits", labels, logits)
     return optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32))

@@ -27,6 +27,7 @@ import optax
 
 from jobflow._src.core import checks
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.arguments import CheckedArguments
 from jobflow._src.optimizer import groups, loss_scale
 
 # The plan API lives in plans.py (which never imports this module); re-exported for the runtime.
@@ -73,7 +74,7 @@ def _check_selection(where: str, sel):
     return sel
 
 
-class Optimizer:
+class Optimizer(CheckedArguments):
     """Base of every jobflow optimizer.
 
     Args (shared by every optimizer, as in OneFlow):

@@ -16,6 +16,7 @@ import numbers
 
 import jax.numpy as jnp
 
+from jobflow._src.core.arguments import checked_arguments
 from jobflow._src.optimizer.base import global_norm, l2_norm
 
 __all__ = ["ClipByGlobalNorm", "ClipByNorm", "ClipByValue", "by_global_norm", "by_norm", "by_value"]
@@ -31,6 +32,7 @@ def _check_clip(fn, value, arg="clip_norm"):
     return float(value)
 
 
+@checked_arguments
 @dataclasses.dataclass(frozen=True)
 class ClipByGlobalNorm:
     """``g_i <- g_i * clip_norm / max(||G||, clip_norm)``, ``||G|| = sqrt(sum_i ||g_i||^2)``.
@@ -51,11 +53,13 @@ class ClipByGlobalNorm:
         return {n: (g * factor).astype(g.dtype) for n, g in grads.items()}, norm
 
 
+@checked_arguments
 def by_global_norm(clip_norm: float) -> ClipByGlobalNorm:
     """Clips all gradients of the optimizer together by their global L2 norm."""
     return ClipByGlobalNorm(clip_norm)
 
 
+@checked_arguments
 @dataclasses.dataclass(frozen=True)
 class ClipByNorm:
     """Per variable: ``g_i <- g_i * clip_norm / max(||g_i||, clip_norm)`` (TensorFlow's
@@ -73,6 +77,7 @@ class ClipByNorm:
         return out, global_norm(grads)
 
 
+@checked_arguments
 @dataclasses.dataclass(frozen=True)
 class ClipByValue:
     """Elementwise: ``g <- clip(g, -clip_value, clip_value)`` (PyTorch's
@@ -89,11 +94,13 @@ class ClipByValue:
         )
 
 
+@checked_arguments
 def by_norm(clip_norm: float) -> ClipByNorm:
     """Clips each gradient separately by its own L2 norm."""
     return ClipByNorm(clip_norm)
 
 
+@checked_arguments
 def by_value(clip_value: float) -> ClipByValue:
     """Clips each gradient element into ``[-clip_value, clip_value]``."""
     return ClipByValue(clip_value)

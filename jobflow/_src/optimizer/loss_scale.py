@@ -33,6 +33,8 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
+from jobflow._src.core.arguments import CheckedArguments
+
 __all__ = [
     "LossScalePolicy",
     "StaticLossScalePolicy",
@@ -69,7 +71,7 @@ def _count(owner: str, arg: str, value) -> int:
     return int(value)
 
 
-class LossScalePolicy:
+class LossScalePolicy(CheckedArguments):
     """A loss-scale rule evaluated inside the compiled train step.
 
     Subclasses implement ``initial_state() -> {field: np scalar}`` (empty for a static

@@ -30,6 +30,8 @@ import functools
 import numpy as np
 
 from jobflow._src.core import trace as _trace
+from jobflow._src.core import tracebacks as _tracebacks
+from jobflow._src.core.dtypes import Float32Value
 from jobflow._src.core.errors import JobDefinitionError, JobInputError
 from jobflow._src.graph.function_config import FunctionConfig
 from jobflow._src.runtime import dispatch as _dispatch
@@ -130,10 +132,10 @@ class Job:
     def _program(self, shapes, steps: int | None = None) -> Program:
         """The compiled step for per-step input ``shapes``; with ``steps``, the program
         running that many steps over stacked inputs (``run_steps``)."""
+        sess = self._session()  # first: a new session drops the old session's programs
         key = shapes if steps is None else ("run_steps", steps, shapes)
         program = self._programs.get(key)
         if program is None:
-            sess = self._session()
             with sess.lock:  # one thread compiles; the others then find its program
                 program = self._programs.get(key)
                 if program is None:
@@ -143,6 +145,7 @@ class Job:
         return program
 
     # -- calls ---------------------------------------------------------------------------
+    @_tracebacks.boundary(lambda job: job.fn)
     def compile(self, *example_args, **example_kwargs) -> Job:
         """Compiles the job ahead of its first call.
 
@@ -163,6 +166,7 @@ class Job:
         self._last_program = self._program(shapes)
         return self
 
+    @_tracebacks.boundary(lambda job: job.fn)  # user errors show no jobflow frame
     def __call__(self, *args, **kwargs):
         sess = self._session()
         if sess.callback_errors or _trace.current() is not None:
@@ -212,6 +216,7 @@ class Job:
             return program.to_host(out)
         return _dispatch.deferred_result(self.name, self.return_spec.kind, sess, out, program.to_host)
 
+    @_tracebacks.boundary(lambda job: job.fn)
     def run_steps(self, *args, **kwargs):
         """Runs ``K`` steps of the job in one call: ``job.run_steps(x_stack, y_stack)``.
 
@@ -262,14 +267,19 @@ class Job:
         (all unscaled gradients, before regularization and clipping); ``grad_norm`` when
         clipping is on; ``skipped_steps`` (the job's total) and
         ``consecutive_skipped_steps`` when the job can skip.
+
+        Floating-point values are the float32 the step computed, as a ``float`` that prints
+        with float32's shortest digits (``0.001``, not ``0.0010000000474974513``) and
+        compares equal to that float32 (``np.float32(0.001)``, not the float64 ``0.001``).
         """
         if self._last_info is None:
             raise RuntimeError(f"job {self.name!r} has not run yet")
-        return {k: np.asarray(v).item() for k, v in self._last_info.items()}
+        return {k: _scalar(v) for k, v in self._last_info.items()}
 
     @property
     def last_lr(self) -> float:
-        """The learning rate the last train step used."""
+        """The learning rate the last train step used: the float32 the step computed, printed
+        in its shortest form (``0.001``; see :attr:`last_info`)."""
         info = self.last_info
         if "lr" not in info:
             if self.type == "predict":
@@ -319,6 +329,15 @@ def _refuse_inside_trace(name: str, what: str) -> None:
         )
 
 
+def _scalar(value):
+    """A step's scalar on the host: bool, int, or a float32 as a :class:`Float32Value`."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize <= 4:
+        return Float32Value(arr.item())
+    return arr.item()
+
+
+@_tracebacks.boundary()
 def global_function(type: str = "predict", function_config: FunctionConfig | None = None):
     """Declares a job: ``@flow.global_function(type="train", function_config=cfg)``.
 
@@ -341,6 +360,7 @@ def global_function(type: str = "predict", function_config: FunctionConfig | Non
             f"global_function(function_config) must come from flow.function_config(); got {function_config!r}"
         )
 
+    @_tracebacks.boundary()
     def decorate(fn):
         if not callable(fn):
             raise JobDefinitionError(f"global_function decorates a function; got {fn!r}")

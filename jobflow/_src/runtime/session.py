@@ -29,6 +29,7 @@ import itertools
 import sys
 import threading
 import traceback
+import warnings
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -175,9 +176,23 @@ class Session:
             self.specs[s.name] = s
 
     def initialize_jobs(self) -> None:
-        """Discovers every registered job (as OneFlow initializes its session)."""
+        """Discovers every registered job (as OneFlow initializes its session).
+
+        A job whose discovery fails (its body raises, its variables conflict) is skipped
+        with a warning: saving, listing and loading the other jobs' variables never depend
+        on an unrelated job's body. The broken job raises its error when it is called.
+        """
         for job in list(self.jobs.values()):
-            job._ensure_discovered()
+            try:
+                job._ensure_discovered()
+            except Exception as e:  # the job's own error; it surfaces when the job is called
+                warnings.warn(
+                    f"job {job.name!r} was skipped: defining its variables raised "
+                    f"{type(e).__name__}: {e}. Its variables are not in the store until the job is "
+                    f"fixed (redefine it) and called or compiled.",
+                    UserWarning,
+                    stacklevel=4,
+                )
 
     def get_all(self) -> dict[str, Blob]:
         with self.lock:  # a consistent snapshot; no call donates the arrays meanwhile

@@ -15,10 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jobflow._src.core.arguments import CheckedArguments
+
 __all__ = ["Schedule", "Constant", "Table", "FunctionSchedule", "as_schedule", "walk"]
 
 
-class Schedule:
+class Schedule(CheckedArguments):
     """Base class: an immutable object with ``__call__(step) -> lr``.
 
     ``step`` is an integer scalar (a JAX array inside a job); the result is a float32

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 
 from jobflow._src.core import checks
+from jobflow._src.core.arguments import checked_arguments
 from jobflow._src.schedule.base import Schedule, as_schedule
 from jobflow._src.schedule.formulas import f32, int_step
 
@@ -58,6 +59,7 @@ class Join(Schedule):
         return out
 
 
+@checked_arguments
 def join(schedules, boundaries, *, step: str) -> Join:
     """Runs ``schedules`` one after the other, switching at ``boundaries``.
 
@@ -89,6 +91,7 @@ class Product(Schedule):
         return out
 
 
+@checked_arguments
 def product(*schedules) -> Product:
     """The pointwise product of the given schedules."""
     return Product(list(schedules))
@@ -119,6 +122,7 @@ class Chain(Schedule):
         return self._rest(step, self.schedules[0](step))
 
 
+@checked_arguments
 def chain(*schedules) -> Chain:
     """Chains schedules: each takes the previous one's output as its base."""
     return Chain(list(schedules))
@@ -157,6 +161,7 @@ class Warmup(Schedule):
         return jnp.where(n < self.steps, target * ramp, after)
 
 
+@checked_arguments
 def with_warmup(
     schedule, steps: int, start_factor: float = 0.0, mode: str = "linear", step: str = "offset"
 ) -> Warmup:

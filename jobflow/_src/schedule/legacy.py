@@ -20,6 +20,7 @@ import numpy as np
 
 from jobflow._src.core import checks
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.arguments import checked_arguments
 from jobflow._src.schedule.base import Schedule
 from jobflow._src.schedule.formulas import cos_mix, f32, frac_pow, int_step, ipow, poly_decay
 
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 
+@checked_arguments
 @dataclasses.dataclass(frozen=True)
 class WarmupConf:
     """A warmup phase for a legacy scheduler: ``kind`` is "linear" or "constant"."""
@@ -58,6 +60,7 @@ class _Warmup:
     """``flow.optimizer.warmup``: ``linear(steps, start_multiplier)``, ``constant(steps, multiplier)``."""
 
     @staticmethod
+    @checked_arguments(owner="warmup.linear")
     def linear(steps: int, start_multiplier: float) -> WarmupConf:
         """``lr(t) = base * (s + (1 - s) * t / steps)`` for ``t < steps``; ``0 <= s < 1``."""
         steps = checks.integer("warmup.linear", "steps", steps, low=1)
@@ -67,6 +70,7 @@ class _Warmup:
         return WarmupConf("linear", steps, s)
 
     @staticmethod
+    @checked_arguments(owner="warmup.constant")
     def constant(steps: int, multiplier: float) -> WarmupConf:
         """``lr(t) = base * multiplier`` for ``t < steps``; ``0 < multiplier < 1``."""
         steps = checks.integer("warmup.constant", "steps", steps, low=1)

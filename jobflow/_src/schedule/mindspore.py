@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jobflow._src.core import checks
+from jobflow._src.core.arguments import checked_arguments
 from jobflow._src.schedule.base import Schedule
 from jobflow._src.schedule.formulas import cos_mix, f32, frac_pow, int_step, ipow
 
@@ -45,6 +46,7 @@ __all__ = [
 # ---------------------------------------------------------------------------- dynamic_lr
 
 
+@checked_arguments
 def piecewise_constant_lr(milestone, learning_rates) -> list[float]:
     """``lr[i] = learning_rates[t]`` for ``i`` in ``[milestone[t-1], milestone[t])``
     (``milestone[-1]`` = 0); the list has ``milestone[-1]`` entries."""
@@ -76,6 +78,7 @@ def _decay_args(fn, learning_rate, decay_rate, is_stair):
     return lr, rate, checks.flag(fn, "is_stair", is_stair)
 
 
+@checked_arguments
 def exponential_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
     """``lr * decay_rate ** (e / D)``; ``** floor(e / D)`` with ``is_stair``."""
     fn = "exponential_decay_lr"
@@ -84,6 +87,7 @@ def exponential_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, 
     return [lr * rate ** (e // d if stair else e / d) for e in epochs]
 
 
+@checked_arguments
 def natural_exp_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
     """``lr * exp(-decay_rate * e)``; ``exp(-decay_rate * D * floor(e / D))`` with
     ``is_stair`` (``decay_epoch`` is unused otherwise: MindSpore's code)."""
@@ -93,6 +97,7 @@ def natural_exp_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, 
     return [lr * math.e ** (-rate * ((e // d) * d if stair else e)) for e in epochs]
 
 
+@checked_arguments
 def inverse_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
     """``lr / (1 + decay_rate * e / D)``; ``lr / (1 + decay_rate * floor(e / D))`` with ``is_stair``."""
     fn = "inverse_decay_lr"
@@ -101,6 +106,7 @@ def inverse_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, deca
     return [lr / (1 + rate * (e // d)) if stair else lr / (1 + rate * e / d) for e in epochs]
 
 
+@checked_arguments
 def cosine_decay_lr(min_lr, max_lr, total_step, step_per_epoch, decay_epoch):
     """``min_lr + (max_lr - min_lr) / 2 * (1 + cos(pi * min(e, D) / D))``; ``min_lr < max_lr``."""
     fn = "cosine_decay_lr"
@@ -113,6 +119,7 @@ def cosine_decay_lr(min_lr, max_lr, total_step, step_per_epoch, decay_epoch):
     return [lo + delta * (1 + math.cos(math.pi * min(e, d) / d)) for e in epochs]
 
 
+@checked_arguments
 def polynomial_decay_lr(
     learning_rate, end_learning_rate, total_step, step_per_epoch, decay_epoch, power, update_decay_epoch=False
 ):
@@ -131,6 +138,7 @@ def polynomial_decay_lr(
     return out
 
 
+@checked_arguments
 def warmup_lr(learning_rate, total_step, step_per_epoch, warmup_epoch):
     """``lr * min(e, W) / W`` (0 at the first step)."""
     fn = "warmup_lr"

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jobflow._src.core import checks
+from jobflow._src.core.arguments import checked_arguments
 from jobflow._src.schedule.base import Schedule
 from jobflow._src.schedule.formulas import f32, half_cos, int_step
 from jobflow._src.schedule.plateau import ReduceLROnPlateau
@@ -84,11 +85,13 @@ def _steps(fn, name, value, low=0):
     return checks.integer(fn, name, value, low=low)
 
 
+@checked_arguments
 def get_constant_schedule(base_lr) -> TransformersSchedule:
     """``f(t) = 1``."""
     return TransformersSchedule("constant", base_lr, lambda t: jnp.ones(jnp.shape(t), jnp.float32))
 
 
+@checked_arguments
 def get_constant_schedule_with_warmup(base_lr, num_warmup_steps) -> TransformersSchedule:
     """``f(t) = t / max(1, W)`` for ``t < W``, else 1."""
     w = _steps("constant_with_warmup", "num_warmup_steps", num_warmup_steps)
@@ -97,6 +100,7 @@ def get_constant_schedule_with_warmup(base_lr, num_warmup_steps) -> Transformers
     )
 
 
+@checked_arguments
 def get_linear_schedule_with_warmup(base_lr, num_warmup_steps, num_training_steps) -> TransformersSchedule:
     """Warmup, then ``f(t) = max(0, (N - t) / max(1, N - W))``."""
     fn = "linear"
@@ -113,6 +117,7 @@ def get_linear_schedule_with_warmup(base_lr, num_warmup_steps, num_training_step
     )
 
 
+@checked_arguments
 def get_cosine_schedule_with_warmup(base_lr, num_warmup_steps, num_training_steps, num_cycles=0.5):
     """Warmup, then ``f(t) = max(0, (1 + cos(2 pi c p)) / 2)``, ``p = (t - W) / max(1, N - W)``.
 
@@ -134,6 +139,7 @@ def get_cosine_schedule_with_warmup(base_lr, num_warmup_steps, num_training_step
     )
 
 
+@checked_arguments
 def get_cosine_with_hard_restarts_schedule_with_warmup(
     base_lr, num_warmup_steps, num_training_steps, num_cycles=1
 ):
@@ -155,6 +161,7 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
     return TransformersSchedule(fn, base_lr, factor, num_warmup_steps=w, num_training_steps=n, num_cycles=c)
 
 
+@checked_arguments
 def get_polynomial_decay_schedule_with_warmup(
     base_lr, num_warmup_steps, num_training_steps, lr_end=1e-7, power=1.0
 ):
@@ -183,6 +190,7 @@ def get_polynomial_decay_schedule_with_warmup(
     )
 
 
+@checked_arguments
 def get_inverse_sqrt_schedule(base_lr, num_warmup_steps, timescale=None):
     """Warmup, then ``f(t) = 1 / sqrt((t + timescale - W) / timescale)``; ``timescale``
     defaults to ``W`` (10 000 when ``W = 0``)."""
@@ -198,6 +206,7 @@ def get_inverse_sqrt_schedule(base_lr, num_warmup_steps, timescale=None):
     )
 
 
+@checked_arguments
 def get_cosine_with_min_lr_schedule_with_warmup(
     base_lr, num_warmup_steps, num_training_steps, num_cycles=0.5, min_lr=None, min_lr_rate=None
 ):
@@ -234,6 +243,7 @@ def get_cosine_with_min_lr_schedule_with_warmup(
 _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
+@checked_arguments
 def get_wsd_schedule(
     base_lr,
     num_warmup_steps,
@@ -312,6 +322,7 @@ def get_wsd_schedule(
     )
 
 
+@checked_arguments
 def get_reduce_on_plateau_schedule(base_lr, **kwargs) -> ReduceLROnPlateau:
     """transformers' ``reduce_lr_on_plateau``: PyTorch's ``ReduceLROnPlateau(**kwargs)``."""
     return ReduceLROnPlateau(base_lr, **kwargs)
@@ -332,6 +343,7 @@ _BY_NAME = {
 SCHEDULER_NAMES = tuple(_BY_NAME)
 
 
+@checked_arguments
 def get_scheduler(
     name, base_lr, num_warmup_steps=None, num_training_steps=None, scheduler_specific_kwargs=None, **kwargs
 ):

@@ -41,7 +41,9 @@ def test_jobs_inside_a_job_body_are_refused_and_nothing_is_stored(how, tmp_path)
 
     with pytest.raises(JobDefinitionError, match="inside the body of job 'outer'"):
         outer(X)
-    with pytest.raises(JobDefinitionError, match="inside the body"):  # outer is still registered
+    # outer is still registered, broken: listing variables skips it and says why (it never
+    # blocks the other jobs' state; tests/test_session_independence.py)
+    with pytest.warns(UserWarning, match=r"job 'outer' was skipped: .*inside the body of job 'outer'"):
         flow.get_all_variables()
 
     @flow.global_function(type="predict")

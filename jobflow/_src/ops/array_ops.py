@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 
@@ -29,7 +31,14 @@ __all__ = [
 ]
 
 
-def matmul(a, b, transpose_a=False, transpose_b=False, alpha=1.0, name=None):
+def matmul(
+    a: ArrayLike,
+    b: ArrayLike,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    alpha: float = 1.0,
+    name: str | None = None,
+) -> jax.Array:
     """``op(a) @ op(b)``, where ``op`` transposes the last two axes when asked.
 
     Under automatic mixed precision this is a white-list op: it computes in the low
@@ -46,12 +55,12 @@ def matmul(a, b, transpose_a=False, transpose_b=False, alpha=1.0, name=None):
     return out if alpha == 1.0 else out * alpha
 
 
-def reshape(x, shape, name=None):
+def reshape(x: ArrayLike, shape: Sequence[int], name: str | None = None) -> jax.Array:
     """Reshape; one entry of ``shape`` may be -1."""
     return jnp.reshape(x, tuple(int(d) for d in shape))
 
 
-def flatten(input, start_dim=0, end_dim=-1, name=None):
+def flatten(input: jax.Array, start_dim: int = 0, end_dim: int = -1, name: str | None = None) -> jax.Array:
     """Merges axes ``start_dim .. end_dim`` (inclusive) into one."""
     nd = input.ndim
     s, e = start_dim % nd if nd else 0, end_dim % nd if nd else 0
@@ -61,19 +70,25 @@ def flatten(input, start_dim=0, end_dim=-1, name=None):
     return jnp.reshape(input, shape)
 
 
-def transpose(a, perm=None, name=None):
+def transpose(a: ArrayLike, perm: Sequence[int] | None = None, name: str | None = None) -> jax.Array:
     return jnp.transpose(a, perm)
 
 
-def concat(inputs, axis=0, name=None):
+def concat(inputs: Sequence[ArrayLike], axis: int = 0, name: str | None = None) -> jax.Array:
     return jnp.concatenate(list(inputs), axis=axis)
 
 
-def stack(inputs, axis=0, name=None):
+def stack(inputs: Sequence[ArrayLike], axis: int = 0, name: str | None = None) -> jax.Array:
     return jnp.stack(list(inputs), axis=axis)
 
 
-def gather(params, indices, axis=None, batch_dims=0, name=None):
+def gather(
+    params: ArrayLike,
+    indices: ArrayLike,
+    axis: int | None = None,
+    batch_dims: int = 0,
+    name: str | None = None,
+) -> jax.Array:
     """``params`` indexed by ``indices`` along ``axis`` (default 0).
 
     Out-of-range indices are clamped (XLA's rule). Its gradient with respect to
@@ -88,7 +103,9 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     return jnp.take(params, indices, axis=axis, mode="clip")
 
 
-def slice(x, begin, size, name=None):
+def slice(
+    x: jax.Array, begin: Sequence[int | None], size: Sequence[int | None], name: str | None = None
+) -> jax.Array:
     """``x[begin[i] : begin[i] + size[i]]`` per axis; ``None`` begin is 0, ``None`` or -1
     size runs to the end of the axis."""
     if len(begin) != x.ndim or len(size) != x.ndim:
@@ -107,21 +124,23 @@ def slice(x, begin, size, name=None):
     return x[tuple(idx)]
 
 
-def squeeze(input, axis=None, name=None):
+def squeeze(input: ArrayLike, axis: int | Sequence[int] | None = None, name: str | None = None) -> jax.Array:
     return jnp.squeeze(
         input, axis=None if axis is None else tuple(axis) if isinstance(axis, (list, tuple)) else axis
     )
 
 
-def expand_dims(input, axis, name=None):
+def expand_dims(input: ArrayLike, axis: int, name: str | None = None) -> jax.Array:
     return jnp.expand_dims(input, axis)
 
 
-def cast(x, dtype, name=None):
+def cast(x: ArrayLike, dtype: DTypeLike, name: str | None = None) -> jax.Array:
     return jnp.asarray(x).astype(_dtypes.canonical(dtype))
 
 
-def pad(x, paddings, constant_value=0, name=None):
+def pad(
+    x: jax.Array, paddings: Sequence[Sequence[int]], constant_value: ArrayLike = 0, name: str | None = None
+) -> jax.Array:
     """Constant padding; ``paddings`` is one ``(before, after)`` pair per axis."""
     paddings = [tuple(int(v) for v in p) for p in paddings]
     if len(paddings) != x.ndim:
@@ -129,7 +148,12 @@ def pad(x, paddings, constant_value=0, name=None):
     return jnp.pad(x, paddings, constant_values=constant_value)
 
 
-def constant(value, dtype=None, shape=None, name=None):
+def constant(
+    value: ArrayLike,
+    dtype: DTypeLike | None = None,
+    shape: Sequence[int] | None = None,
+    name: str | None = None,
+) -> jax.Array:
     """An array filled with ``value`` (a number or array-like)."""
     dt = _dtypes.canonical(dtype) if dtype is not None else None
     if shape is not None:
@@ -137,13 +161,13 @@ def constant(value, dtype=None, shape=None, name=None):
     return jnp.asarray(value, dtype=dt)
 
 
-def identity(x, name=None):
+def identity(x: ArrayLike, name: str | None = None) -> ArrayLike:
     return x
 
 
-def zeros(shape, dtype=None, name=None):
+def zeros(shape: Sequence[int], dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     return jnp.zeros(tuple(shape), _dtypes.canonical(dtype or _dtypes.float32))
 
 
-def ones(shape, dtype=None, name=None):
+def ones(shape: Sequence[int], dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     return jnp.ones(tuple(shape), _dtypes.canonical(dtype or _dtypes.float32))

@@ -150,9 +150,9 @@ class Optimizer:
                 f"includes={weight_decay_includes!r} and excludes={weight_decay_excludes!r}"
             )
         self.grad_centralization = False
-        self._groups = None
-        self._parent = None
-        self._group_index = None
+        self._groups: list[dict] | None = None
+        self._parent: Optimizer | None = None
+        self._group_index: int | None = None
         if groups.is_group_list(variables):
             self._groups = groups.parse_groups(
                 owner, variables, self._weight_decay_kind is not None, _check_selection

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import cast
 
 import jax.numpy as jnp
 import numpy as np
@@ -48,13 +49,9 @@ FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def _number(owner: str, arg: str, value, *, low: float, low_ok: bool = True, high: float = FLT_MAX) -> float:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and math.isfinite(value)
-        and (value >= low if low_ok else value > low)
-        and value <= high
-    )
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    x = cast(float, value)  # a Real: typeshed's numbers.Real lacks __ge__ / __gt__
+    ok = ok and (x >= low if low_ok else x > low) and x <= high
     if not ok:
         bound = f">= {low:g}" if low_ok else f"> {low:g}"
         raise ValueError(
@@ -64,7 +61,12 @@ def _number(owner: str, arg: str, value, *, low: float, low_ok: bool = True, hig
 
 
 def _count(owner: str, arg: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1 or value > 2**31 - 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or int(value) < 1
+        or int(value) > 2**31 - 1
+    ):
         raise ValueError(f"{owner}({arg}) must be an int >= 1; got {arg}={value!r}")
     return int(value)
 
@@ -78,7 +80,7 @@ class LossScalePolicy:
     """
 
     skips_nonfinite: bool = False
-    _repr_args: tuple = ()
+    _repr_args: tuple[str, ...] = ()
 
     def initial_state(self) -> dict[str, np.ndarray]:
         return {}
@@ -103,7 +105,7 @@ class StaticLossScalePolicy(LossScalePolicy):
     ``function_config.skip_nonfinite_steps`` to skip them).
     """
 
-    _repr_args = ("loss_scale_factor",)
+    _repr_args: tuple[str, ...] = ("loss_scale_factor",)
 
     def __init__(self, loss_scale_factor: float):
         self.loss_scale_factor = _number(
@@ -139,7 +141,7 @@ class FixedLossScaleManager(StaticLossScalePolicy):
         self.drop_overflow_update = bool(drop_overflow_update)
 
     @property
-    def skips_nonfinite(self) -> bool:
+    def skips_nonfinite(self) -> bool:  # type: ignore[override]  # a property overrides the plain attribute on purpose
         return self.drop_overflow_update
 
     @property

@@ -23,6 +23,8 @@ call goes down through them, never back:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,7 @@ from jobflow._src.runtime import session as _session
 from jobflow._src.runtime.definition import JobDefinition
 from jobflow._src.runtime.plan import Plan, make_plan
 from jobflow._src.runtime.program import Program, compile_program
+from jobflow._src.runtime.step_guard import StepGuard
 
 __all__ = ["global_function", "Job"]
 
@@ -48,7 +51,7 @@ class Job:
       num_discovery_traces: how many abstract discovery runs of the body happened.
     """
 
-    def __init__(self, fn, type: str, config: FunctionConfig):
+    def __init__(self, fn: Callable[..., Any], type: str, config: FunctionConfig) -> None:
         self.definition = d = JobDefinition(fn, type, config)
         self.fn, self.name, self.type, self.config = fn, d.name, d.type, d.config
         self.placeholders, self.return_spec = d.placeholders, d.return_spec
@@ -68,8 +71,8 @@ class Job:
         self._direct: dict = {}  # dispatch.signature(args) -> Program, for checked numpy arguments
         self._last_program: Program | None = None
         self._last_info = None
-        self._guard = None  # the StepGuard of the newest plan: skip counts are the job's
-        self._limit = None  # the same guard when it bounds consecutive skips, else None
+        self._guard: StepGuard | None = None  # the StepGuard of the newest plan: skip counts are the job's
+        self._limit: StepGuard | None = None  # the same guard when it bounds consecutive skips, else None
 
     def _session(self) -> _session.Session:
         sess = _session.default_session()
@@ -140,6 +143,7 @@ class Job:
         Without arguments the placeholders' shapes are used (they must have no ``None``
         dimension); with example arguments, their shapes.
         """
+        shapes: tuple | None
         if example_args or example_kwargs:
             arrays = self.definition.check_inputs(example_args, example_kwargs)
             shapes = tuple(tuple(x.shape) for x in arrays)
@@ -153,7 +157,7 @@ class Job:
         self._last_program = self._program(shapes)
         return self
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:
         sess = self._session()
         # Fast path: plain numpy arguments with a signature that passed the checks before.
         program = None if kwargs else self._direct.get(_dispatch.signature(args))
@@ -189,7 +193,7 @@ class Job:
             return program.to_host(out)
         return _dispatch.deferred_result(self.name, self.return_spec.kind, sess, out, program.to_host)
 
-    def run_steps(self, *args, **kwargs):
+    def run_steps(self, *args, **kwargs) -> Any:
         """Runs ``K`` steps of the job in one call: ``job.run_steps(x_stack, y_stack)``.
 
         Every argument is a stack of ``K >= 1`` batches along a new leading axis (shape
@@ -281,7 +285,9 @@ class Job:
         return f"<jobflow.Job {self.name!r} type={self.type!r}>"
 
 
-def global_function(type: str = "predict", function_config: FunctionConfig | None = None):
+def global_function(
+    type: str = "predict", function_config: FunctionConfig | None = None
+) -> Callable[[Callable[..., Any]], Job]:
     """Declares a job: ``@flow.global_function(type="train", function_config=cfg)``.
 
     Args:

@@ -191,10 +191,14 @@ class StoreAccess:
         return sess is not None and sess is _default
 
     def read(self, name: str) -> jax.Array:
-        return self._session().store[name]
+        sess = self._session()
+        assert sess is not None, "StoreAccess used after its session ended (check live() first)"
+        return sess.store[name]
 
     def write(self, name: str, value) -> None:
-        store = self._session().store
+        sess = self._session()
+        assert sess is not None, "StoreAccess used after its session ended (check live() first)"
+        store = sess.store
         old = store[name]
         store[name] = jax.device_put(jax.numpy.asarray(value, old.dtype), old.sharding)
 

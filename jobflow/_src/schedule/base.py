@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -145,7 +146,7 @@ class Table(Schedule):
     """``lr(t) = values[min(t, len(values) - 1)]``: a list indexed by step (MindSpore's
     style); the last value holds after the end."""
 
-    def __init__(self, values: Sequence[float]):
+    def __init__(self, values: Sequence[float] | np.ndarray | jax.Array):
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
             raise ValueError(
@@ -181,7 +182,7 @@ def as_schedule(lr, argname: str = "lr_scheduler") -> Schedule:
     if isinstance(lr, Schedule):
         return lr
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-        return Constant(lr)
+        return Constant(cast(float, lr))
     if isinstance(lr, (np.ndarray, jax.Array)) and np.ndim(lr) == 0:
         return Constant(float(lr))
     if callable(lr):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -125,6 +126,7 @@ def poly_decay(n, base, end: float, d: int, power: float, cycle: bool):
     """OneFlow's polynomial decay: ``(base - end) * (1 - c / D') ** power + end`` with
     ``c = min(n, d), D' = d``, or with ``cycle``: ``c = max(n, 1), D' = d * ceil(c / d)``.
     ``1 - c / D'`` is ``(D' - c) / D'`` in integers."""
+    total: Any
     if cycle:
         c = jnp.maximum(n, 1)
         total = d * ((c + d - 1) // d)

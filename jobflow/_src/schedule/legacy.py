@@ -304,7 +304,7 @@ class CustomScheduler(Schedule):
         ctx.feeds[self._key] = jax.lax.stop_gradient(jnp.reshape(lbn, ()).astype(jnp.float32))
 
     @property
-    def feed_key(self) -> str:
+    def feed_key(self) -> str:  # type: ignore[override]  # a property overrides the plain attribute on purpose
         return self._key
 
     def __call__(self, step):

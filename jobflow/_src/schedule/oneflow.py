@@ -114,7 +114,7 @@ class MultiStepLR(Schedule):
     """``lr(t) = b * gamma ** (number of milestones <= t)``; OneFlow requires strictly
     increasing milestones (PyTorch's version also counts repeated ones)."""
 
-    _order = "strict"
+    _order: str | None = "strict"
 
     def __init__(self, base_lr, milestones, gamma=0.1):
         cls = type(self).__name__
@@ -207,10 +207,10 @@ def restart_cycle(n, t0: int, t_mult: int):
         starts.append(starts[-1] + lengths[-1])
         lengths.append(lengths[-1] * t_mult)
     pad = 33 - len(starts)  # fixed table shapes (at most 32 cycles fit in int32)
-    starts = np.asarray(starts + [_INT32_MAX] * pad, np.int32)
-    lengths = np.minimum(np.asarray(lengths + [_INT32_MAX] * pad, np.int64), _INT32_MAX).astype(np.int32)
-    k = jnp.searchsorted(jnp.asarray(starts), n, side="right").astype(jnp.int32) - 1
-    return k, n - jnp.asarray(starts)[k], jnp.asarray(lengths)[k]
+    start_table = np.asarray(starts + [_INT32_MAX] * pad, np.int32)
+    length_table = np.minimum(np.asarray(lengths + [_INT32_MAX] * pad, np.int64), _INT32_MAX).astype(np.int32)
+    k = jnp.searchsorted(jnp.asarray(start_table), n, side="right").astype(jnp.int32) - 1
+    return k, n - jnp.asarray(start_table)[k], jnp.asarray(length_table)[k]
 
 
 class CosineAnnealingWarmRestarts(Schedule):

@@ -115,7 +115,7 @@ class ReduceLROnPlateau(StatefulSchedule):
         return jnp.broadcast_to(lr, jnp.shape(step)), new
 
     @property
-    def feed_key(self) -> str:
+    def feed_key(self) -> str:  # type: ignore[override]  # a property overrides the plain attribute on purpose
         """Where an in-job ``step(metric)`` puts the metric in the trace context's feeds."""
         return f"ReduceLROnPlateau-{id(self)}"
 

@@ -17,7 +17,10 @@ Name collisions: MindSpore's ``CosineDecayLR(min_lr, max_lr, decay_steps)`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -45,7 +48,7 @@ __all__ = [
 # ---------------------------------------------------------------------------- dynamic_lr
 
 
-def piecewise_constant_lr(milestone, learning_rates) -> list[float]:
+def piecewise_constant_lr(milestone: Sequence[int], learning_rates: Sequence[float]) -> list[float]:
     """``lr[i] = learning_rates[t]`` for ``i`` in ``[milestone[t-1], milestone[t])``
     (``milestone[-1]`` = 0); the list has ``milestone[-1]`` entries."""
     fn = "piecewise_constant_lr"
@@ -76,7 +79,14 @@ def _decay_args(fn, learning_rate, decay_rate, is_stair):
     return lr, rate, checks.flag(fn, "is_stair", is_stair)
 
 
-def exponential_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
+def exponential_decay_lr(
+    learning_rate: float,
+    decay_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    is_stair: bool = False,
+) -> list[float]:
     """``lr * decay_rate ** (e / D)``; ``** floor(e / D)`` with ``is_stair``."""
     fn = "exponential_decay_lr"
     lr, rate, stair = _decay_args(fn, learning_rate, decay_rate, is_stair)
@@ -84,7 +94,14 @@ def exponential_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, 
     return [lr * rate ** (e // d if stair else e / d) for e in epochs]
 
 
-def natural_exp_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
+def natural_exp_decay_lr(
+    learning_rate: float,
+    decay_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    is_stair: bool = False,
+) -> list[float]:
     """``lr * exp(-decay_rate * e)``; ``exp(-decay_rate * D * floor(e / D))`` with
     ``is_stair`` (``decay_epoch`` is unused otherwise: MindSpore's code)."""
     fn = "natural_exp_decay_lr"
@@ -93,7 +110,14 @@ def natural_exp_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, 
     return [lr * math.e ** (-rate * ((e // d) * d if stair else e)) for e in epochs]
 
 
-def inverse_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
+def inverse_decay_lr(
+    learning_rate: float,
+    decay_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    is_stair: bool = False,
+) -> list[float]:
     """``lr / (1 + decay_rate * e / D)``; ``lr / (1 + decay_rate * floor(e / D))`` with ``is_stair``."""
     fn = "inverse_decay_lr"
     lr, rate, stair = _decay_args(fn, learning_rate, decay_rate, is_stair)
@@ -101,7 +125,9 @@ def inverse_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, deca
     return [lr / (1 + rate * (e // d)) if stair else lr / (1 + rate * e / d) for e in epochs]
 
 
-def cosine_decay_lr(min_lr, max_lr, total_step, step_per_epoch, decay_epoch):
+def cosine_decay_lr(
+    min_lr: float, max_lr: float, total_step: int, step_per_epoch: int, decay_epoch: int
+) -> list[float]:
     """``min_lr + (max_lr - min_lr) / 2 * (1 + cos(pi * min(e, D) / D))``; ``min_lr < max_lr``."""
     fn = "cosine_decay_lr"
     lo = checks.number(fn, "min_lr", min_lr, low=0)
@@ -114,8 +140,14 @@ def cosine_decay_lr(min_lr, max_lr, total_step, step_per_epoch, decay_epoch):
 
 
 def polynomial_decay_lr(
-    learning_rate, end_learning_rate, total_step, step_per_epoch, decay_epoch, power, update_decay_epoch=False
-):
+    learning_rate: float,
+    end_learning_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    power: float,
+    update_decay_epoch: bool = False,
+) -> list[float]:
     """``(lr - end) * (1 - e' / D') ** power + end`` with ``e' = min(e, D)``, ``D' = D``, or
     with ``update_decay_epoch``: ``e' = e``, ``D' = D * max(ceil(e / D), 1)``."""
     fn = "polynomial_decay_lr"
@@ -131,7 +163,7 @@ def polynomial_decay_lr(
     return out
 
 
-def warmup_lr(learning_rate, total_step, step_per_epoch, warmup_epoch):
+def warmup_lr(learning_rate: float, total_step: int, step_per_epoch: int, warmup_epoch: int) -> list[float]:
     """``lr * min(e, W) / W`` (0 at the first step)."""
     fn = "warmup_lr"
     lr = checks.number(fn, "learning_rate", learning_rate, low=0)
@@ -143,7 +175,9 @@ def warmup_lr(learning_rate, total_step, step_per_epoch, warmup_epoch):
 
 
 class _Decay(Schedule):
-    def __init__(self, learning_rate, decay_rate, decay_steps, is_stair=False):
+    def __init__(
+        self, learning_rate: float, decay_rate: float, decay_steps: int, is_stair: bool = False
+    ) -> None:
         cls = type(self).__name__
         self.learning_rate = checks.number(cls, "learning_rate", learning_rate, low=0, low_open=True)
         self.decay_rate = checks.number(cls, "decay_rate", decay_rate, low=0, low_open=True)
@@ -184,7 +218,7 @@ class InverseDecayLR(_Decay):
 class CosineDecayLR(Schedule):
     """``min_lr + (max_lr - min_lr) / 2 * (1 + cos(pi * min(s, D) / D))``."""
 
-    def __init__(self, min_lr, max_lr, decay_steps):
+    def __init__(self, min_lr: float, max_lr: float, decay_steps: int) -> None:
         cls = "CosineDecayLR"
         self.min_lr = checks.number(cls, "min_lr", min_lr, low=0)
         self.max_lr = checks.number(cls, "max_lr", max_lr, low=0, low_open=True)
@@ -192,7 +226,7 @@ class CosineDecayLR(Schedule):
             raise ValueError(f"{cls} needs min_lr < max_lr; got min_lr={min_lr!r}, max_lr={max_lr!r}")
         self.decay_steps = checks.integer(cls, "decay_steps", decay_steps, low=1)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         c = jnp.minimum(int_step(step), self.decay_steps)
         return cos_mix(self.max_lr, self.min_lr, c, self.decay_steps - c)
 
@@ -201,7 +235,14 @@ class PolynomialDecayLR(Schedule):
     """``(lr - end) * (1 - s' / D') ** power + end`` with ``s' = min(s, D)``, ``D' = D``, or
     with ``update_decay_steps``: ``s' = s``, ``D' = D * max(ceil(s / D), 1)``."""
 
-    def __init__(self, learning_rate, end_learning_rate, decay_steps, power, update_decay_steps=False):
+    def __init__(
+        self,
+        learning_rate: float,
+        end_learning_rate: float,
+        decay_steps: int,
+        power: float,
+        update_decay_steps: bool = False,
+    ) -> None:
         cls = "PolynomialDecayLR"
         self.learning_rate = checks.number(cls, "learning_rate", learning_rate, low=0, low_open=True)
         self.end_learning_rate = checks.number(cls, "end_learning_rate", end_learning_rate, low=0)
@@ -223,7 +264,7 @@ class PolynomialDecayLR(Schedule):
 class WarmUpLR(Schedule):
     """``lr * min(s, W) / W`` (starts at 0); MindSpore's warmup, not OneFlow's ``WarmupLR``."""
 
-    def __init__(self, learning_rate, warmup_steps):
+    def __init__(self, learning_rate: float, warmup_steps: int) -> None:
         cls = "WarmUpLR"
         self.learning_rate = checks.number(cls, "learning_rate", learning_rate, low=0)
         self.warmup_steps = checks.integer(cls, "warmup_steps", warmup_steps, low=1)

@@ -11,7 +11,9 @@ the names of ``transformers.SchedulerType``; the named ``get_*`` functions are b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -41,7 +43,7 @@ __all__ = [
 class TransformersSchedule(Schedule):
     """``lr(t) = base_lr * factor(t)`` for one of transformers' schedules (``name``)."""
 
-    def __init__(self, name: str, base_lr: float, factor, **params):
+    def __init__(self, name: str, base_lr: float, factor: Callable[[Any], Any], **params) -> None:
         self.name = name
         self.base_lr = checks.number(name, "base_lr", base_lr, low=0)
         self.params = params
@@ -84,12 +86,12 @@ def _steps(fn, name, value, low=0):
     return checks.integer(fn, name, value, low=low)
 
 
-def get_constant_schedule(base_lr) -> TransformersSchedule:
+def get_constant_schedule(base_lr: float) -> TransformersSchedule:
     """``f(t) = 1``."""
     return TransformersSchedule("constant", base_lr, lambda t: jnp.ones(jnp.shape(t), jnp.float32))
 
 
-def get_constant_schedule_with_warmup(base_lr, num_warmup_steps) -> TransformersSchedule:
+def get_constant_schedule_with_warmup(base_lr: float, num_warmup_steps: int) -> TransformersSchedule:
     """``f(t) = t / max(1, W)`` for ``t < W``, else 1."""
     w = _steps("constant_with_warmup", "num_warmup_steps", num_warmup_steps)
     return TransformersSchedule(
@@ -97,7 +99,9 @@ def get_constant_schedule_with_warmup(base_lr, num_warmup_steps) -> Transformers
     )
 
 
-def get_linear_schedule_with_warmup(base_lr, num_warmup_steps, num_training_steps) -> TransformersSchedule:
+def get_linear_schedule_with_warmup(
+    base_lr: float, num_warmup_steps: int, num_training_steps: int
+) -> TransformersSchedule:
     """Warmup, then ``f(t) = max(0, (N - t) / max(1, N - W))``."""
     fn = "linear"
     w, n = (
@@ -113,7 +117,9 @@ def get_linear_schedule_with_warmup(base_lr, num_warmup_steps, num_training_step
     )
 
 
-def get_cosine_schedule_with_warmup(base_lr, num_warmup_steps, num_training_steps, num_cycles=0.5):
+def get_cosine_schedule_with_warmup(
+    base_lr: float, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5
+) -> TransformersSchedule:
     """Warmup, then ``f(t) = max(0, (1 + cos(2 pi c p)) / 2)``, ``p = (t - W) / max(1, N - W)``.
 
     ``p`` is not clamped: after ``N`` the rate rises again (transformers' behaviour).
@@ -135,8 +141,8 @@ def get_cosine_schedule_with_warmup(base_lr, num_warmup_steps, num_training_step
 
 
 def get_cosine_with_hard_restarts_schedule_with_warmup(
-    base_lr, num_warmup_steps, num_training_steps, num_cycles=1
-):
+    base_lr: float, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 1
+) -> TransformersSchedule:
     """Warmup, then ``f = 0`` if ``p >= 1`` else ``(1 + cos(pi * ((c p) mod 1))) / 2``."""
     fn = "cosine_with_restarts"
     w, n = (
@@ -156,8 +162,8 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
 
 
 def get_polynomial_decay_schedule_with_warmup(
-    base_lr, num_warmup_steps, num_training_steps, lr_end=1e-7, power=1.0
-):
+    base_lr: float, num_warmup_steps: int, num_training_steps: int, lr_end: float = 1e-7, power: float = 1.0
+) -> TransformersSchedule:
     """Warmup, then ``((base - lr_end) * (1 - (t - W) / (N - W)) ** power + lr_end) / base``;
     ``lr_end / base`` after ``N``. Needs ``base_lr > lr_end``."""
     fn = "polynomial"
@@ -183,7 +189,9 @@ def get_polynomial_decay_schedule_with_warmup(
     )
 
 
-def get_inverse_sqrt_schedule(base_lr, num_warmup_steps, timescale=None):
+def get_inverse_sqrt_schedule(
+    base_lr: float, num_warmup_steps: int, timescale: float | None = None
+) -> TransformersSchedule:
     """Warmup, then ``f(t) = 1 / sqrt((t + timescale - W) / timescale)``; ``timescale``
     defaults to ``W`` (10 000 when ``W = 0``)."""
     fn = "inverse_sqrt"
@@ -199,8 +207,13 @@ def get_inverse_sqrt_schedule(base_lr, num_warmup_steps, timescale=None):
 
 
 def get_cosine_with_min_lr_schedule_with_warmup(
-    base_lr, num_warmup_steps, num_training_steps, num_cycles=0.5, min_lr=None, min_lr_rate=None
-):
+    base_lr: float,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_cycles: float = 0.5,
+    min_lr: float | None = None,
+    min_lr_rate: float | None = None,
+) -> TransformersSchedule:
     """Warmup, then ``max(0, cos_factor * (1 - r) + r)`` with ``r = min_lr_rate`` or
     ``min_lr / base_lr`` (exactly one of them); the cosine factor is not clamped."""
     fn = "cosine_with_min_lr"
@@ -235,16 +248,16 @@ _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
 def get_wsd_schedule(
-    base_lr,
-    num_warmup_steps,
-    num_decay_steps,
-    num_training_steps=None,
-    num_stable_steps=None,
-    warmup_type="linear",
-    decay_type="cosine",
-    min_lr_ratio=0.0,
-    num_cycles=0.5,
-):
+    base_lr: float,
+    num_warmup_steps: int,
+    num_decay_steps: int,
+    num_training_steps: int | None = None,
+    num_stable_steps: int | None = None,
+    warmup_type: str = "linear",
+    decay_type: str = "cosine",
+    min_lr_ratio: float = 0.0,
+    num_cycles: float = 0.5,
+) -> TransformersSchedule:
     """Warmup-stable-decay, with ``m = min_lr_ratio``:
 
     * ``t < W``: ``p = t / max(1, W)``, ``f = p`` | ``(1 - cos(pi p)) / 2`` | ``1 - sqrt(1 - p)``;
@@ -312,12 +325,12 @@ def get_wsd_schedule(
     )
 
 
-def get_reduce_on_plateau_schedule(base_lr, **kwargs) -> ReduceLROnPlateau:
+def get_reduce_on_plateau_schedule(base_lr: float, **kwargs) -> ReduceLROnPlateau:
     """transformers' ``reduce_lr_on_plateau``: PyTorch's ``ReduceLROnPlateau(**kwargs)``."""
     return ReduceLROnPlateau(base_lr, **kwargs)
 
 
-_BY_NAME = {
+_BY_NAME: dict[str, Callable[..., Schedule]] = {
     "linear": get_linear_schedule_with_warmup,
     "cosine": get_cosine_schedule_with_warmup,
     "cosine_with_restarts": get_cosine_with_hard_restarts_schedule_with_warmup,
@@ -333,8 +346,13 @@ SCHEDULER_NAMES = tuple(_BY_NAME)
 
 
 def get_scheduler(
-    name, base_lr, num_warmup_steps=None, num_training_steps=None, scheduler_specific_kwargs=None, **kwargs
-):
+    name: Any,  # a name, or an enum member (transformers' SchedulerType) whose value is one
+    base_lr: float,
+    num_warmup_steps: int | None = None,
+    num_training_steps: int | None = None,
+    scheduler_specific_kwargs: dict[str, Any] | None = None,
+    **kwargs,
+) -> Schedule:
     """transformers' ``get_scheduler`` with ``base_lr`` in place of the optimizer.
 
     ``name`` is one of :data:`SCHEDULER_NAMES`. Schedule-specific arguments come in

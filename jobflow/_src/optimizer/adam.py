@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks, counters
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 __all__ = ["Adam", "AdamW", "LazyAdam", "adam_rule", "bias_correction_factor", "check_betas"]
 
@@ -141,20 +143,20 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
         do_bias_correction: bool = True,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         amsgrad: bool = False,
         epsilon_hat: bool = False,
-    ):
+    ) -> None:
         super().__init__(
             lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )
@@ -202,23 +204,23 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
         do_bias_correction: bool = True,
-        loss_scale_factor=None,
-        weight_decay=None,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        loss_scale_factor: float | None = None,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         amsgrad: bool = False,
         epsilon_hat: bool = False,
-    ):
+    ) -> None:
         Optimizer.__init__(
             self,
             lr_scheduler,
@@ -253,18 +255,18 @@ class LazyAdam(Adam):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         epsilon_hat: bool = False,
-    ):
+    ) -> None:
         Optimizer.__init__(
             self, lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )

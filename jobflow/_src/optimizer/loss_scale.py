@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import cast
+from typing import Any, cast
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -85,10 +86,10 @@ class LossScalePolicy:
     def initial_state(self) -> dict[str, np.ndarray]:
         return {}
 
-    def scale(self, state: dict):
+    def scale(self, state: dict) -> jax.Array:
         raise NotImplementedError
 
-    def next_state(self, state: dict, finite) -> dict:
+    def next_state(self, state: dict, finite: jax.Array) -> dict:
         return {}
 
     def __repr__(self):
@@ -107,12 +108,12 @@ class StaticLossScalePolicy(LossScalePolicy):
 
     _repr_args: tuple[str, ...] = ("loss_scale_factor",)
 
-    def __init__(self, loss_scale_factor: float):
+    def __init__(self, loss_scale_factor: float) -> None:
         self.loss_scale_factor = _number(
             "static_loss_scale", "loss_scale_factor", loss_scale_factor, low=0.0, low_ok=False
         )
 
-    def scale(self, state):
+    def scale(self, state: dict[str, Any]) -> jax.Array:
         return jnp.float32(self.loss_scale_factor)
 
 
@@ -131,7 +132,7 @@ class FixedLossScaleManager(StaticLossScalePolicy):
 
     _repr_args = ("loss_scale", "drop_overflow_update")
 
-    def __init__(self, loss_scale: float = 128.0, drop_overflow_update: bool = True):
+    def __init__(self, loss_scale: float = 128.0, drop_overflow_update: bool = True) -> None:
         if not isinstance(drop_overflow_update, (bool, np.bool_)):
             raise TypeError(
                 f"FixedLossScaleManager(drop_overflow_update) must be True or False; "
@@ -184,7 +185,7 @@ class DynamicLossScalePolicy(LossScalePolicy):
         multiplier: float = 2.0,
         *,
         max_loss_scale: float = FLT_MAX,
-    ):
+    ) -> None:
         owner = "dynamic_loss_scale"
         self.max_loss_scale = _number(owner, "max_loss_scale", max_loss_scale, low=1.0)
         self.initial_loss_scale = _number(
@@ -193,13 +194,13 @@ class DynamicLossScalePolicy(LossScalePolicy):
         self.increment_period = _count(owner, "increment_period", increment_period)
         self.multiplier = _number(owner, "multiplier", multiplier, low=1.0, low_ok=False)
 
-    def initial_state(self):
+    def initial_state(self) -> dict[str, Any]:
         return {"LossScale": np.float32(self.initial_loss_scale), "GoodStepCounter": np.int32(0)}
 
-    def scale(self, state):
+    def scale(self, state: dict[str, Any]) -> jax.Array:
         return state["LossScale"]
 
-    def next_state(self, state, finite):
+    def next_state(self, state: dict[str, Any], finite: jax.Array) -> dict[str, Any]:
         s, cnt = state["LossScale"], state["GoodStepCounter"]
         mult = jnp.float32(self.multiplier)
         good = cnt + 1
@@ -246,7 +247,7 @@ class DynamicLossScaleManager(LossScalePolicy):
         scale_window: int = 2000,
         *,
         max_loss_scale: float = FLT_MAX,
-    ):
+    ) -> None:
         owner = "DynamicLossScaleManager"
         self.max_loss_scale = _number(owner, "max_loss_scale", max_loss_scale, low=1.0)
         self.init_loss_scale = _number(
@@ -259,17 +260,17 @@ class DynamicLossScaleManager(LossScalePolicy):
         """Always True: an overflowing step is skipped (MindSpore's accessor)."""
         return True
 
-    def initial_state(self):
+    def initial_state(self) -> dict[str, Any]:
         return {
             "LossScale": np.float32(self.init_loss_scale),
             "CurrentIteratorStep": np.int32(1),
             "LastOverflowIteratorStep": np.int32(0),
         }
 
-    def scale(self, state):
+    def scale(self, state: dict[str, Any]) -> jax.Array:
         return state["LossScale"]
 
-    def next_state(self, state, finite):
+    def next_state(self, state: dict[str, Any], finite: jax.Array) -> dict[str, Any]:
         s, cur, last = state["LossScale"], state["CurrentIteratorStep"], state["LastOverflowIteratorStep"]
         f = jnp.float32(self.scale_factor)
         overflow = ~finite

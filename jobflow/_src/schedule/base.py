@@ -9,7 +9,7 @@ array shaped like ``step``).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import jax
@@ -114,7 +114,7 @@ class Schedule:
         return f"{type(self).__name__}({fields})"
 
 
-def walk(schedule: Schedule):
+def walk(schedule: Schedule) -> Iterator[Schedule]:
     """``schedule`` and every schedule it is built from, depth first, each once."""
     seen, stack = set(), [schedule]
     while stack:

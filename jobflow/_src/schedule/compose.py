@@ -22,7 +22,7 @@ __all__ = ["Join", "join", "Product", "product", "Chain", "chain", "Warmup", "wi
 _STEP_MODES = ("offset", "global")
 
 
-def _schedules(owner: str, schedules, name: str = "schedules") -> tuple[Schedule, ...]:
+def _schedules(owner: str, schedules: Any, name: str = "schedules") -> tuple[Schedule, ...]:
     if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence) or not schedules:
         raise ValueError(f"{owner}({name}) must be a non-empty list of schedules; got {name}={schedules!r}")
     return tuple(as_schedule(s, f"{owner}({name}[{i}])") for i, s in enumerate(schedules))
@@ -93,7 +93,7 @@ class Product(Schedule):
         return out
 
 
-def product(*schedules) -> Product:
+def product(*schedules: Schedule) -> Product:
     """The pointwise product of the given schedules."""
     return Product(list(schedules))
 
@@ -123,7 +123,7 @@ class Chain(Schedule):
         return self._rest(step, self.schedules[0](step))
 
 
-def chain(*schedules) -> Chain:
+def chain(*schedules: Schedule) -> Chain:
     """Chains schedules: each takes the previous one's output as its base."""
     return Chain(list(schedules))
 

@@ -201,7 +201,7 @@ class CosineAnnealingLR(Schedule):
         return cos_mix(base, self.eta_min, done, t - done)
 
 
-def restart_cycle(n, t0: int, t_mult: int):
+def restart_cycle(n: jax.Array, t0: int, t_mult: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(k, position in cycle, cycle length)`` of step ``n`` for warm restarts, in int32.
 
     Cycle ``k`` starts at ``S_k = t0 * (t_mult**k - 1) / (t_mult - 1)`` (``t0 * k`` when

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -43,7 +44,7 @@ __all__ = [
 class TransformersSchedule(Schedule):
     """``lr(t) = base_lr * factor(t)`` for one of transformers' schedules (``name``)."""
 
-    def __init__(self, name: str, base_lr: float, factor: Callable[[Any], Any], **params) -> None:
+    def __init__(self, name: str, base_lr: float, factor: Callable[[Any], Any], **params: Any) -> None:
         self.name = name
         self.base_lr = checks.number(name, "base_lr", base_lr, low=0)
         self.params = params
@@ -61,7 +62,7 @@ def _warm(t, w):
     return f32(t) / max(1, w)
 
 
-def _cycle_position(k, cycles: float, length: int):
+def _cycle_position(k: jax.Array, cycles: float, length: int) -> tuple[jax.Array, int]:
     """``(r, m)`` with ``cycles * k / length = r / m (mod 1)`` for int32 ``k >= 0``.
 
     When ``cycles`` is a ratio ``a / b`` of small integers (1, 0.5, 1.7, ...) ``r`` and
@@ -325,7 +326,7 @@ def get_wsd_schedule(
     )
 
 
-def get_reduce_on_plateau_schedule(base_lr: float, **kwargs) -> ReduceLROnPlateau:
+def get_reduce_on_plateau_schedule(base_lr: float, **kwargs: Any) -> ReduceLROnPlateau:
     """transformers' ``reduce_lr_on_plateau``: PyTorch's ``ReduceLROnPlateau(**kwargs)``."""
     return ReduceLROnPlateau(base_lr, **kwargs)
 
@@ -351,7 +352,7 @@ def get_scheduler(
     num_warmup_steps: int | None = None,
     num_training_steps: int | None = None,
     scheduler_specific_kwargs: dict[str, Any] | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> Schedule:
     """transformers' ``get_scheduler`` with ``base_lr`` in place of the optimizer.
 

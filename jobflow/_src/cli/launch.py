@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 __all__ = [
     "reserve_port",
@@ -380,7 +381,7 @@ def run(args) -> int:
         return 2
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m jobflow.launch",
         description=__doc__,

@@ -14,6 +14,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from jobflow._src.core.errors import ArgumentError
 
@@ -30,18 +31,25 @@ __all__ = [
 ]
 
 
-def _is_real(value) -> bool:
+def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _bounds(low, high, low_open: bool, high_open: bool) -> str:
+def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     left = "" if low is None else f"{'>' if low_open else '>='} {low}"
     right = "" if high is None else f"{'<' if high_open else '<='} {high}"
     return " and ".join(b for b in (left, right) if b)
 
 
 def number(
-    owner: str, name: str, value, *, low=None, high=None, low_open: bool = False, high_open: bool = False
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
     """A finite real number within ``[low, high]`` (``(low`` / ``high)`` when open)."""
     if not _is_real(value) or not math.isfinite(value):
@@ -55,12 +63,12 @@ def number(
     return float(value)
 
 
-def fraction(owner: str, name: str, value) -> float:
+def fraction(owner: str, name: str, value: Any) -> float:
     """A decay factor such as a momentum or a beta: a number in ``[0, 1)``."""
     return number(owner, name, value, low=0, high=1, high_open=True)
 
 
-def integer(owner: str, name: str, value, *, low: int | None = 0, high: int | None = None) -> int:
+def integer(owner: str, name: str, value: Any, *, low: int | None = 0, high: int | None = None) -> int:
     """An ``int`` (not a bool, not a float) within ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArgumentError(f"{owner}({name}) must be an int; got {name}={value!r}")
@@ -72,28 +80,28 @@ def integer(owner: str, name: str, value, *, low: int | None = 0, high: int | No
     return int(value)
 
 
-def choice(owner: str, name: str, value, options: Sequence[str]) -> str:
+def choice(owner: str, name: str, value: Any, options: Sequence[str]) -> str:
     """One of ``options``."""
     if value not in options:
         raise ArgumentError(f"{owner}({name}) must be one of {list(options)}; got {name}={value!r}")
     return value
 
 
-def function(owner: str, name: str, value) -> Callable:
+def function(owner: str, name: str, value: Any) -> Callable:
     """A callable (a schedule's ``step -> value`` function)."""
     if not callable(value):
         raise ArgumentError(f"{owner}({name}) must be a callable step -> value; got {name}={value!r}")
     return value
 
 
-def flag(owner: str, name: str, value) -> bool:
+def flag(owner: str, name: str, value: Any) -> bool:
     """``True`` or ``False`` (not 0/1, not a string)."""
     if not isinstance(value, bool):
         raise ArgumentError(f"{owner}({name}) must be True or False; got {name}={value!r}")
     return value
 
 
-def int_list(owner: str, name: str, values, *, low: int = 0, increasing: str | None = None) -> tuple:
+def int_list(owner: str, name: str, values: Any, *, low: int = 0, increasing: str | None = None) -> tuple:
     """A list of ints ``>= low``; ``increasing`` is None, ``"strict"`` or ``"non-strict"``."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise ArgumentError(f"{owner}({name}) must be a list of ints; got {name}={values!r}")
@@ -112,7 +120,7 @@ def int_list(owner: str, name: str, values, *, low: int = 0, increasing: str | N
     return tuple(out)
 
 
-def patterns(owner: str, name: str, value) -> tuple[str, ...] | None:
+def patterns(owner: str, name: str, value: Any) -> tuple[str, ...] | None:
     """None, a regex or a list of regexes (searched in full variable names), checked to compile."""
     if value is None:
         return None

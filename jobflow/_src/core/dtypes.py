@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import ml_dtypes
 import numpy as np
+from jax.typing import DTypeLike
 
 float16 = half = np.dtype("float16")
 bfloat16 = np.dtype(ml_dtypes.bfloat16)
@@ -38,7 +39,7 @@ _NAMES = {
 }
 
 
-def as_dtype(dtype, argname: str = "dtype") -> np.dtype:
+def as_dtype(dtype: DTypeLike, argname: str = "dtype") -> np.dtype:
     """Returns ``dtype`` (a numpy/jax dtype, a jobflow dtype or a name) as a numpy dtype."""
     if isinstance(dtype, str) and dtype in _NAMES:
         return _NAMES[dtype]
@@ -50,12 +51,12 @@ def as_dtype(dtype, argname: str = "dtype") -> np.dtype:
         ) from None
 
 
-def canonical(dtype) -> np.dtype:
+def canonical(dtype: DTypeLike) -> np.dtype:
     """The dtype JAX really stores for ``dtype`` (int64 -> int32 unless x64 is enabled)."""
     return np.dtype(jax.dtypes.canonicalize_dtype(as_dtype(dtype)))
 
 
-def is_floating(dtype) -> bool:
+def is_floating(dtype: DTypeLike) -> bool:
     return jax.numpy.issubdtype(as_dtype(dtype), jax.numpy.floating)
 
 

@@ -43,7 +43,7 @@ class CheckpointError(JobflowError, ValueError):
     matching the session's variables. ``problems`` lists every problem found; ``path`` is
     the checkpoint's path."""
 
-    def __init__(self, action: str, path: str, problems: list[str], consequence: str):
+    def __init__(self, action: str, path: str, problems: list[str], consequence: str) -> None:
         self.path = path
         self.problems = list(problems)
         n = len(self.problems)

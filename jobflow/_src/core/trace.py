@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -98,7 +99,7 @@ def require(what: str) -> TraceContext:
 
 
 @contextlib.contextmanager
-def active(ctx: TraceContext):
+def active(ctx: TraceContext) -> Iterator[TraceContext]:
     prev = current()
     _local.ctx = ctx
     try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -52,7 +53,7 @@ def _env_int(name: str, environ) -> int | None:
         raise ValueError(f"environment variable {name} must be an integer; got {raw!r}") from None
 
 
-def from_environment(environ=None) -> _Request:
+def from_environment(environ: Mapping[str, str] | None = None) -> _Request:
     """The multi-process settings the environment asks for (all None if it asks for none)."""
     environ = os.environ if environ is None else environ
     if environ.get("JAX_NUM_PROCESSES") or environ.get("JAX_PROCESS_ID"):
@@ -107,7 +108,7 @@ def init(
     num_processes: int | None = None,
     process_id: int | None = None,
     *,
-    local_device_ids=None,
+    local_device_ids: Sequence[int] | None = None,
     initialization_timeout: int = 300,
 ) -> None:
     """Starts the environment: one process, or ``num_processes`` on ``jax.distributed``.

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import difflib
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from jax.typing import DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.graph import scope as _scope
@@ -155,7 +158,7 @@ class FunctionConfig:
       ``concurrency_width``, ...) are accepted and recorded; XLA decides these itself.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.settings: dict = {
             "default_data_type": _dtypes.float32,
             "default_logical_view": _scope.consistent_view(),
@@ -203,7 +206,7 @@ class FunctionConfig:
         self.settings["default_data_type"] = dtype
         return self
 
-    def default_logical_view(self, view):
+    def default_logical_view(self, view: _scope.LogicalView) -> FunctionConfig:
         if not isinstance(view, _scope.LogicalView):
             raise TypeError(
                 "function_config.default_logical_view expects flow.scope.consistent_view() "
@@ -212,7 +215,7 @@ class FunctionConfig:
         self.settings["default_logical_view"] = view
         return self
 
-    def default_placement_scope(self, placement):
+    def default_placement_scope(self, placement: _scope.Placement) -> FunctionConfig:
         if not isinstance(placement, _scope.Placement):
             raise TypeError(
                 "function_config.default_placement_scope expects flow.scope.placement(...); "
@@ -221,7 +224,7 @@ class FunctionConfig:
         self.settings["default_placement_scope"] = placement
         return self
 
-    def shard_optimizer_state(self, enabled: bool = True):
+    def shard_optimizer_state(self, enabled: bool = True) -> FunctionConfig:
         """Splits optimizer slots (momentum, Adam's m and v) across the job's devices.
 
         Each slot is split along its first dimension divisible by the device count (slots
@@ -232,7 +235,7 @@ class FunctionConfig:
         self.settings["shard_optimizer_state"] = _check_bool("shard_optimizer_state", enabled)
         return self
 
-    def shard_variables(self, enabled: bool = True):
+    def shard_variables(self, enabled: bool = True) -> FunctionConfig:
         """Splits the trainable variables across the job's devices as well (ZeRO-3 / FSDP).
 
         Same rule as :meth:`shard_optimizer_state`; XLA all-gathers a variable where the
@@ -242,11 +245,11 @@ class FunctionConfig:
         self.settings["shard_variables"] = _check_bool("shard_variables", enabled)
         return self
 
-    def enable_auto_mixed_precision(self, enabled: bool = True):
+    def enable_auto_mixed_precision(self, enabled: bool = True) -> FunctionConfig:
         self.settings["enable_auto_mixed_precision"] = _check_bool("enable_auto_mixed_precision", enabled)
         return self
 
-    def amp_dtype(self, dtype):
+    def amp_dtype(self, dtype: DTypeLike) -> FunctionConfig:
         dtype = _dtypes.as_dtype(dtype, "function_config.amp_dtype")
         if dtype not in (_dtypes.float16, _dtypes.bfloat16):
             raise ValueError(
@@ -255,7 +258,7 @@ class FunctionConfig:
         self.settings["amp_dtype"] = dtype
         return self
 
-    def skip_nonfinite_steps(self, enabled: bool = True):
+    def skip_nonfinite_steps(self, enabled: bool = True) -> FunctionConfig:
         """Skips every train step whose loss or gradients contain inf or nan.
 
         On such a step no variable, optimizer slot, schedule state, batch-norm statistic
@@ -267,7 +270,7 @@ class FunctionConfig:
         self.settings["skip_nonfinite_steps"] = _check_bool("skip_nonfinite_steps", enabled)
         return self
 
-    def max_consecutive_skipped_steps(self, n: int | None):
+    def max_consecutive_skipped_steps(self, n: int | None) -> FunctionConfig:
         """After ``n`` consecutive skipped steps the next call raises
         ``NonFiniteStepsError`` before running (None: never). Default 1000 (MindSpore's
         limit for its dynamic loss scale)."""
@@ -301,7 +304,7 @@ class FunctionConfig:
 
     random_seed = seed
 
-    def default_initializer_conf(self, initializer):
+    def default_initializer_conf(self, initializer: Callable[..., Any]) -> FunctionConfig:
         if not callable(initializer):
             raise TypeError(
                 "function_config.default_initializer_conf expects an initializer such as "

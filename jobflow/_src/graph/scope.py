@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import re
 import threading
+from collections.abc import Iterator, Sequence
 
 import jax
 import numpy as np
@@ -64,7 +65,7 @@ def fresh_stacks():
 
 
 @contextlib.contextmanager
-def namespace(name: str):
+def namespace(name: str) -> Iterator[None]:
     """Prefixes the names of variables created inside with ``name-``.
 
     Namespaces nest: ``namespace("a")`` inside ``namespace("b")`` gives ``b-a-<var>``.
@@ -164,7 +165,7 @@ class Placement:
         return False
 
 
-def placement(device_tag: str, machine_device_ids="0:0") -> Placement:
+def placement(device_tag: str, machine_device_ids: str | Sequence[str] = "0:0") -> Placement:
     """Names devices as OneFlow does.
 
     Args:

@@ -20,11 +20,13 @@ import os
 import sys
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.core import trace as _trace
@@ -95,16 +97,16 @@ class _Constant(Initializer):
         return np.full(shape, self.value)
 
 
-def constant_initializer(value=0, dtype=None) -> Initializer:
+def constant_initializer(value: float = 0, dtype: DTypeLike | None = None) -> Initializer:
     """All elements equal ``value``."""
     return _Constant(value)
 
 
-def zeros_initializer(dtype=None) -> Initializer:
+def zeros_initializer(dtype: DTypeLike | None = None) -> Initializer:
     return _Constant(0)
 
 
-def ones_initializer(dtype=None) -> Initializer:
+def ones_initializer(dtype: DTypeLike | None = None) -> Initializer:
     return _Constant(1)
 
 
@@ -140,17 +142,21 @@ def _truncated(rng, shape):
     return x
 
 
-def random_normal_initializer(mean=0.0, stddev=1.0, seed=None, dtype=None) -> Initializer:
+def random_normal_initializer(
+    mean: float = 0.0, stddev: float = 1.0, seed: int | None = None, dtype: DTypeLike | None = None
+) -> Initializer:
     """Samples ``N(mean, stddev**2)``."""
     return _Normal(mean, stddev, seed)
 
 
-def truncated_normal_initializer(mean=0.0, stddev=1.0, seed=None, dtype=None) -> Initializer:
+def truncated_normal_initializer(
+    mean: float = 0.0, stddev: float = 1.0, seed: int | None = None, dtype: DTypeLike | None = None
+) -> Initializer:
     """Samples ``N(mean, stddev**2)``, redrawing values with ``|x - mean| >= 2 stddev``."""
     return _Normal(mean, stddev, seed, truncated=True)
 
 
-def truncated_normal(stddev=1.0, dtype=None) -> Initializer:
+def truncated_normal(stddev: float = 1.0, dtype: DTypeLike | None = None) -> Initializer:
     """OneFlow's legacy ``flow.truncated_normal(stddev)`` (mean 0)."""
     return _Normal(0.0, stddev, truncated=True)
 
@@ -167,7 +173,9 @@ class _Uniform(Initializer):
         return rng.uniform(self.minval, self.maxval, shape)
 
 
-def random_uniform_initializer(minval=0, maxval=1, seed=None, dtype=None) -> Initializer:
+def random_uniform_initializer(
+    minval: float = 0, maxval: float = 1, seed: int | None = None, dtype: DTypeLike | None = None
+) -> Initializer:
     """Samples ``U(minval, maxval)``."""
     return _Uniform(minval, maxval, seed)
 
@@ -216,7 +224,7 @@ class _VarianceScaling(Initializer):
 
 
 def variance_scaling_initializer(
-    scale=1.0, mode="fan_in", distribution="truncated_normal", data_format=""
+    scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal", data_format: str = ""
 ) -> Initializer:
     """Samples with variance ``scale / fan`` (fan per ``mode``; OneFlow's fan rules:
     ``fan_in = prod(shape[1:])``, ``fan_out = shape[0] * prod(shape[2:])`` for channels
@@ -224,12 +232,12 @@ def variance_scaling_initializer(
     return _VarianceScaling(scale, mode, distribution, data_format)
 
 
-def xavier_uniform_initializer(data_format="") -> Initializer:
+def xavier_uniform_initializer(data_format: str = "") -> Initializer:
     """Glorot uniform: ``U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``."""
     return _VarianceScaling(1.0, "fan_avg", "random_uniform", data_format)
 
 
-def xavier_normal_initializer(data_format="") -> Initializer:
+def xavier_normal_initializer(data_format: str = "") -> Initializer:
     """Glorot normal: ``N(0, 2 / (fan_in + fan_out))``."""
     return _VarianceScaling(1.0, "fan_avg", "random_normal", data_format)
 
@@ -269,12 +277,12 @@ class _Kaiming(Initializer):
 
 
 def kaiming_initializer(
-    shape=None,
-    distribution="random_normal",
-    mode="fan_in",
-    nonlinearity="leaky_relu",
-    negative_slope=0.0,
-    data_format="NCHW",
+    shape: int | Sequence[int] | None = None,
+    distribution: str = "random_normal",
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    negative_slope: float = 0.0,
+    data_format: str = "NCHW",
 ) -> Initializer:
     """He initialization: std ``gain / sqrt(fan)`` (gain ``sqrt(2/(1+a**2))`` for
     leaky_relu). ``shape`` (OneFlow's first argument) defaults to the variable's shape."""
@@ -302,7 +310,7 @@ class Regularizer:
             if not isinstance(v, numbers.Real) or v < 0:
                 raise ValueError(f"regularizer {k} must be a number >= 0; got {k}={v!r}")
 
-    def grad(self, w):
+    def grad(self, w: jax.Array) -> jax.Array:
         g = jnp.zeros_like(w)
         if self.l1:
             g = g + self.l1 * jnp.where(w >= 0, 1.0, -1.0).astype(w.dtype)
@@ -311,15 +319,15 @@ class Regularizer:
         return g
 
 
-def l1(l=0.01) -> Regularizer:
+def l1(l: float = 0.01) -> Regularizer:
     return Regularizer(l1=l)
 
 
-def l2(l=0.01) -> Regularizer:
+def l2(l: float = 0.01) -> Regularizer:
     return Regularizer(l2=l)
 
 
-def l1_l2(l1=0.01, l2=0.01) -> Regularizer:
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> Regularizer:
     return Regularizer(l1=l1, l2=l2)
 
 
@@ -375,7 +383,7 @@ def user_location() -> str:
     return "?"
 
 
-def _check_shape(name, shape):
+def _check_shape(name: str, shape: Any) -> tuple[int, ...]:
     if shape is None:
         raise ValueError(f"get_variable({name!r}) needs a shape")
     if isinstance(shape, numbers.Integral):
@@ -430,16 +438,16 @@ def full_name(name: str) -> str:
 
 def get_variable(
     name: str,
-    shape=None,
-    dtype=None,
+    shape: int | Sequence[int] | None = None,
+    dtype: DTypeLike | None = None,
     initializer: Callable | None = None,
     regularizer: Regularizer | None = None,
     trainable: bool | None = None,
-    model_name=None,
+    model_name: str | None = None,
     random_seed: int | None = None,
-    distribute=None,
+    distribute: Any = None,
     reuse: bool = True,
-):
+) -> jax.Array:
     """Creates or returns the variable ``<namespace>-name`` of the current job.
 
     Args:

@@ -83,11 +83,11 @@ class RawVariable:
     shape = None
     dtype = None
 
-    def __init__(self, file: str, nbytes: int):
+    def __init__(self, file: str, nbytes: int) -> None:
         self.file = file
         self.nbytes = nbytes
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         raise RuntimeError(
             f"{self.file} has no meta file, so its shape and dtype are unknown; "
             f"flow.checkpoint.load(path) takes them from the variable it is loaded into"
@@ -245,6 +245,7 @@ def _read_oneflow(path: str) -> _Contents:
         if problem:
             problems.append(problem)
         else:
+            assert arr is not None  # None comes with a problem
             arrays[name] = arr
     raw = {n: RawVariable(os.path.join(path, n, _of.DATA), size) for n, size in scan.untyped.items()}
     return _Contents(scan.names, arrays, raw, problems)
@@ -269,7 +270,7 @@ def _read(path: str, action: str) -> _Contents:
     return contents
 
 
-def get(path) -> dict[str, Any]:
+def get(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Reads a checkpoint: ``{name: array}`` (numpy arrays with OneFlow's ``.numpy()``).
 
     ``path`` is a jobflow checkpoint (directory or file), any safetensors file, or a OneFlow checkpoint
@@ -319,7 +320,9 @@ def _resolve_raw(raw: RawVariable, spec, name: str) -> tuple[np.ndarray | None, 
     )
 
 
-def load(path, *, ignore_mismatch: bool = True, allow_missing: bool = False) -> LoadReport:
+def load(
+    path: str | os.PathLike[str], *, ignore_mismatch: bool = True, allow_missing: bool = False
+) -> LoadReport:
     """Loads a checkpoint into the session's variables, all or nothing.
 
     Registered jobs are discovered first (as OneFlow initializes its session), so their
@@ -421,7 +424,11 @@ def _host_values(var_dict) -> tuple[dict[str, np.ndarray], dict[str, str], list[
 
 
 def save(
-    path, var_dict: Mapping[str, Any] | None = None, *, overwrite: bool = False, format: str = "jobflow"
+    path: str | os.PathLike[str],
+    var_dict: Mapping[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+    format: str = "jobflow",
 ) -> None:
     """Saves variables to ``path``, atomically.
 
@@ -532,7 +539,7 @@ def _describe_oneflow(path: str) -> CheckpointInfo:
     return CheckpointInfo(path, "oneflow", tuple(variables), counters, tuple(problems))
 
 
-def describe(path, *, verify: bool = False) -> CheckpointInfo:
+def describe(path: str | os.PathLike[str], *, verify: bool = False) -> CheckpointInfo:
     """Lists a checkpoint's variables (shape, dtype, bytes, kind) and step counters.
 
     Reads only headers, ``meta`` files and the step counters; ``verify=True`` also reads
@@ -585,13 +592,13 @@ class CheckpointManager:
 
     def __init__(
         self,
-        directory,
+        directory: str | os.PathLike[str],
         *,
         max_to_keep: int | None = 5,
         save_interval_steps: int = 1,
-        job=None,
+        job: Any = None,
         format: str = "jobflow",
-    ):
+    ) -> None:
         self.directory = _abspath(directory, "CheckpointManager")
         if max_to_keep is not None and (
             not isinstance(max_to_keep, numbers.Integral) or isinstance(max_to_keep, bool) or max_to_keep < 1
@@ -609,12 +616,12 @@ class CheckpointManager:
             )
         if job is not None and not isinstance(job, str) and not hasattr(job, "name"):
             raise TypeError(f"CheckpointManager(job) must be a train job, a job name or None; got {job!r}")
-        self.max_to_keep = None if max_to_keep is None else int(max_to_keep)
-        self.save_interval_steps = int(save_interval_steps)
-        self.job_name = None if job is None else (job if isinstance(job, str) else job.name)
-        self.format = _check_format(format, "CheckpointManager")
-        self._suffix = ".safetensors" if format == "jobflow" else ""
-        self._pattern = re.compile(r"^ckpt-(\d+)" + re.escape(self._suffix) + "$")
+        self.max_to_keep: int | None = None if max_to_keep is None else int(max_to_keep)
+        self.save_interval_steps: int = int(save_interval_steps)
+        self.job_name: str | None = None if job is None else (job if isinstance(job, str) else job.name)
+        self.format: str = _check_format(format, "CheckpointManager")
+        self._suffix: str = ".safetensors" if format == "jobflow" else ""
+        self._pattern: re.Pattern[str] = re.compile(r"^ckpt-(\d+)" + re.escape(self._suffix) + "$")
         _on_primary("CheckpointManager", self.directory, self._tidy)
 
     def _tidy(self) -> None:

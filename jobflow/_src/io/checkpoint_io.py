@@ -54,16 +54,16 @@ def prepare(
     the caller are reported together with the format's own in one CheckpointError.
     """
     if format == "jobflow":
-        problems = [*problems, *_sf.check_dtypes(arrays)]
+        found = [*problems, *_sf.check_dtypes(arrays)]
         writer = functools.partial(_sf.write, arrays=arrays, kinds=kinds, version=version)
         if not names_a_file(path):
             writer = functools.partial(_in_directory, writer)
     else:
         arrays = {n: _of.to_oneflow(n, a) for n, a in arrays.items()}
-        problems = [*problems, *_of.check_names(arrays), *_of.check_dtypes(arrays)]
+        found = [*problems, *_of.check_names(arrays), *_of.check_dtypes(arrays)]
         writer = functools.partial(_of.write_dir, arrays=arrays)
-    if problems:
-        raise CheckpointError("save", path, problems, "nothing was written")
+    if found:
+        raise CheckpointError("save", path, found, "nothing was written")
     return writer
 
 

@@ -199,7 +199,7 @@ def empty(shape: tuple, dtype: np.dtype, entry: str) -> np.ndarray:
 
 def read_exact(fd: int, offset: int, out: np.ndarray, entry: str) -> None:
     """Fills the C-contiguous array ``out`` with the bytes of ``fd`` from ``offset``."""
-    view = memoryview(out.reshape(-1).view(np.uint8))
+    view = out.reshape(-1).view(np.uint8).data  # a memoryview of out's bytes
     done = 0
     try:
         with os.fdopen(os.dup(fd), "rb", buffering=0) as f:

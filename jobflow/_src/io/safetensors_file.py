@@ -54,7 +54,7 @@ VERSION = "1"
 
 def crc32(arr: np.ndarray) -> str:
     """The CRC-32 of the array's C-order bytes, as 8 hex digits."""
-    return f"{zlib.crc32(np.ascontiguousarray(arr).reshape(-1).view(np.uint8)):08x}"
+    return f"{zlib.crc32(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data):08x}"
 
 
 def check_dtypes(arrays: dict[str, np.ndarray]) -> list[str]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 
@@ -37,7 +40,14 @@ __all__ = [
 ]
 
 
-def matmul(a, b, transpose_a=False, transpose_b=False, alpha=1.0, name=None):
+def matmul(
+    a: ArrayLike,
+    b: ArrayLike,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    alpha: float = 1.0,
+    name: str | None = None,
+) -> jax.Array:
     """``op(a) @ op(b)``, where ``op`` transposes the last two axes when asked.
 
     Under automatic mixed precision this is a white-list op: it computes in the low
@@ -54,12 +64,12 @@ def matmul(a, b, transpose_a=False, transpose_b=False, alpha=1.0, name=None):
     return out if alpha == 1.0 else out * alpha
 
 
-def reshape(x, shape, name=None):
+def reshape(x: ArrayLike, shape: Sequence[int], name: str | None = None) -> jax.Array:
     """Reshape; one entry of ``shape`` may be -1."""
     return jnp.reshape(x, tuple(int(d) for d in shape))
 
 
-def flatten(input, start_dim=0, end_dim=-1, name=None):
+def flatten(input: jax.Array, start_dim: int = 0, end_dim: int = -1, name: str | None = None) -> jax.Array:
     """Merges axes ``start_dim .. end_dim`` (inclusive) into one."""
     nd = input.ndim
     s, e = start_dim % nd if nd else 0, end_dim % nd if nd else 0
@@ -98,7 +108,7 @@ def concat(inputs=None, axis=0, max_dim_size=None, name=None, values=None):
     return out
 
 
-def stack(inputs, axis=0, name=None):
+def stack(inputs: Sequence[ArrayLike], axis: int = 0, name: str | None = None) -> jax.Array:
     return jnp.stack(list(inputs), axis=axis)
 
 
@@ -121,17 +131,17 @@ def slice(x, begin, size, name=None):
     return x[tuple(idx)]
 
 
-def squeeze(input, axis=None, name=None):
+def squeeze(input: ArrayLike, axis: int | Sequence[int] | None = None, name: str | None = None) -> jax.Array:
     return jnp.squeeze(
         input, axis=None if axis is None else tuple(axis) if isinstance(axis, (list, tuple)) else axis
     )
 
 
-def expand_dims(input, axis, name=None):
+def expand_dims(input: ArrayLike, axis: int, name: str | None = None) -> jax.Array:
     return jnp.expand_dims(input, axis)
 
 
-def cast(x, dtype, name=None):
+def cast(x: ArrayLike, dtype: DTypeLike, name: str | None = None) -> jax.Array:
     return jnp.asarray(x).astype(_dtypes.canonical(dtype))
 
 
@@ -165,7 +175,7 @@ def constant(value, dtype=None, shape=None, name=None):
     return jnp.asarray(value, dtype=dt)
 
 
-def identity(x, name=None):
+def identity(x: ArrayLike, name: str | None = None) -> ArrayLike:
     return x
 
 
@@ -234,5 +244,5 @@ def zeros(shape, dtype=None, name=None):
     return jnp.zeros(tuple(shape), _dtypes.canonical(dtype or _dtypes.float32))
 
 
-def ones(shape, dtype=None, name=None):
+def ones(shape: Sequence[int], dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     return jnp.ones(tuple(shape), _dtypes.canonical(dtype or _dtypes.float32))

@@ -30,7 +30,9 @@ keeps any module's own ``dtype``; a module without a ``dtype`` field computes as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +85,9 @@ def _compute_in(module, low):
     return module.clone(dtype=low)
 
 
-def flax_module(module, *args, name: str | None = None, trainable: bool = True, amp: bool = True, **kwargs):
+def flax_module(
+    module: Any, *args, name: str | None = None, trainable: bool = True, amp: bool = True, **kwargs
+) -> Any:
     """Applies a ``flax.linen.Module`` with its variables in the session's store.
 
     Args:
@@ -111,7 +115,8 @@ def flax_module(module, *args, name: str | None = None, trainable: bool = True, 
     arg_avals = [jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in args]
     shapes = jax.eval_shape(lambda *a: module.init(rngs, *a, **kwargs), *args)
     init = _ModuleInit(module, arg_avals, kwargs, full)
-    variables, names = {}, {}
+    variables: dict[str, Any] = {}
+    names: dict[str, list[str]] = {}
     for coll, tree in shapes.items():
         leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
         values = []
@@ -122,7 +127,7 @@ def flax_module(module, *args, name: str | None = None, trainable: bool = True, 
                 name=_vars.full_name(var_name),
                 shape=tuple(aval.shape),
                 dtype=np.dtype(aval.dtype),
-                init=lambda seed, _c=coll, _p=path: init.leaf(seed, _c, _p),
+                init=functools.partial(init.leaf, collection=coll, path=path),
                 trainable=trainable and coll == "params",
                 kind="model",
                 origin=f"job {ctx.job_name!r} flax module {type(module).__name__} at {_vars.user_location()}",
@@ -131,7 +136,7 @@ def flax_module(module, *args, name: str | None = None, trainable: bool = True, 
             names.setdefault(coll, []).append(spec.name)
         variables[coll] = jax.tree_util.tree_unflatten(treedef, values)
     module = _compute_in(module, _amp.low_dtype() if amp else None)  # params stay as stored
-    mutable = [c for c in variables if c != "params"] if ctx.is_train else False
+    mutable: list[str] | Literal[False] = [c for c in variables if c != "params"] if ctx.is_train else False
     if mutable:
         out, new_state = module.apply(variables, *args, rngs=rngs, mutable=mutable, **kwargs)
         for coll in mutable:

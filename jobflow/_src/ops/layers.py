@@ -9,6 +9,9 @@ when jobs share them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -38,18 +41,18 @@ def _name(name, base):
 
 
 def dense(
-    inputs,
-    units,
-    activation=None,
-    use_bias=True,
-    kernel_initializer=None,
-    bias_initializer=None,
-    kernel_regularizer=None,
-    bias_regularizer=None,
-    trainable=True,
-    name=None,
-    model_distribute=None,
-):
+    inputs: jax.Array,
+    units: int,
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: _vars.Initializer | None = None,
+    bias_initializer: _vars.Initializer | None = None,
+    kernel_regularizer: _vars.Regularizer | None = None,
+    bias_regularizer: _vars.Regularizer | None = None,
+    trainable: bool = True,
+    name: str | None = None,
+    model_distribute: Any = None,
+) -> jax.Array:
     """``activation(x @ W^T + b)`` with ``W`` of shape ``(units, in)`` (OneFlow's layout).
 
     Inputs of rank > 2 are flattened to ``(-1, in)`` and reshaped back. As in OneFlow,
@@ -161,25 +164,25 @@ def conv1d(
 
 
 def conv2d(
-    inputs,
-    filters,
-    kernel_size=1,
-    strides=1,
-    padding="VALID",
-    data_format="NCHW",
-    dilation_rate=None,
-    groups=1,
-    activation=None,
-    use_bias=True,
-    kernel_initializer=None,
-    bias_initializer=None,
-    kernel_regularizer=None,
-    bias_regularizer=None,
-    trainable=True,
-    name=None,
-    weight_name=None,
-    bias_name=None,
-):
+    inputs: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int] = 1,
+    strides: int | Sequence[int] = 1,
+    padding: str | Sequence[Any] = "VALID",
+    data_format: str = "NCHW",
+    dilation_rate: int | Sequence[int] | None = None,
+    groups: int = 1,
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: _vars.Initializer | None = None,
+    bias_initializer: _vars.Initializer | None = None,
+    kernel_regularizer: _vars.Regularizer | None = None,
+    bias_regularizer: _vars.Regularizer | None = None,
+    trainable: bool = True,
+    name: str | None = None,
+    weight_name: str | None = None,
+    bias_name: str | None = None,
+) -> jax.Array:
     """2-D convolution layer: weight ``(filters, in/groups, kh, kw)`` for NCHW.
 
     ``kernel_initializer`` defaults to Xavier uniform and ``bias_initializer`` to 0
@@ -348,15 +351,15 @@ def prelu(
 
 
 def layer_norm(
-    inputs,
-    center=True,
-    scale=True,
-    trainable=True,
-    begin_norm_axis=1,
-    begin_params_axis=-1,
-    epsilon=1e-5,
-    name=None,
-):
+    inputs: jax.Array,
+    center: bool = True,
+    scale: bool = True,
+    trainable: bool = True,
+    begin_norm_axis: int = 1,
+    begin_params_axis: int = -1,
+    epsilon: float = 1e-5,
+    name: str | None = None,
+) -> jax.Array:
     """Layer normalization over axes ``begin_norm_axis..``; ``-gamma``/``-beta`` have
     shape ``inputs.shape[begin_params_axis:]``."""
     name = _name(name, "LayerNorm")

@@ -7,8 +7,11 @@ reductions, ``exp``, ``log``, ``pow``, ``square`` and ``rsqrt`` compute in float
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jobflow._src.ops import amp as _amp
 
@@ -55,69 +58,69 @@ def _axis(axis):
     return int(axis)
 
 
-def add(x, y, name=None):
+def add(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.add(*_amp.gray(x, y))
 
 
-def add_n(inputs, name=None):
+def add_n(inputs: Sequence[ArrayLike], name: str | None = None) -> jax.Array:
     if not inputs:
         raise ValueError("add_n(inputs) needs at least one array")
-    inputs = _amp.gray(*inputs)
-    out = inputs[0]
-    for x in inputs[1:]:
+    arrays = _amp.gray(*inputs)
+    out = arrays[0]
+    for x in arrays[1:]:
         out = out + x
     return out
 
 
-def subtract(x, y, name=None):
+def subtract(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.subtract(*_amp.gray(x, y))
 
 
-def multiply(x, y, name=None):
+def multiply(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.multiply(*_amp.gray(x, y))
 
 
-def divide(x, y, name=None):
+def divide(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.divide(*_amp.gray(x, y))
 
 
-def negative(x, name=None):
+def negative(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.negative(x)
 
 
-def abs(x, name=None):
+def abs(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.abs(x)
 
 
-def square(x, name=None):
+def square(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.square(*_amp.float32(x))
 
 
-def sqrt(x, name=None):
+def sqrt(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.sqrt(x)
 
 
-def rsqrt(x, name=None):
+def rsqrt(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jax.lax.rsqrt(*_amp.float32(x))
 
 
-def exp(x, name=None):
+def exp(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.exp(*_amp.float32(x))
 
 
-def log(x, name=None):
+def log(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.log(*_amp.float32(x))
 
 
-def pow(x, y, name=None):
+def pow(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.power(*_amp.float32(x, y))
 
 
-def maximum(x, y, name=None):
+def maximum(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.maximum(x, y)
 
 
-def minimum(x, y, name=None):
+def minimum(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.minimum(x, y)
 
 
@@ -129,19 +132,19 @@ def clip_by_value(values, min_value=None, max_value=None, name=None):
     return jnp.clip(values, min_value, max_value)
 
 
-def sigmoid(x, name=None):
+def sigmoid(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jax.nn.sigmoid(x)
 
 
-def tanh(x, name=None):
+def tanh(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.tanh(x)
 
 
-def relu(x, name=None):
+def relu(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jax.nn.relu(x)
 
 
-def gelu(x, name=None):
+def gelu(x: ArrayLike, name: str | None = None) -> jax.Array:
     """The exact (erf) GELU, as OneFlow's kernel: ``x * 0.5 * (1 + erf(x / sqrt(2)))``."""
     return jax.nn.gelu(x, approximate=False)
 
@@ -150,8 +153,14 @@ def reduce_mean(input_blob, axis=None, keepdims=False, name=None):
     return jnp.mean(*_amp.float32(input_blob), axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
-    return jnp.sum(*_amp.float32(input_tensor), axis=_axis(axis), keepdims=keepdims)
+def reduce_sum(
+    input_tensor: ArrayLike,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> jax.Array:
+    (x,) = _amp.float32(input_tensor)
+    return jnp.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_max(x, axis=None, keepdims=False, name=None):
@@ -166,12 +175,14 @@ def reduce_prod(x, axis=None, keepdims=False, name=None):
     return jnp.prod(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
 
 
-def argmax(input, axis=-1, name=None):
+def argmax(input: ArrayLike, axis: int = -1, name: str | None = None) -> jax.Array:
     """Index of the largest entry along ``axis`` (int32)."""
     return jnp.argmax(input, axis=axis).astype(jnp.int32)
 
 
-def top_k(input, axis=-1, k=1, sorted=True, name=None):
+def top_k(
+    input: jax.Array, axis: int = -1, k: int = 1, sorted: bool = True, name: str | None = None
+) -> jax.Array:
     """Indices (int32) of the ``k`` largest entries along ``axis``, largest first.
 
     As in OneFlow's legacy API this returns indices only; ties keep the lower index first.
@@ -183,17 +194,17 @@ def top_k(input, axis=-1, k=1, sorted=True, name=None):
     return jnp.moveaxis(idx.astype(jnp.int32), -1, axis)
 
 
-def equal(x, y, name=None):
+def equal(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.equal(x, y)
 
 
-def not_equal(x, y, name=None):
+def not_equal(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.not_equal(x, y)
 
 
-def greater(x, y, name=None):
+def greater(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.greater(x, y)
 
 
-def less(x, y, name=None):
+def less(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.less(x, y)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math as _pymath
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -82,8 +84,15 @@ def _padding(padding, in_sizes, kernel, strides, dilations, channels_first, op):
 
 
 def conv2d(
-    input, filters, strides=1, padding="VALID", data_format="NCHW", dilations=None, groups=1, name=None
-):
+    input: jax.Array,
+    filters: jax.Array,
+    strides: int | Sequence[int] = 1,
+    padding: str | Sequence[Any] = "VALID",
+    data_format: str = "NCHW",
+    dilations: int | Sequence[int] | None = None,
+    groups: int = 1,
+    name: str | None = None,
+) -> jax.Array:
     """2-D convolution of ``input`` with the weight array ``filters``.
 
     Weight layout: ``(out, in/groups, kh, kw)`` for NCHW, ``(out, kh, kw, in/groups)``
@@ -92,19 +101,19 @@ def conv2d(
     cf = data_format in _CHANNELS_FIRST
     if input.ndim != 4 or filters.ndim != 4:
         raise ValueError(f"conv2d needs rank-4 input and filters; got {input.shape} and {filters.shape}")
-    strides = _pair(strides, 2, "conv2d(strides)")
-    dilations = _pair(1 if dilations is None else dilations, 2, "conv2d(dilations)")
+    stride = _pair(strides, 2, "conv2d(strides)")
+    dilation = _pair(1 if dilations is None else dilations, 2, "conv2d(dilations)")
     spatial = input.shape[2:] if cf else input.shape[1:3]
     kernel = filters.shape[2:] if cf else filters.shape[1:3]
-    pads = _padding(padding, spatial, kernel, strides, dilations, cf, "conv2d")
+    pads = _padding(padding, spatial, kernel, stride, dilation, cf, "conv2d")
     dn = ("NCHW", "OIHW", "NCHW") if cf else ("NHWC", "OHWI", "NHWC")
     x, w = _amp.white(input, filters)
     return jax.lax.conv_general_dilated(
         x,
         w,
-        window_strides=strides,
+        window_strides=stride,
         padding=pads,
-        rhs_dilation=dilations,
+        rhs_dilation=dilation,
         dimension_numbers=dn,
         feature_group_count=groups,
     )
@@ -172,19 +181,25 @@ def _like(y, x):
     return y.astype(x.dtype) if jnp.issubdtype(x.dtype, jnp.floating) else y
 
 
-def softmax(logits, axis=None, name=None):
+def softmax(logits: jax.Array, axis: int | None = None, name: str | None = None) -> jax.Array:
     """Softmax along ``axis`` (default: the last), accumulated in float32; the result
     has the input's dtype (a gray-list op under mixed precision)."""
     return _like(jax.nn.softmax(_wide(logits), axis=-1 if axis is None else axis), logits)
 
 
-def log_softmax(logits, axis=None, name=None):
+def log_softmax(logits: jax.Array, axis: int | None = None, name: str | None = None) -> jax.Array:
     """Log-softmax along ``axis`` (default: the last); float32 under mixed precision."""
     (logits,) = _amp.float32(logits)
     return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
 
 
-def dropout(x, rate, noise_shape=None, seed=None, name=None):
+def dropout(
+    x: jax.Array,
+    rate: float,
+    noise_shape: Sequence[int] | None = None,
+    seed: int | None = None,
+    name: str | None = None,
+) -> jax.Array:
     """Zeroes each element with probability ``rate`` and scales the rest by ``1/(1-rate)``.
 
     The identity in predict jobs. In train jobs each call draws a fresh mask from the
@@ -204,7 +219,9 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype)).astype(x.dtype)
 
 
-def bias_add(value, bias, data_format=None, name=None):
+def bias_add(
+    value: jax.Array, bias: jax.Array, data_format: str | None = None, name: str | None = None
+) -> jax.Array:
     """Adds the 1-D ``bias`` along the channel axis: axis 1 by default and for ``NC...``
     formats, the last axis for ``N...C`` formats (OneFlow's rule)."""
     axis = 1
@@ -217,18 +234,26 @@ def bias_add(value, bias, data_format=None, name=None):
     return value + jnp.reshape(bias, shape).astype(value.dtype)
 
 
-def moments(x, axes, keepdims=False, name=None):
+def moments(
+    x: jax.Array, axes: int | Sequence[int], keepdims: bool = False, name: str | None = None
+) -> tuple[jax.Array, jax.Array]:
     """``(mean, variance)`` of ``x`` over ``axes`` (population variance)."""
-    axes = tuple(axes) if isinstance(axes, (list, tuple)) else (axes,)
+    axis = tuple(axes) if isinstance(axes, (list, tuple)) else (axes,)
     (x,) = _amp.float32(x)
-    mean = jnp.mean(x, axis=axes, keepdims=keepdims)
-    var = jnp.var(x, axis=axes, keepdims=keepdims)
+    mean = jnp.mean(x, axis=axis, keepdims=keepdims)
+    var = jnp.var(x, axis=axis, keepdims=keepdims)
     return mean, var
 
 
 def layer_norm(
-    inputs, gamma=None, beta=None, begin_norm_axis=1, begin_params_axis=-1, epsilon=1e-5, name=None
-):
+    inputs: jax.Array,
+    gamma: jax.Array | None = None,
+    beta: jax.Array | None = None,
+    begin_norm_axis: int = 1,
+    begin_params_axis: int = -1,
+    epsilon: float = 1e-5,
+    name: str | None = None,
+) -> jax.Array:
     """Normalizes over axes ``begin_norm_axis..`` and applies ``gamma``/``beta`` (shape
     ``inputs.shape[begin_params_axis:]``). Statistics in float32."""
     nd = inputs.ndim

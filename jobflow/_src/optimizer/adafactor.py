@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks, counters
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 from jobflow._src.schedule.base import Schedule
 
 __all__ = ["Adafactor", "RelativeStep"]
@@ -126,24 +128,24 @@ class Adafactor(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler=None,
-        eps=(1e-30, 1e-3),
+        lr_scheduler: LearningRate | None = None,
+        eps: tuple[float, float] = (1e-30, 1e-3),
         clip_threshold: float = 1.0,
         decay_rate: float = -0.8,
-        beta1=None,
+        beta1: float | None = None,
         weight_decay: float = 0.0,
         scale_parameter: bool = True,
         relative_step: bool = True,
         warmup_init: bool = False,
         *,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
-    ):
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
+    ) -> None:
         owner = type(self).__name__
         relative_step = checks.flag(owner, "relative_step", relative_step)
         warmup_init = checks.flag(owner, "warmup_init", warmup_init)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks, counters
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import LearningRate, Optimizer
 from jobflow._src.optimizer.transforms import row_mask
 
 __all__ = [
@@ -163,7 +163,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
@@ -230,7 +230,7 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
@@ -282,7 +282,7 @@ class LazyAdam(Adam):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,

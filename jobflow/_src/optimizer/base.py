@@ -19,21 +19,24 @@ from __future__ import annotations
 import copy
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jobflow._src.core import checks
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.arguments import CheckedArguments
 from jobflow._src.optimizer import groups, loss_scale
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 # The plan API lives in plans.py (which never imports this module); re-exported for the runtime.
 from jobflow._src.optimizer.plans import OptimizerPlan, apply_plans, build_plan, build_plans, select_variables
 from jobflow._src.optimizer.weight_decay import coupled_decay
-from jobflow._src.schedule.base import as_schedule
+from jobflow._src.schedule.base import Schedule, as_schedule
 
 __all__ = [
     "Optimizer",
@@ -45,6 +48,11 @@ __all__ = [
     "l2_norm",
     "global_norm",
 ]
+
+# What the optimizers' constructors accept (see ``Optimizer``'s docstring).
+LearningRate: TypeAlias = float | Schedule | Callable[..., Any] | Sequence[float] | np.ndarray | jax.Array
+VariableSelection: TypeAlias = str | Sequence[str] | Sequence[dict[str, Any]] | Callable[[str], bool]
+GradClipping: TypeAlias = Callable[[dict[str, jax.Array]], Any]
 
 
 def _check_loss_scale_factor(value):
@@ -111,17 +119,17 @@ class Optimizer(CheckedArguments):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate | None,
         loss_scale_factor: float | None = None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         weight_decay: float | None = None,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-    ):
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+    ) -> None:
         owner = type(self).__name__
         if lr_scheduler is None and not self._lr_optional:
             raise TypeError(
@@ -151,9 +159,9 @@ class Optimizer(CheckedArguments):
                 f"includes={weight_decay_includes!r} and excludes={weight_decay_excludes!r}"
             )
         self.grad_centralization = False
-        self._groups = None
-        self._parent = None
-        self._group_index = None
+        self._groups: list[dict] | None = None
+        self._parent: Optimizer | None = None
+        self._group_index: int | None = None
         if groups.is_group_list(variables):
             self._groups = groups.parse_groups(
                 owner, variables, self._weight_decay_kind is not None, _check_selection
@@ -219,7 +227,7 @@ class Optimizer(CheckedArguments):
         return name if self._group_index is None else f"{name} parameter group {self._group_index}"
 
     # -- user API ---------------------------------------------------------------------
-    def minimize(self, loss):
+    def minimize(self, loss: jax.Array | Sequence[jax.Array]) -> None:
         """Makes this job's train step minimize ``loss`` (an array, or a list of them).
 
         A loss with N elements is averaged (OneFlow divides gradients by the element

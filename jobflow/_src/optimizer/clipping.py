@@ -14,6 +14,7 @@ import dataclasses
 import math
 import numbers
 
+import jax
 import jax.numpy as jnp
 
 from jobflow._src.core.arguments import checked_arguments
@@ -47,7 +48,7 @@ class ClipByGlobalNorm:
     def __post_init__(self):
         object.__setattr__(self, "clip_norm", _check_clip("by_global_norm", self.clip_norm))
 
-    def __call__(self, grads: dict):
+    def __call__(self, grads: dict) -> tuple[dict[str, jax.Array], jax.Array]:
         norm = global_norm(grads)
         factor = self.clip_norm / jnp.maximum(norm, self.clip_norm)
         return {n: (g * factor).astype(g.dtype) for n, g in grads.items()}, norm
@@ -70,7 +71,7 @@ class ClipByNorm:
     def __post_init__(self):
         object.__setattr__(self, "clip_norm", _check_clip("by_norm", self.clip_norm))
 
-    def __call__(self, grads: dict):
+    def __call__(self, grads: dict) -> tuple[dict[str, jax.Array], jax.Array]:
         out = {}
         for n, g in grads.items():
             out[n] = (g * (self.clip_norm / jnp.maximum(l2_norm(g), self.clip_norm))).astype(g.dtype)
@@ -88,7 +89,7 @@ class ClipByValue:
     def __post_init__(self):
         object.__setattr__(self, "clip_value", _check_clip("by_value", self.clip_value, "clip_value"))
 
-    def __call__(self, grads: dict):
+    def __call__(self, grads: dict) -> tuple[dict[str, jax.Array], jax.Array]:
         return {n: jnp.clip(g, -self.clip_value, self.clip_value) for n, g in grads.items()}, global_norm(
             grads
         )

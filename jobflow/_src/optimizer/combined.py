@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 __all__ = ["CombinedOptimizer"]
 
@@ -29,10 +31,10 @@ class CombinedOptimizer(Optimizer):
     def __init__(
         self,
         optimizers: Sequence[Optimizer],
-        loss_scale_factor=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-    ):
+        loss_scale_factor: float | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+    ) -> None:
         if (
             not isinstance(optimizers, Sequence)
             or not optimizers

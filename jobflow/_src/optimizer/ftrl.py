@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 __all__ = ["Ftrl"]
 
@@ -68,21 +70,21 @@ class Ftrl(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler=0.001,
+        lr_scheduler: LearningRate = 0.001,
         initial_accum: float = 0.1,
         lr_power: float = -0.5,
         l1: float = 0.0,
         l2: float = 0.0,
         weight_decay: float = 0.0,
         *,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
-    ):
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
+    ) -> None:
         super().__init__(
             lr_scheduler,
             loss_scale_factor,

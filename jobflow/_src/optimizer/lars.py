@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks
-from jobflow._src.optimizer.base import Optimizer, l2_norm
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection, l2_norm
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 from jobflow._src.optimizer.sgd import SGDMomentumState
 
 __all__ = ["LARS", "lars_rule"]
@@ -60,19 +64,19 @@ class LARS(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         momentum_beta: float = 0.9,
         epsilon: float = 1e-9,
         lars_coefficient: float = 1e-4,
-        loss_scale_factor=None,
-        weight_decay=None,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
-    ):
+        loss_scale_factor: float | None = None,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
+    ) -> None:
         super().__init__(
             lr_scheduler,
             loss_scale_factor,

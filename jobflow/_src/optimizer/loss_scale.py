@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, cast
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -50,13 +52,9 @@ FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def _number(owner: str, arg: str, value, *, low: float, low_ok: bool = True, high: float = FLT_MAX) -> float:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and math.isfinite(value)
-        and (value >= low if low_ok else value > low)
-        and value <= high
-    )
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    x = cast(float, value)  # a Real: typeshed's numbers.Real lacks __ge__ / __gt__
+    ok = ok and (x >= low if low_ok else x > low) and x <= high
     if not ok:
         bound = f">= {low:g}" if low_ok else f"> {low:g}"
         raise ValueError(
@@ -66,7 +64,12 @@ def _number(owner: str, arg: str, value, *, low: float, low_ok: bool = True, hig
 
 
 def _count(owner: str, arg: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1 or value > 2**31 - 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or int(value) < 1
+        or int(value) > 2**31 - 1
+    ):
         raise ValueError(f"{owner}({arg}) must be an int >= 1; got {arg}={value!r}")
     return int(value)
 
@@ -80,15 +83,15 @@ class LossScalePolicy(CheckedArguments):
     """
 
     skips_nonfinite: bool = False
-    _repr_args: tuple = ()
+    _repr_args: tuple[str, ...] = ()
 
     def initial_state(self) -> dict[str, np.ndarray]:
         return {}
 
-    def scale(self, state: dict):
+    def scale(self, state: dict) -> jax.Array:
         raise NotImplementedError
 
-    def next_state(self, state: dict, finite) -> dict:
+    def next_state(self, state: dict, finite: jax.Array) -> dict:
         return {}
 
     def __repr__(self):
@@ -105,14 +108,14 @@ class StaticLossScalePolicy(LossScalePolicy):
     ``function_config.skip_nonfinite_steps`` to skip them).
     """
 
-    _repr_args = ("loss_scale_factor",)
+    _repr_args: tuple[str, ...] = ("loss_scale_factor",)
 
-    def __init__(self, loss_scale_factor: float):
+    def __init__(self, loss_scale_factor: float) -> None:
         self.loss_scale_factor = _number(
             "static_loss_scale", "loss_scale_factor", loss_scale_factor, low=0.0, low_ok=False
         )
 
-    def scale(self, state):
+    def scale(self, state: dict[str, Any]) -> jax.Array:
         return jnp.float32(self.loss_scale_factor)
 
 
@@ -131,7 +134,7 @@ class FixedLossScaleManager(StaticLossScalePolicy):
 
     _repr_args = ("loss_scale", "drop_overflow_update")
 
-    def __init__(self, loss_scale: float = 128.0, drop_overflow_update: bool = True):
+    def __init__(self, loss_scale: float = 128.0, drop_overflow_update: bool = True) -> None:
         if not isinstance(drop_overflow_update, (bool, np.bool_)):
             raise TypeError(
                 f"FixedLossScaleManager(drop_overflow_update) must be True or False; "
@@ -141,7 +144,7 @@ class FixedLossScaleManager(StaticLossScalePolicy):
         self.drop_overflow_update = bool(drop_overflow_update)
 
     @property
-    def skips_nonfinite(self) -> bool:
+    def skips_nonfinite(self) -> bool:  # type: ignore[override]  # a property overrides the plain attribute on purpose
         return self.drop_overflow_update
 
     @property
@@ -184,7 +187,7 @@ class DynamicLossScalePolicy(LossScalePolicy):
         multiplier: float = 2.0,
         *,
         max_loss_scale: float = FLT_MAX,
-    ):
+    ) -> None:
         owner = "dynamic_loss_scale"
         self.max_loss_scale = _number(owner, "max_loss_scale", max_loss_scale, low=1.0)
         self.initial_loss_scale = _number(
@@ -193,13 +196,13 @@ class DynamicLossScalePolicy(LossScalePolicy):
         self.increment_period = _count(owner, "increment_period", increment_period)
         self.multiplier = _number(owner, "multiplier", multiplier, low=1.0, low_ok=False)
 
-    def initial_state(self):
+    def initial_state(self) -> dict[str, Any]:
         return {"LossScale": np.float32(self.initial_loss_scale), "GoodStepCounter": np.int32(0)}
 
-    def scale(self, state):
+    def scale(self, state: dict[str, Any]) -> jax.Array:
         return state["LossScale"]
 
-    def next_state(self, state, finite):
+    def next_state(self, state: dict[str, Any], finite: jax.Array) -> dict[str, Any]:
         s, cnt = state["LossScale"], state["GoodStepCounter"]
         mult = jnp.float32(self.multiplier)
         good = cnt + 1
@@ -246,7 +249,7 @@ class DynamicLossScaleManager(LossScalePolicy):
         scale_window: int = 2000,
         *,
         max_loss_scale: float = FLT_MAX,
-    ):
+    ) -> None:
         owner = "DynamicLossScaleManager"
         self.max_loss_scale = _number(owner, "max_loss_scale", max_loss_scale, low=1.0)
         self.init_loss_scale = _number(
@@ -259,17 +262,17 @@ class DynamicLossScaleManager(LossScalePolicy):
         """Always True: an overflowing step is skipped (MindSpore's accessor)."""
         return True
 
-    def initial_state(self):
+    def initial_state(self) -> dict[str, Any]:
         return {
             "LossScale": np.float32(self.init_loss_scale),
             "CurrentIteratorStep": np.int32(1),
             "LastOverflowIteratorStep": np.int32(0),
         }
 
-    def scale(self, state):
+    def scale(self, state: dict[str, Any]) -> jax.Array:
         return state["LossScale"]
 
-    def next_state(self, state, finite):
+    def next_state(self, state: dict[str, Any], finite: jax.Array) -> dict[str, Any]:
         s, cur, last = state["LossScale"], state["CurrentIteratorStep"], state["LastOverflowIteratorStep"]
         f = jnp.float32(self.scale_factor)
         overflow = ~finite

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 import optax
 
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 __all__ = ["Optax"]
 
@@ -41,15 +44,15 @@ class Optax(Optimizer):
 
     def __init__(
         self,
-        tx,
-        lr_scheduler=None,
+        tx: optax.GradientTransformation,
+        lr_scheduler: LearningRate | None = None,
         *,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
-    ):
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
+    ) -> None:
         if isinstance(tx, optax.GradientTransformation):
             self._factory = None
         elif callable(tx):

@@ -74,7 +74,7 @@ def select_variables(opt: Optimizer, names: list[str], job_name: str) -> list[st
 
 # ---------------------------------------------------------------------------- slots
 
-_FIELD_ALIASES = {"mu": "m", "nu": "v", "trace": "momentum"}
+_FIELD_ALIASES: dict[str | None, str] = {"mu": "m", "nu": "v", "trace": "momentum"}
 
 
 def _path_part(k) -> str | None:
@@ -90,7 +90,7 @@ def _path_part(k) -> str | None:
 def _leaf_name(path, var_names: set, system_prefix: str) -> str:
     """``<var>-<field>`` for a leaf under a variable's key (``field``: the last attribute
     before it), else ``<system_prefix>-<path>``."""
-    field = None
+    field: str | None = None
     for k in path:
         if isinstance(k, jax.tree_util.DictKey) and k.key in var_names:
             return f"{k.key}-{_FIELD_ALIASES.get(field, field or 'state')}"
@@ -242,7 +242,7 @@ def _info_key(key: str, index: int) -> str:
 def _clip_units(plans: list[OptimizerPlan], leaves: list) -> tuple[dict, dict]:
     """``({unit: transform}, {variable: unit})``: one clipping unit per optimizer (all of
     its parameter groups), labelled by the index of its first plan."""
-    units = {}
+    units: dict[int, list[int]] = {}
     for i in range(len(plans)):
         units.setdefault(id(leaves[i].clip_owner), []).append(i)
     transforms, labels = {}, {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 __all__ = ["RMSProp", "rmsprop_rule"]
 
@@ -92,20 +93,20 @@ class RMSProp(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         decay_rate: float = 0.99,
         epsilon: float = 1e-8,
         centered: bool = False,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         momentum: float = 0.0,
         epsilon_inside_sqrt: bool = True,
         initial_mean_square: float = 0.0,
-    ):
+    ) -> None:
         super().__init__(
             lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks
-from jobflow._src.optimizer.base import Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 __all__ = ["SGD", "SGDW", "Momentum", "sgd_momentum", "sgd_decayed"]
 
@@ -79,16 +81,16 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler,
-        loss_scale_factor=None,
+        lr_scheduler: LearningRate,
+        loss_scale_factor: float | None = None,
         momentum: float = 0.9,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         nesterov: bool = False,
-    ):
+    ) -> None:
         super().__init__(
             lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )
@@ -124,19 +126,19 @@ class SGDW(SGD):
 
     def __init__(
         self,
-        lr_scheduler,
-        loss_scale_factor=None,
+        lr_scheduler: LearningRate,
+        loss_scale_factor: float | None = None,
         momentum: float = 0.9,
-        weight_decay=None,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         nesterov: bool = False,
-    ):
+    ) -> None:
         Optimizer.__init__(
             self,
             lr_scheduler,
@@ -176,19 +178,19 @@ class Momentum(Optimizer):
 
     def __init__(
         self,
-        lr_scheduler,
+        lr_scheduler: LearningRate,
         momentum: float,
         weight_decay: float = 0.0,
         use_nesterov: bool = False,
         *,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
-    ):
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
+    ) -> None:
         super().__init__(
             lr_scheduler,
             loss_scale_factor,

@@ -15,7 +15,7 @@ rules do), so a selection by name is a plain dict filter:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +56,7 @@ def clip(rule: Callable[[dict], tuple[dict, jax.Array]]) -> optax.GradientTransf
 
 
 def partition(
-    transforms: Mapping[Hashable, optax.GradientTransformation], labels: Mapping[str, Hashable]
+    transforms: Mapping[Any, optax.GradientTransformation], labels: Mapping[str, Hashable]
 ) -> optax.GradientTransformation:
     """Runs ``transforms[label]`` on the variables ``n`` with ``labels[n] == label``.
 

@@ -30,10 +30,10 @@ from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime import typing as tp
 
-__all__ = ["JobDefinition", "annotations", "read_placeholders"]
+__all__ = ["JobDefinition", "read_annotations", "read_placeholders"]
 
 
-def annotations(fn) -> dict:
+def read_annotations(fn) -> dict:
     """The function's annotations, evaluated (also under ``from __future__ import annotations``)."""
     try:
         return typing.get_type_hints(fn)
@@ -129,7 +129,7 @@ class JobDefinition:
         self.name = fn.__name__
         self.type = type
         self.config = config
-        hints = annotations(fn)
+        hints = read_annotations(fn)
         self.placeholders = read_placeholders(fn, hints)
         self.return_spec = tp.parse_return(hints.get("return", tp._NO_ANNOTATION), self.name)
         self.waits = self.return_spec.kind == "sync"

@@ -220,7 +220,7 @@ class Store(dict):
         self.version += 1
         super().clear()
 
-    def __ior__(self, other):
+    def __ior__(self, other):  # type: ignore[misc]  # mypy holds it to dict.__or__'s widening type
         self.update(other)
         return self
 
@@ -279,7 +279,7 @@ class PackedInfo(Mapping):
     def __init__(self, packer: InfoPacker, packed):
         self._packer = packer
         self._packed = packed
-        self._values = None
+        self._values: dict | None = None
 
     def _unpacked(self) -> dict:
         if self._values is None:

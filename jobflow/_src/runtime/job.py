@@ -39,6 +39,7 @@ from jobflow._src.runtime import session as _session
 from jobflow._src.runtime.definition import JobDefinition
 from jobflow._src.runtime.plan import Plan, make_plan
 from jobflow._src.runtime.program import Program, compile_program
+from jobflow._src.runtime.step_guard import StepGuard
 
 __all__ = ["global_function", "Job"]
 
@@ -75,8 +76,8 @@ class Job:
         self._direct: dict = {}  # dispatch.signature(args) -> Program, for checked numpy arguments
         self._last_program: Program | None = None
         self._last_info = None
-        self._guard = None  # the StepGuard of the newest plan: skip counts are the job's
-        self._limit = None  # the same guard when it bounds consecutive skips, else None
+        self._guard: StepGuard | None = None  # the StepGuard of the newest plan: skip counts are the job's
+        self._limit: StepGuard | None = None  # the same guard when it bounds consecutive skips, else None
 
     def _session(self) -> _session.Session:
         sess = _session.default_session()

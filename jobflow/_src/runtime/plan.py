@@ -313,8 +313,8 @@ def state_names(definition, disc, plans, guard) -> tuple[list[str], list[str]]:
             mutable.update(p.slot_names)
         mutable.update(disc.update_names)
         mutable.update(guard.state_names)
-    mutable = sorted(mutable)
-    return mutable, sorted(names - set(mutable))
+    mutable_names = sorted(mutable)
+    return mutable_names, sorted(names - set(mutable_names))
 
 
 # -------------------------------------------------------------------------------- the plan

@@ -212,7 +212,7 @@ def input_layouts(mesh, placeholders, shapes, mirrored: bool) -> list[InputLayou
             continue
         spec = P()
         if n > 1 and ph.batch_axis is not None and shape:
-            axes = [None] * len(shape)
+            axes: list[str | None] = [None] * len(shape)
             axes[ph.batch_axis] = AXIS
             spec = P(*axes)
         out.append(InputLayout(NamedSharding(mesh, spec), shape, ph.dtype, False))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -83,7 +84,7 @@ class StepGuard:
 
     def initial_state(self) -> dict[str, np.ndarray]:
         """``{store name: initial scalar}`` of the loss-scale state and skip counters."""
-        out = {}
+        out: dict[str, Any] = {}
         if self.policy is not None:
             out.update(
                 {store_names.loss_scale(self.job_name, f): v for f, v in self.policy.initial_state().items()}
@@ -171,7 +172,7 @@ class StepGuard:
         if not self.limited or name not in store:
             return
         run = self._latest_finished_count(store)
-        if run is None or run < self.limit:
+        if run is None or self.limit is None or run < self.limit:
             return
         scale, scale_name = "", store_names.loss_scale(self.job_name, "LossScale")
         if scale_name in store:

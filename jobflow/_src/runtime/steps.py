@@ -169,7 +169,7 @@ def micro_shardings(layouts, axes) -> list:
     """Per argument, the sharding of its stacked micro-batches ``(n, *micro_shape)``: the
     micro-batch axis replicated, the rest as the argument (consistent view on several
     devices), else None (no constraint)."""
-    out = []
+    out: list[NamedSharding | None] = []
     for lay, axis in zip(layouts, axes):
         if axis is None or lay.mirrored or lay.sharding.mesh.size == 1:
             out.append(None)

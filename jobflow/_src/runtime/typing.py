@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import jax
 import numpy as np
+from jax.typing import DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.core.errors import JobDefinitionError
@@ -86,24 +87,28 @@ class Numpy:
     """Annotation: the call returns numpy arrays (and waits for them)."""
 
     @staticmethod
-    def Placeholder(shape, dtype=_dtypes.float32, batch_axis=0) -> Placeholder:
+    def Placeholder(
+        shape: Sequence[int | None], dtype: DTypeLike = _dtypes.float32, batch_axis: int | None = 0
+    ) -> Placeholder:
         """A consistent-view input: one global array, split along ``batch_axis``."""
-        return Placeholder(shape, dtype, batch_axis)
+        return Placeholder(cast(tuple, shape), cast(np.dtype, dtype), batch_axis)  # normalized there
 
 
 class ListNumpy:
     """Annotation: the call returns a list with one numpy array per device."""
 
     @staticmethod
-    def Placeholder(shape, dtype=_dtypes.float32, batch_axis=0) -> Placeholder:
+    def Placeholder(
+        shape: Sequence[int | None], dtype: DTypeLike = _dtypes.float32, batch_axis: int | None = 0
+    ) -> Placeholder:
         """A mirrored-view input: a list with one array of ``shape`` per device."""
-        return Placeholder(shape, dtype, batch_axis, mirrored=True)
+        return Placeholder(cast(tuple, shape), cast(np.dtype, dtype), batch_axis, mirrored=True)
 
 
 class _Generic:
     """Base of the subscriptable annotations ``Callback[T]`` and ``Bundle[T]``."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     def __class_getitem__(cls, inner):
@@ -143,7 +148,7 @@ class Future:
         outputs, self._outputs = self._outputs, None
         return outputs
 
-    def get(self):
+    def get(self) -> Any:
         return self._convert(self._take())
 
     def async_get(self, callback: Callable[[Any], None]) -> None:

@@ -9,7 +9,8 @@ array shaped like ``step``).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -40,13 +41,13 @@ class Schedule(CheckedArguments):
     base_lr: float | None = None
     feed_key: str | None = None
 
-    def __call__(self, step) -> jax.Array:
+    def __call__(self, step: Any) -> jax.Array:
         return self._lr(step, self.base_lr)
 
     def _lr(self, step, base):
         raise NotImplementedError(f"{type(self).__name__} implements neither __call__ nor _lr")
 
-    def at_base(self, step, base):
+    def at_base(self, step: Any, base: Any) -> jax.Array:
         """The schedule's value with ``base`` in place of ``base_lr`` (a traced scalar)."""
         if type(self)._lr is not Schedule._lr:
             return self._lr(step, base)
@@ -83,7 +84,7 @@ class Schedule(CheckedArguments):
             return np.asarray(jax.jit(jax.vmap(self))(steps), dtype=np.float32)
         return np.asarray(_state.scan_values(self, steps), dtype=np.float32)
 
-    def plot(self, num_steps: int, path: str | None = None, ax=None, label: str | None = None):
+    def plot(self, num_steps: int, path: str | None = None, ax: Any = None, label: str | None = None) -> Any:
         """Plots the first ``num_steps`` values (needs matplotlib: ``pip install jobflow[examples]``).
 
         Writes a PNG to ``path`` when given; draws on ``ax`` when given. Returns the axes.
@@ -115,7 +116,7 @@ class Schedule(CheckedArguments):
         return f"{type(self).__name__}({fields})"
 
 
-def walk(schedule: Schedule):
+def walk(schedule: Schedule) -> Iterator[Schedule]:
     """``schedule`` and every schedule it is built from, depth first, each once."""
     seen, stack = set(), [schedule]
     while stack:
@@ -130,7 +131,7 @@ def walk(schedule: Schedule):
 class Constant(Schedule):
     """``lr(t) = value``."""
 
-    def __init__(self, value: float):
+    def __init__(self, value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
             raise ValueError(f"a constant learning rate must be a finite number; got {value!r}")
         self.value = float(value)
@@ -147,7 +148,7 @@ class Table(Schedule):
     """``lr(t) = values[min(t, len(values) - 1)]``: a list indexed by step (MindSpore's
     style); the last value holds after the end."""
 
-    def __init__(self, values: Sequence[float]):
+    def __init__(self, values: Sequence[float] | np.ndarray | jax.Array) -> None:
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
             raise ValueError(
@@ -156,7 +157,7 @@ class Table(Schedule):
             )
         self._values = arr.astype(np.float32)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         idx = jnp.clip(jnp.asarray(step), 0, self._values.size - 1)
         return jnp.asarray(self._values)[idx]
 
@@ -167,14 +168,14 @@ class Table(Schedule):
 class FunctionSchedule(Schedule):
     """Wraps any callable ``step -> lr`` (an optax schedule, a lambda of ``jnp`` ops)."""
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable) -> None:
         self.fn = fn
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         return jnp.asarray(self.fn(step)).astype(jnp.float32)
 
 
-def as_schedule(lr, argname: str = "lr_scheduler") -> Schedule:
+def as_schedule(lr: Any, argname: str = "lr_scheduler") -> Schedule:
     """Turns any accepted learning-rate value into a :class:`Schedule`.
 
     Accepts a number, a :class:`Schedule`, any callable ``step -> lr`` (optax schedules as
@@ -183,7 +184,7 @@ def as_schedule(lr, argname: str = "lr_scheduler") -> Schedule:
     if isinstance(lr, Schedule):
         return lr
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-        return Constant(lr)
+        return Constant(cast(float, lr))
     if isinstance(lr, (np.ndarray, jax.Array)) and np.ndim(lr) == 0:
         return Constant(float(lr))
     if callable(lr):

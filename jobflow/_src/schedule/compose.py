@@ -8,7 +8,9 @@ schedule object.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from jobflow._src.core import checks
@@ -21,7 +23,7 @@ __all__ = ["Join", "join", "Product", "product", "Chain", "chain", "Warmup", "wi
 _STEP_MODES = ("offset", "global")
 
 
-def _schedules(owner: str, schedules, name: str = "schedules") -> tuple[Schedule, ...]:
+def _schedules(owner: str, schedules: Any, name: str = "schedules") -> tuple[Schedule, ...]:
     if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence) or not schedules:
         raise ValueError(f"{owner}({name}) must be a non-empty list of schedules; got {name}={schedules!r}")
     return tuple(as_schedule(s, f"{owner}({name}[{i}])") for i, s in enumerate(schedules))
@@ -38,7 +40,9 @@ class Join(Schedule):
 
     _names = ("join", "schedules", "boundaries")  # owner and argument names in errors
 
-    def __init__(self, schedules, boundaries, offsets):
+    def __init__(
+        self, schedules: Sequence[Schedule], boundaries: Sequence[int], offsets: Sequence[int]
+    ) -> None:
         owner, sch, bnd = self._names
         self.schedules = _schedules(owner, schedules, sch)
         self.boundaries = checks.int_list(owner, bnd, boundaries, increasing="strict")
@@ -51,7 +55,7 @@ class Join(Schedule):
         if len(self.offsets) != len(self.boundaries):
             raise ValueError(f"{owner} needs one offset flag per boundary; got offsets={list(offsets)!r}")
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         n = int_step(step)
         out = self.schedules[0](n)
         for b, off, sched in zip(self.boundaries, self.offsets, self.schedules[1:]):
@@ -106,7 +110,7 @@ class Chain(Schedule):
     factors, which is what PyTorch's ``ChainedScheduler`` computes for them.
     """
 
-    def __init__(self, schedules):
+    def __init__(self, schedules: Sequence[Schedule]) -> None:
         self.schedules = _schedules("ChainedScheduler", schedules, "schedulers")
         self.base_lr = self.schedules[0].base_lr
 
@@ -118,7 +122,7 @@ class Chain(Schedule):
     def _lr(self, step, base):
         return self._rest(step, self.schedules[0].at_base(step, base))
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         return self._rest(step, self.schedules[0](step))
 
 
@@ -163,7 +167,7 @@ class Warmup(Schedule):
 
 @checked_arguments
 def with_warmup(
-    schedule, steps: int, start_factor: float = 0.0, mode: str = "linear", step: str = "offset"
+    schedule: Schedule, steps: int, start_factor: float = 0.0, mode: str = "linear", step: str = "offset"
 ) -> Warmup:
     """Puts a warmup of ``steps`` steps in front of ``schedule`` (see :class:`Warmup`)."""
     return Warmup(schedule, steps, start_factor, mode, step)

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 __all__ = [
     "int_step",
@@ -47,7 +50,7 @@ def f32(x):
 
 
 @functools.lru_cache(maxsize=256)
-def _pow_tables(base: float):
+def _pow_tables(base: float) -> tuple[np.ndarray, ...]:
     k = np.arange(1 << _LO_BITS, dtype=np.float64)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         lo = np.power(base, k)
@@ -56,7 +59,7 @@ def _pow_tables(base: float):
         return tuple(np.asarray(t, np.float64).astype(np.float32) for t in (lo, mid, hi))
 
 
-def ipow(base: float, n):
+def ipow(base: float, n: ArrayLike) -> jax.Array:
     """``base ** n`` for a Python float ``base`` and an int32 array ``n >= 0``.
 
     Relative error <= 2.5 float32 ulps for every ``n < 2**31`` (``exp(n log base)`` in
@@ -72,7 +75,7 @@ def ipow(base: float, n):
     )
 
 
-def frac_pow(base: float, num, den: int):
+def frac_pow(base: float, num: ArrayLike, den: int) -> jax.Array:
     """``base ** (num / den)`` for int32 ``num >= 0`` and a Python int ``den > 0``.
 
     Splits ``num = q * den + r``: ``base**q`` exactly via :func:`ipow`, ``base**(r/den)``
@@ -121,10 +124,11 @@ def lin_mix(start, end, done, left):
     return start * (left / total) + end * (done / total)
 
 
-def poly_decay(n, base, end: float, d: int, power: float, cycle: bool):
+def poly_decay(n: ArrayLike, base: ArrayLike, end: float, d: int, power: float, cycle: bool) -> jax.Array:
     """OneFlow's polynomial decay: ``(base - end) * (1 - c / D') ** power + end`` with
     ``c = min(n, d), D' = d``, or with ``cycle``: ``c = max(n, 1), D' = d * ceil(c / d)``.
     ``1 - c / D'`` is ``(D' - c) / D'`` in integers."""
+    total: Any
     if cycle:
         c = jnp.maximum(n, 1)
         total = d * ((c + d - 1) // d)

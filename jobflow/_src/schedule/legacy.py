@@ -13,6 +13,8 @@ exactly (``jobflow/schedule/_math.py``). ``D`` below is ``steps``, ``lr`` is ``b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +51,7 @@ class WarmupConf:
     steps: int
     multiplier: float
 
-    def __call__(self, base_lr, t):
+    def __call__(self, base_lr: Any, t: Any) -> jax.Array:
         if self.kind == "constant":
             return base_lr * self.multiplier
         s = self.multiplier
@@ -130,7 +132,9 @@ class PiecewiseConstantScheduler(_Legacy):
     10 and 0.1 from step 11. The warmup's base rate is ``values[0]``.
     """
 
-    def __init__(self, boundaries, values, warmup=None):
+    def __init__(
+        self, boundaries: Sequence[int], values: Sequence[float], warmup: WarmupConf | None = None
+    ) -> None:
         cls = "PiecewiseConstantScheduler"
         self.boundaries = _boundaries(cls, boundaries)
         values = list(values) if not isinstance(values, (str, bytes)) else values
@@ -153,7 +157,13 @@ class PiecewiseScalingScheduler(_Legacy):
     rule as :class:`PiecewiseConstantScheduler` (``scale`` is a number or a list with
     one entry per boundary)."""
 
-    def __init__(self, base_lr, boundaries, scale, warmup=None):
+    def __init__(
+        self,
+        base_lr: float,
+        boundaries: Sequence[int],
+        scale: float | Sequence[float],
+        warmup: WarmupConf | None = None,
+    ) -> None:
         cls = "PiecewiseScalingScheduler"
         self.base_lr = _base(cls, base_lr)
         self.boundaries = _boundaries(cls, boundaries)
@@ -176,7 +186,9 @@ class CosineScheduler(_Legacy):
     ``D = steps``; for ``t >= D`` the rate stays at ``base * alpha``.
     """
 
-    def __init__(self, base_lr, steps, alpha=0.0, warmup=None):
+    def __init__(
+        self, base_lr: float, steps: int, alpha: float = 0.0, warmup: WarmupConf | None = None
+    ) -> None:
         cls = "CosineScheduler"
         self.base_lr = _base(cls, base_lr)
         self.steps = checks.integer(cls, "steps", steps, low=1)
@@ -196,7 +208,15 @@ class PolynomialScheduler(_Legacy):
     of ``D``). ``end_learning_rate`` is absolute (default 1e-4).
     """
 
-    def __init__(self, base_lr, steps, end_learning_rate=0.0001, power=1.0, cycle=False, warmup=None):
+    def __init__(
+        self,
+        base_lr: float,
+        steps: int,
+        end_learning_rate: float = 0.0001,
+        power: float = 1.0,
+        cycle: bool = False,
+        warmup: WarmupConf | None = None,
+    ) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.steps = checks.integer(cls, "steps", steps, low=1)
@@ -216,7 +236,15 @@ class LinearCosineScheduler(_Legacy):
     """``lr(t) = base * ((alpha + (D - c) / D) * 0.5 * (1 + cos(2 pi num_periods c / D)) + beta)``
     with ``c = min(t, D)``."""
 
-    def __init__(self, base_lr, steps, num_periods=0.5, alpha=0.0, beta=0.001, warmup=None):
+    def __init__(
+        self,
+        base_lr: float,
+        steps: int,
+        num_periods: float = 0.5,
+        alpha: float = 0.0,
+        beta: float = 0.001,
+        warmup: WarmupConf | None = None,
+    ) -> None:
         cls = "LinearCosineScheduler"
         self.base_lr = _base(cls, base_lr)
         self.steps = checks.integer(cls, "steps", steps, low=1)
@@ -234,7 +262,14 @@ class LinearCosineScheduler(_Legacy):
 
 
 class _DecayRate(_Legacy):
-    def __init__(self, base_lr, steps, decay_rate, staircase=False, warmup=None):
+    def __init__(
+        self,
+        base_lr: float,
+        steps: int,
+        decay_rate: float,
+        staircase: bool = False,
+        warmup: WarmupConf | None = None,
+    ) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.steps = checks.integer(cls, "steps", steps, low=1)
@@ -292,7 +327,7 @@ class CustomScheduler(Schedule):
     OneFlow.
     """
 
-    def __init__(self, lbn):
+    def __init__(self, lbn: jax.Array) -> None:
         ctx = _trace.current()
         if ctx is None:
             raise RuntimeError(
@@ -308,10 +343,10 @@ class CustomScheduler(Schedule):
         ctx.feeds[self._key] = jax.lax.stop_gradient(jnp.reshape(lbn, ()).astype(jnp.float32))
 
     @property
-    def feed_key(self) -> str:
+    def feed_key(self) -> str:  # type: ignore[override]  # a property overrides the plain attribute on purpose
         return self._key
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         value = self.__dict__.get("_fed")  # set on the bound copy a train step evaluates
         if value is None:
             raise RuntimeError(

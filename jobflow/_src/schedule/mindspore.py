@@ -17,7 +17,9 @@ Name collisions: MindSpore's ``CosineDecayLR(min_lr, max_lr, decay_steps)`` and
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -121,8 +123,14 @@ def cosine_decay_lr(min_lr, max_lr, total_step, step_per_epoch, decay_epoch):
 
 @checked_arguments
 def polynomial_decay_lr(
-    learning_rate, end_learning_rate, total_step, step_per_epoch, decay_epoch, power, update_decay_epoch=False
-):
+    learning_rate: float,
+    end_learning_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    power: float,
+    update_decay_epoch: bool = False,
+) -> list[float]:
     """``(lr - end) * (1 - e' / D') ** power + end`` with ``e' = min(e, D)``, ``D' = D``, or
     with ``update_decay_epoch``: ``e' = e``, ``D' = D * max(ceil(e / D), 1)``."""
     fn = "polynomial_decay_lr"
@@ -151,7 +159,9 @@ def warmup_lr(learning_rate, total_step, step_per_epoch, warmup_epoch):
 
 
 class _Decay(Schedule):
-    def __init__(self, learning_rate, decay_rate, decay_steps, is_stair=False):
+    def __init__(
+        self, learning_rate: float, decay_rate: float, decay_steps: int, is_stair: bool = False
+    ) -> None:
         cls = type(self).__name__
         self.learning_rate = checks.number(cls, "learning_rate", learning_rate, low=0, low_open=True)
         self.decay_rate = checks.number(cls, "decay_rate", decay_rate, low=0, low_open=True)
@@ -192,7 +202,7 @@ class InverseDecayLR(_Decay):
 class CosineDecayLR(Schedule):
     """``min_lr + (max_lr - min_lr) / 2 * (1 + cos(pi * min(s, D) / D))``."""
 
-    def __init__(self, min_lr, max_lr, decay_steps):
+    def __init__(self, min_lr: float, max_lr: float, decay_steps: int) -> None:
         cls = "CosineDecayLR"
         self.min_lr = checks.number(cls, "min_lr", min_lr, low=0)
         self.max_lr = checks.number(cls, "max_lr", max_lr, low=0, low_open=True)
@@ -200,7 +210,7 @@ class CosineDecayLR(Schedule):
             raise ValueError(f"{cls} needs min_lr < max_lr; got min_lr={min_lr!r}, max_lr={max_lr!r}")
         self.decay_steps = checks.integer(cls, "decay_steps", decay_steps, low=1)
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> jax.Array:
         c = jnp.minimum(int_step(step), self.decay_steps)
         return cos_mix(self.max_lr, self.min_lr, c, self.decay_steps - c)
 
@@ -209,7 +219,14 @@ class PolynomialDecayLR(Schedule):
     """``(lr - end) * (1 - s' / D') ** power + end`` with ``s' = min(s, D)``, ``D' = D``, or
     with ``update_decay_steps``: ``s' = s``, ``D' = D * max(ceil(s / D), 1)``."""
 
-    def __init__(self, learning_rate, end_learning_rate, decay_steps, power, update_decay_steps=False):
+    def __init__(
+        self,
+        learning_rate: float,
+        end_learning_rate: float,
+        decay_steps: int,
+        power: float,
+        update_decay_steps: bool = False,
+    ) -> None:
         cls = "PolynomialDecayLR"
         self.learning_rate = checks.number(cls, "learning_rate", learning_rate, low=0, low_open=True)
         self.end_learning_rate = checks.number(cls, "end_learning_rate", end_learning_rate, low=0)
@@ -231,7 +248,7 @@ class PolynomialDecayLR(Schedule):
 class WarmUpLR(Schedule):
     """``lr * min(s, W) / W`` (starts at 0); MindSpore's warmup, not OneFlow's ``WarmupLR``."""
 
-    def __init__(self, learning_rate, warmup_steps):
+    def __init__(self, learning_rate: float, warmup_steps: int) -> None:
         cls = "WarmUpLR"
         self.learning_rate = checks.number(cls, "learning_rate", learning_rate, low=0)
         self.warmup_steps = checks.integer(cls, "warmup_steps", warmup_steps, low=1)

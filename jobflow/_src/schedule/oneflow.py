@@ -11,6 +11,8 @@ use ``jobflow.schedule.pytorch``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -54,7 +56,7 @@ def _base(cls, value):
 class ConstantLR(Schedule):
     """``lr(t) = b * factor`` for ``t < total_iters``, else ``b``; ``0 <= factor <= 1``."""
 
-    def __init__(self, base_lr, factor=1.0 / 3, total_iters=5):
+    def __init__(self, base_lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.factor = checks.number(cls, "factor", factor, low=0, high=1)
@@ -71,7 +73,9 @@ class LinearLR(Schedule):
 
     _start_open = False  # PyTorch: start_factor > 0
 
-    def __init__(self, base_lr, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+    def __init__(
+        self, base_lr: float, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5
+    ) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.start_factor = checks.number(
@@ -88,7 +92,7 @@ class LinearLR(Schedule):
 class ExponentialLR(Schedule):
     """``lr(t) = b * gamma ** t`` (``gamma ** t`` exact for integer ``t``)."""
 
-    def __init__(self, base_lr, gamma):
+    def __init__(self, base_lr: float, gamma: float) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.gamma = checks.number(cls, "gamma", gamma, low=0)
@@ -100,7 +104,7 @@ class ExponentialLR(Schedule):
 class StepLR(Schedule):
     """``lr(t) = b * gamma ** floor(t / step_size)``."""
 
-    def __init__(self, base_lr, step_size, gamma=0.1):
+    def __init__(self, base_lr: float, step_size: int, gamma: float = 0.1) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.step_size = checks.integer(cls, "step_size", step_size, low=1)
@@ -114,9 +118,9 @@ class MultiStepLR(Schedule):
     """``lr(t) = b * gamma ** (number of milestones <= t)``; OneFlow requires strictly
     increasing milestones (PyTorch's version also counts repeated ones)."""
 
-    _order = "strict"
+    _order: str | None = "strict"
 
-    def __init__(self, base_lr, milestones, gamma=0.1):
+    def __init__(self, base_lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.milestones = checks.int_list(cls, "milestones", milestones, increasing=self._order)
@@ -140,7 +144,14 @@ class PolynomialLR(Schedule):
     ``jobflow.schedule.pytorch.PolynomialLR``.
     """
 
-    def __init__(self, base_lr, decay_batch, end_learning_rate=0.0001, power=1.0, cycle=False):
+    def __init__(
+        self,
+        base_lr: float,
+        decay_batch: int,
+        end_learning_rate: float = 0.0001,
+        power: float = 1.0,
+        cycle: bool = False,
+    ) -> None:
         cls = "PolynomialLR"
         self.base_lr = _base(cls, base_lr)
         self.decay_batch = checks.integer(cls, "decay_batch", decay_batch, low=1)
@@ -159,7 +170,7 @@ class CosineDecayLR(Schedule):
     ``D = decay_steps``: clamped at ``b * alpha`` from ``t = D``. (MindSpore's
     ``CosineDecayLR(min_lr, max_lr, decay_steps)`` is ``jobflow.schedule.mindspore``.)"""
 
-    def __init__(self, base_lr, decay_steps, alpha=0.0):
+    def __init__(self, base_lr: float, decay_steps: int, alpha: float = 0.0) -> None:
         cls = "CosineDecayLR"
         self.base_lr = _base(cls, base_lr)
         self.decay_steps = checks.integer(cls, "decay_steps", decay_steps, low=1)
@@ -177,7 +188,7 @@ class CosineAnnealingLR(Schedule):
     PyTorch and OneFlow. The position in the period is taken in integers.
     """
 
-    def __init__(self, base_lr, T_max, eta_min=0.0):
+    def __init__(self, base_lr: float, T_max: int, eta_min: float = 0.0) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.T_max = checks.integer(cls, "T_max", T_max, low=1)
@@ -190,7 +201,7 @@ class CosineAnnealingLR(Schedule):
         return cos_mix(base, self.eta_min, done, t - done)
 
 
-def restart_cycle(n, t0: int, t_mult: int):
+def restart_cycle(n: jax.Array, t0: int, t_mult: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(k, position in cycle, cycle length)`` of step ``n`` for warm restarts, in int32.
 
     Cycle ``k`` starts at ``S_k = t0 * (t_mult**k - 1) / (t_mult - 1)`` (``t0 * k`` when
@@ -207,10 +218,10 @@ def restart_cycle(n, t0: int, t_mult: int):
         starts.append(starts[-1] + lengths[-1])
         lengths.append(lengths[-1] * t_mult)
     pad = 33 - len(starts)  # fixed table shapes (at most 32 cycles fit in int32)
-    starts = np.asarray(starts + [_INT32_MAX] * pad, np.int32)
-    lengths = np.minimum(np.asarray(lengths + [_INT32_MAX] * pad, np.int64), _INT32_MAX).astype(np.int32)
-    k = jnp.searchsorted(jnp.asarray(starts), n, side="right").astype(jnp.int32) - 1
-    return k, n - jnp.asarray(starts)[k], jnp.asarray(lengths)[k]
+    start_table = np.asarray(starts + [_INT32_MAX] * pad, np.int32)
+    length_table = np.minimum(np.asarray(lengths + [_INT32_MAX] * pad, np.int64), _INT32_MAX).astype(np.int32)
+    k = jnp.searchsorted(jnp.asarray(start_table), n, side="right").astype(jnp.int32) - 1
+    return k, n - jnp.asarray(start_table)[k], jnp.asarray(length_table)[k]
 
 
 class CosineAnnealingWarmRestarts(Schedule):
@@ -223,7 +234,15 @@ class CosineAnnealingWarmRestarts(Schedule):
     exactly ``b * decay_rate**k`` at every restart.
     """
 
-    def __init__(self, base_lr, T_0, T_mult=1, eta_min=0.0, decay_rate=1.0, restart_limit=0):
+    def __init__(
+        self,
+        base_lr: float,
+        T_0: int,
+        T_mult: int = 1,
+        eta_min: float = 0.0,
+        decay_rate: float = 1.0,
+        restart_limit: int = 0,
+    ) -> None:
         cls = "CosineAnnealingWarmRestarts"
         self.base_lr = _base(cls, base_lr)
         self.T_0 = checks.integer(cls, "T_0", T_0, low=1)
@@ -245,7 +264,7 @@ class LambdaLR(Schedule):
     """``lr(t) = b * lr_lambda(t)``; ``lr_lambda`` gets the int32 step and must use
     ``jnp`` operations (it runs inside the compiled step)."""
 
-    def __init__(self, base_lr, lr_lambda):
+    def __init__(self, base_lr: float, lr_lambda: Callable[..., Any]) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.lr_lambda = checks.function(cls, "lr_lambda", lr_lambda)
@@ -264,12 +283,12 @@ class MultiplicativeLR(StatefulSchedule):
     ``jnp`` operations.
     """
 
-    def __init__(self, base_lr, lr_lambda):
+    def __init__(self, base_lr: float, lr_lambda: Callable[..., Any]) -> None:
         cls = type(self).__name__
         self.base_lr = _base(cls, base_lr)
         self.lr_lambda = checks.function(cls, "lr_lambda", lr_lambda)
 
-    def init_state(self):
+    def init_state(self) -> dict[str, np.ndarray]:
         return {"step": np.zeros((), np.int32), "factor": np.ones((), np.float32)}
 
     def _lr_state(self, step, base, state):
@@ -289,7 +308,9 @@ class SequentialLR(Join):
 
     _names = ("SequentialLR", "schedulers", "milestones")
 
-    def __init__(self, schedulers, milestones, interval_rescaling=False):
+    def __init__(
+        self, schedulers: Sequence[Schedule], milestones: Sequence[int], interval_rescaling: bool = False
+    ) -> None:
         n = len(milestones) if isinstance(milestones, (list, tuple)) else 0
         flags = [interval_rescaling] * n if isinstance(interval_rescaling, bool) else list(interval_rescaling)
         if len(flags) != n or not all(isinstance(f, bool) for f in flags):
@@ -313,8 +334,13 @@ class WarmupLR(Schedule):
     """
 
     def __init__(
-        self, scheduler, warmup_factor=1.0 / 3, warmup_iters=5, warmup_method="linear", warmup_prefix=False
-    ):
+        self,
+        scheduler: Schedule,
+        warmup_factor: float = 1.0 / 3,
+        warmup_iters: int = 5,
+        warmup_method: str = "linear",
+        warmup_prefix: bool = False,
+    ) -> None:
         cls = "WarmupLR"
         self.scheduler = as_schedule(scheduler, f"{cls}(scheduler)")
         if self.scheduler.base_lr is None:
@@ -351,7 +377,7 @@ class ChainedScheduler(Chain):
     base rate (OneFlow's closed form; for multiplicative schedules it is the product of
     their factors, as PyTorch's ``ChainedScheduler`` computes)."""
 
-    def __init__(self, schedulers):
+    def __init__(self, schedulers: Sequence[Schedule]) -> None:
         super().__init__(schedulers)
 
 
@@ -369,15 +395,15 @@ class CyclicLR(Schedule):
 
     def __init__(
         self,
-        base_lr,
-        max_lr,
-        step_size_up=2000,
-        step_size_down=None,
-        mode="triangular",
-        gamma=1.0,
-        scale_fn=None,
-        scale_mode="cycle",
-    ):
+        base_lr: float,
+        max_lr: float,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[..., Any] | None = None,
+        scale_mode: str = "cycle",
+    ) -> None:
         cls = "CyclicLR"
         self.base_lr = _base(cls, base_lr)
         self.max_lr = checks.number(cls, "max_lr", max_lr, low=0)
@@ -424,16 +450,16 @@ class OneCycleLR(Schedule):
 
     def __init__(
         self,
-        max_lr,
-        total_steps=None,
-        epochs=None,
-        steps_per_epoch=None,
-        pct_start=0.3,
-        anneal_strategy="cos",
-        div_factor=25.0,
-        final_div_factor=1e4,
-        three_phase=False,
-    ):
+        max_lr: float,
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ) -> None:
         cls = "OneCycleLR"
         self.max_lr = checks.number(cls, "max_lr", max_lr, low=0)
         if total_steps is not None:

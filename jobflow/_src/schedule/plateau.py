@@ -20,9 +20,13 @@ store handles the runtime attached when the jobs were compiled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import trace as _trace
@@ -49,16 +53,16 @@ class ReduceLROnPlateau(StatefulSchedule):
 
     def __init__(
         self,
-        base_lr,
-        mode="min",
-        factor=0.1,
-        patience=10,
-        threshold=1e-4,
-        threshold_mode="rel",
-        cooldown=0,
-        min_lr=0.0,
-        eps=1e-8,
-    ):
+        base_lr: float,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
         cls = "ReduceLROnPlateau"
         self.base_lr = checks.number(cls, "base_lr", base_lr, low=0, low_open=True)
         self.mode = checks.choice(cls, "mode", mode, ("min", "max"))
@@ -71,7 +75,7 @@ class ReduceLROnPlateau(StatefulSchedule):
         self.eps = checks.number(cls, "eps", eps, low=0)
 
     # -- state ------------------------------------------------------------------------
-    def init_state(self):
+    def init_state(self) -> dict[str, Any]:
         worst = np.inf if self.mode == "min" else -np.inf
         return {
             "lr": np.float32(self.base_lr),
@@ -86,7 +90,7 @@ class ReduceLROnPlateau(StatefulSchedule):
             return a < (best * (1 - thr) if self.threshold_mode == "rel" else best - thr)
         return a > (best * (1 + thr) if self.threshold_mode == "rel" else best + thr)
 
-    def transition(self, state: dict, metric) -> dict:
+    def transition(self, state: dict, metric: ArrayLike) -> dict:
         """The state after observing ``metric`` (jnp; PyTorch's ``step(metrics)``)."""
         a = jnp.asarray(metric, jnp.float32)
         better = self._better(a, state["best"])
@@ -115,12 +119,12 @@ class ReduceLROnPlateau(StatefulSchedule):
         return jnp.broadcast_to(lr, jnp.shape(step)), new
 
     @property
-    def feed_key(self) -> str:
+    def feed_key(self) -> str:  # type: ignore[override]  # a property overrides the plain attribute on purpose
         """Where an in-job ``step(metric)`` puts the metric in the trace context's feeds."""
         return f"ReduceLROnPlateau-{id(self)}"
 
     # -- stepping ---------------------------------------------------------------------
-    def step(self, metric) -> None:
+    def step(self, metric: ArrayLike) -> None:
         """Observes ``metric`` (a number or size-1 array). See the class docstring."""
         ctx = _trace.current()
         if ctx is not None:
@@ -161,7 +165,7 @@ class ReduceLROnPlateau(StatefulSchedule):
             )
         ctx.feeds[self.feed_key] = jax.lax.stop_gradient(jnp.reshape(metric, ()).astype(jnp.float32))
 
-    def simulate(self, metrics) -> np.ndarray:
+    def simulate(self, metrics: Sequence[float]) -> np.ndarray:
         """The rate after each of ``metrics`` (PyTorch's ``get_last_lr()`` after
         ``step(m)``), from the initial state, in one compiled scan."""
 

@@ -17,6 +17,8 @@ Differences from the OneFlow names at ``jobflow.schedule``:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax.numpy as jnp
 
 from jobflow._src.core import checks
@@ -71,7 +73,7 @@ class MultiStepLR(_oneflow.MultiStepLR):
 class PolynomialLR(Schedule):
     """``lr(t) = b * (1 - min(t, T) / T) ** power``, ``T = total_iters``: reaches 0 at ``T``."""
 
-    def __init__(self, base_lr, total_iters=5, power=1.0):
+    def __init__(self, base_lr: float, total_iters: int = 5, power: float = 1.0) -> None:
         cls = "PolynomialLR"
         self.base_lr = checks.number(cls, "base_lr", base_lr, low=0)
         self.total_iters = checks.integer(cls, "total_iters", total_iters, low=1)
@@ -87,7 +89,7 @@ class CosineAnnealingWarmRestarts(_oneflow.CosineAnnealingWarmRestarts):
     ``T_i = T_0 * T_mult**k`` in cycle ``k``; cycles found with exact integers (PyTorch's
     ``step()`` is exact too; its ``step(epoch)`` uses a float log that misfires)."""
 
-    def __init__(self, base_lr, T_0, T_mult=1, eta_min=0.0):
+    def __init__(self, base_lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
         super().__init__(base_lr, T_0, T_mult, eta_min)
 
 
@@ -96,7 +98,7 @@ class SequentialLR(Join):
 
     _names = ("SequentialLR", "schedulers", "milestones")
 
-    def __init__(self, schedulers, milestones):
+    def __init__(self, schedulers: Sequence[Schedule], milestones: Sequence[int]) -> None:
         n = len(milestones) if isinstance(milestones, (list, tuple)) else 0
         super().__init__(schedulers, milestones, [True] * n)
         self.base_lr = self.schedules[0].base_lr

@@ -40,11 +40,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from jobflow._src.schedule.base import Schedule, walk
 
@@ -70,7 +71,7 @@ class StateAccess(Protocol):
     def read(self, name: str) -> jax.Array:
         """The array stored under ``name``."""
 
-    def write(self, name: str, value) -> None:
+    def write(self, name: str, value: ArrayLike) -> None:
         """Stores ``value`` under ``name`` (with the old array's sharding and dtype)."""
 
 
@@ -144,7 +145,9 @@ def _bound_copy(node: Schedule, memo: dict, feeds: Mapping) -> Schedule:
     return out
 
 
-def bind(schedule: Schedule, states: Sequence[Mapping], feeds: Mapping | None = None):
+def bind(
+    schedule: Schedule, states: Sequence[Mapping], feeds: Mapping | None = None
+) -> tuple[Schedule, list[StatefulSchedule]]:
     """``(copy, leaves)``: a copy of ``schedule``'s tree whose stateful parts ``leaves``
     (in :func:`stateful_leaves` order) hold ``states[j]`` and whose feed-reading parts
     hold their value in ``feeds``. Evaluating the copy leaves each part's next state in
@@ -160,7 +163,9 @@ def bind(schedule: Schedule, states: Sequence[Mapping], feeds: Mapping | None = 
     return bound, leaves
 
 
-def evaluate(schedule: Schedule, step, states: Sequence[Mapping] = (), feeds: Mapping | None = None):
+def evaluate(
+    schedule: Schedule, step: ArrayLike, states: Sequence[Mapping] = (), feeds: Mapping | None = None
+) -> tuple[jax.Array, list[dict[str, Any]]]:
     """``(lr, new_states)``: ``schedule(step)`` as a float32 array, each stateful part
     ``j`` reading ``states[j]`` (its state before this step) and ``feeds`` the values
     the job body fed; ``new_states[j]`` is part ``j``'s state after the step.
@@ -179,7 +184,7 @@ def _like(state: Mapping, old: Mapping) -> dict:
     return {k: jnp.asarray(v).astype(jnp.asarray(old[k]).dtype) for k, v in state.items()}
 
 
-def scan_values(schedule: Schedule, steps) -> jax.Array:
+def scan_values(schedule: Schedule, steps: jax.Array) -> jax.Array:
     """The schedule over ``steps`` (consecutive), carrying the state from step to step."""
     init = [initial_state(leaf) for leaf in stateful_leaves(schedule)]
 
@@ -218,7 +223,9 @@ class PlanState:
     def avals(self) -> list[jax.ShapeDtypeStruct]:
         return [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in self.initial().values()]
 
-    def lr(self, schedule: Schedule, step, slots: Mapping, feeds: Mapping):
+    def lr(
+        self, schedule: Schedule, step: ArrayLike, slots: Mapping, feeds: Mapping
+    ) -> tuple[jax.Array, dict[str, Any]]:
         """``(lr, {store name: new value})``: ``schedule`` (the traced optimizer's, with
         the same structure as the one this plan was built from) at ``step``, its state
         read from ``slots``."""

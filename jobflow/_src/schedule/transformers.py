@@ -11,8 +11,11 @@ the names of ``transformers.SchedulerType``; the named ``get_*`` functions are b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -42,7 +45,7 @@ __all__ = [
 class TransformersSchedule(Schedule):
     """``lr(t) = base_lr * factor(t)`` for one of transformers' schedules (``name``)."""
 
-    def __init__(self, name: str, base_lr: float, factor, **params):
+    def __init__(self, name: str, base_lr: float, factor: Callable[[Any], Any], **params: Any) -> None:
         self.name = name
         self.base_lr = checks.number(name, "base_lr", base_lr, low=0)
         self.params = params
@@ -60,7 +63,7 @@ def _warm(t, w):
     return f32(t) / max(1, w)
 
 
-def _cycle_position(k, cycles: float, length: int):
+def _cycle_position(k: jax.Array, cycles: float, length: int) -> tuple[jax.Array, int]:
     """``(r, m)`` with ``cycles * k / length = r / m (mod 1)`` for int32 ``k >= 0``.
 
     When ``cycles`` is a ratio ``a / b`` of small integers (1, 0.5, 1.7, ...) ``r`` and
@@ -141,8 +144,8 @@ def get_cosine_schedule_with_warmup(base_lr, num_warmup_steps, num_training_step
 
 @checked_arguments
 def get_cosine_with_hard_restarts_schedule_with_warmup(
-    base_lr, num_warmup_steps, num_training_steps, num_cycles=1
-):
+    base_lr: float, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 1
+) -> TransformersSchedule:
     """Warmup, then ``f = 0`` if ``p >= 1`` else ``(1 + cos(pi * ((c p) mod 1))) / 2``."""
     fn = "cosine_with_restarts"
     w, n = (
@@ -163,8 +166,8 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
 
 @checked_arguments
 def get_polynomial_decay_schedule_with_warmup(
-    base_lr, num_warmup_steps, num_training_steps, lr_end=1e-7, power=1.0
-):
+    base_lr: float, num_warmup_steps: int, num_training_steps: int, lr_end: float = 1e-7, power: float = 1.0
+) -> TransformersSchedule:
     """Warmup, then ``((base - lr_end) * (1 - (t - W) / (N - W)) ** power + lr_end) / base``;
     ``lr_end / base`` after ``N``. Needs ``base_lr > lr_end``."""
     fn = "polynomial"
@@ -208,8 +211,13 @@ def get_inverse_sqrt_schedule(base_lr, num_warmup_steps, timescale=None):
 
 @checked_arguments
 def get_cosine_with_min_lr_schedule_with_warmup(
-    base_lr, num_warmup_steps, num_training_steps, num_cycles=0.5, min_lr=None, min_lr_rate=None
-):
+    base_lr: float,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    num_cycles: float = 0.5,
+    min_lr: float | None = None,
+    min_lr_rate: float | None = None,
+) -> TransformersSchedule:
     """Warmup, then ``max(0, cos_factor * (1 - r) + r)`` with ``r = min_lr_rate`` or
     ``min_lr / base_lr`` (exactly one of them); the cosine factor is not clamped."""
     fn = "cosine_with_min_lr"
@@ -245,16 +253,16 @@ _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 @checked_arguments
 def get_wsd_schedule(
-    base_lr,
-    num_warmup_steps,
-    num_decay_steps,
-    num_training_steps=None,
-    num_stable_steps=None,
-    warmup_type="linear",
-    decay_type="cosine",
-    min_lr_ratio=0.0,
-    num_cycles=0.5,
-):
+    base_lr: float,
+    num_warmup_steps: int,
+    num_decay_steps: int,
+    num_training_steps: int | None = None,
+    num_stable_steps: int | None = None,
+    warmup_type: str = "linear",
+    decay_type: str = "cosine",
+    min_lr_ratio: float = 0.0,
+    num_cycles: float = 0.5,
+) -> TransformersSchedule:
     """Warmup-stable-decay, with ``m = min_lr_ratio``:
 
     * ``t < W``: ``p = t / max(1, W)``, ``f = p`` | ``(1 - cos(pi p)) / 2`` | ``1 - sqrt(1 - p)``;
@@ -328,7 +336,7 @@ def get_reduce_on_plateau_schedule(base_lr, **kwargs) -> ReduceLROnPlateau:
     return ReduceLROnPlateau(base_lr, **kwargs)
 
 
-_BY_NAME = {
+_BY_NAME: dict[str, Callable[..., Schedule]] = {
     "linear": get_linear_schedule_with_warmup,
     "cosine": get_cosine_schedule_with_warmup,
     "cosine_with_restarts": get_cosine_with_hard_restarts_schedule_with_warmup,
@@ -345,8 +353,13 @@ SCHEDULER_NAMES = tuple(_BY_NAME)
 
 @checked_arguments
 def get_scheduler(
-    name, base_lr, num_warmup_steps=None, num_training_steps=None, scheduler_specific_kwargs=None, **kwargs
-):
+    name: Any,  # a name, or an enum member (transformers' SchedulerType) whose value is one
+    base_lr: float,
+    num_warmup_steps: int | None = None,
+    num_training_steps: int | None = None,
+    scheduler_specific_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Schedule:
     """transformers' ``get_scheduler`` with ``base_lr`` in place of the optimizer.
 
     ``name`` is one of :data:`SCHEDULER_NAMES`. Schedule-specific arguments come in

@@ -35,6 +35,39 @@ __all__ = ["add_arguments", "run", "catalog", "build", "sparkline"]
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
 
+def _torch_presets(S) -> dict:
+    """The OneFlow 0.7 / PyTorch-named presets of :func:`_presets`."""
+    return {
+        "step": (
+            "StepLR, step_size = steps/4, gamma = 0.1",
+            lambda b, n, w, kw: S.StepLR(b, **{"step_size": max(1, n // 4), **kw}),
+            False,
+        ),
+        "exponential": (
+            "ExponentialLR reaching base/100 at --steps",
+            lambda b, n, w, kw: S.ExponentialLR(b, **{"gamma": 0.01 ** (1 / max(1, n)), **kw}),
+            False,
+        ),
+        "warm_restarts": (
+            "CosineAnnealingWarmRestarts, T_0 = steps/15, T_mult = 2",
+            lambda b, n, w, kw: S.CosineAnnealingWarmRestarts(
+                b, **{"T_0": max(1, n // 15), "T_mult": 2, **kw}
+            ),
+            False,
+        ),
+        "onecycle": (
+            "OneCycleLR with max_lr = base_lr over --steps",
+            lambda b, n, w, kw: S.OneCycleLR(b, **{"total_steps": n, **kw}),
+            False,
+        ),
+        "cyclic": (
+            "CyclicLR between base_lr/10 and base_lr, 4 cycles",
+            lambda b, n, w, kw: S.CyclicLR(b / 10, b, **{"step_size_up": max(1, n // 8), **kw}),
+            False,
+        ),
+    }
+
+
 def _presets():
     from jobflow import schedule as S
     from jobflow._src.schedule import transformers as T
@@ -75,33 +108,7 @@ def _presets():
             ),
             True,
         ),
-        "step": (
-            "StepLR, step_size = steps/4, gamma = 0.1",
-            lambda b, n, w, kw: S.StepLR(b, **{"step_size": max(1, n // 4), **kw}),
-            False,
-        ),
-        "exponential": (
-            "ExponentialLR reaching base/100 at --steps",
-            lambda b, n, w, kw: S.ExponentialLR(b, **{"gamma": 0.01 ** (1 / max(1, n)), **kw}),
-            False,
-        ),
-        "warm_restarts": (
-            "CosineAnnealingWarmRestarts, T_0 = steps/15, T_mult = 2",
-            lambda b, n, w, kw: S.CosineAnnealingWarmRestarts(
-                b, **{"T_0": max(1, n // 15), "T_mult": 2, **kw}
-            ),
-            False,
-        ),
-        "onecycle": (
-            "OneCycleLR with max_lr = base_lr over --steps",
-            lambda b, n, w, kw: S.OneCycleLR(b, **{"total_steps": n, **kw}),
-            False,
-        ),
-        "cyclic": (
-            "CyclicLR between base_lr/10 and base_lr, 4 cycles",
-            lambda b, n, w, kw: S.CyclicLR(b / 10, b, **{"step_size_up": max(1, n // 8), **kw}),
-            False,
-        ),
+        **_torch_presets(S),
     }
 
 

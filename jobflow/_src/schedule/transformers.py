@@ -252,6 +252,28 @@ _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
 @checked_arguments
+def _wsd_lengths(fn, num_warmup_steps, num_decay_steps, num_training_steps, num_stable_steps):
+    """``(W, S, D)`` of a warmup-stable-decay schedule, checked; ``S`` from exactly one of
+    ``num_stable_steps`` and ``num_training_steps - W - D``."""
+    w = _steps(fn, "num_warmup_steps", num_warmup_steps)
+    d = _steps(fn, "num_decay_steps", num_decay_steps)
+    if (num_training_steps is None) == (num_stable_steps is None):
+        raise ValueError(
+            f"{fn} needs exactly one of num_training_steps and num_stable_steps; got "
+            f"num_training_steps={num_training_steps!r}, num_stable_steps={num_stable_steps!r}"
+        )
+    s = (
+        _steps(fn, "num_stable_steps", num_stable_steps)
+        if num_stable_steps is not None
+        else _steps(fn, "num_training_steps", num_training_steps) - w - d
+    )
+    if s < 0:
+        raise ValueError(
+            f"{fn}: num_training_steps={num_training_steps!r} is shorter than warmup + decay ({w + d})"
+        )
+    return w, s, d
+
+
 def get_wsd_schedule(
     base_lr: float,
     num_warmup_steps: int,
@@ -275,22 +297,7 @@ def get_wsd_schedule(
     ``S = num_stable_steps``, or ``N - W - D`` from ``num_training_steps`` (give exactly one).
     """
     fn = "warmup_stable_decay"
-    w = _steps(fn, "num_warmup_steps", num_warmup_steps)
-    d = _steps(fn, "num_decay_steps", num_decay_steps)
-    if (num_training_steps is None) == (num_stable_steps is None):
-        raise ValueError(
-            f"{fn} needs exactly one of num_training_steps and num_stable_steps; got "
-            f"num_training_steps={num_training_steps!r}, num_stable_steps={num_stable_steps!r}"
-        )
-    s = (
-        _steps(fn, "num_stable_steps", num_stable_steps)
-        if num_stable_steps is not None
-        else _steps(fn, "num_training_steps", num_training_steps) - w - d
-    )
-    if s < 0:
-        raise ValueError(
-            f"{fn}: num_training_steps={num_training_steps!r} is shorter than warmup + decay ({w + d})"
-        )
+    w, s, d = _wsd_lengths(fn, num_warmup_steps, num_decay_steps, num_training_steps, num_stable_steps)
     wt = checks.choice(fn, "warmup_type", warmup_type, _WSD_SHAPES)
     dt = checks.choice(fn, "decay_type", decay_type, _WSD_SHAPES)
     m = checks.number(fn, "min_lr_ratio", min_lr_ratio, low=0, high=1)

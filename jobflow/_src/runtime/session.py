@@ -20,6 +20,7 @@ import numpy as np
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import sharding as _sharding
+from jobflow._src.runtime.blob import Blob as Blob
 
 __all__ = [
     "Session",
@@ -33,13 +34,6 @@ __all__ = [
 ]
 
 _ids = itertools.count()
-
-
-class Blob(np.ndarray):
-    """A numpy array that also has OneFlow's ``.numpy()``."""
-
-    def numpy(self) -> np.ndarray:
-        return self.view(np.ndarray)
 
 
 def _as_host(value) -> np.ndarray:

@@ -48,6 +48,8 @@ from jobflow._src.core.version import __version__ as __version__
 from jobflow._src.graph.function_config import FunctionConfig as ExecutionConfig  # noqa: F401 - OneFlow's alias
 from jobflow._src.graph.function_config import FunctionConfig as FunctionConfig
 from jobflow._src.graph.function_config import function_config as function_config
+from jobflow._src.graph.runtime_knobs import eager_execution_enabled as eager_execution_enabled
+from jobflow._src.graph.runtime_knobs import enable_eager_execution as enable_eager_execution
 from jobflow._src.graph.scope import namespace as name_scope  # noqa: F401 - OneFlow's deprecated alias
 from jobflow._src.graph.scope import placement as device_prior_placement  # noqa: F401 - deprecated alias
 from jobflow._src.graph.scope import placement as fixed_placement  # noqa: F401 - deprecated alias

@@ -30,6 +30,7 @@ from jobflow import schedule as schedule
 from jobflow import scope as scope
 from jobflow import system as system
 from jobflow import typing as typing
+from jobflow import unittest as unittest
 from jobflow._src.core.dtypes import bfloat16 as bfloat16
 from jobflow._src.core.dtypes import char as char
 from jobflow._src.core.dtypes import double as double

@@ -13,7 +13,7 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow._src.runtime.blob import Blob
+from jobflow._src.core.blob import Blob
 
 X = np.arange(24, dtype=np.float32).reshape(8, 3)
 

@@ -17,10 +17,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from jobflow._src.core.blob import Blob as Blob
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import sharding as _sharding
-from jobflow._src.runtime.blob import Blob as Blob
 
 __all__ = [
     "Session",

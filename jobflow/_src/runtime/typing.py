@@ -19,7 +19,7 @@ Return annotations (what ``job(...)`` returns):
                                result is ready, from a worker thread (OneFlow's idiom
                                ``job(x)(cb)``); the call itself does not wait
 no annotation                  a :class:`Future` with ``.get()`` and ``.async_get(cb)``
-                               giving :class:`~jobflow._src.runtime.blob.Blob` arrays
+                               giving :class:`~jobflow._src.core.blob.Blob` arrays
                                (numpy arrays with OneFlow's ``.numpy()`` /
                                ``.numpy_list()``), in the body's nesting
 ``None``                       nothing
@@ -37,9 +37,9 @@ import jax
 import numpy as np
 
 from jobflow._src.core import dtypes as _dtypes
+from jobflow._src.core.blob import Blob, as_blob
 from jobflow._src.core.errors import JobDefinitionError
 from jobflow._src.runtime import sharding as _sharding
-from jobflow._src.runtime.blob import Blob, as_blob
 
 __all__ = ["Numpy", "ListNumpy", "Callback", "Bundle", "Future", "Placeholder"]
 

@@ -85,7 +85,7 @@ def build(
         for value_name, number in values:
             e.value.add(name=value_name, number=number)
     for msg_name, fields in dict(messages).items():
-        msg, oneofs = fdp.message_type.add(name=msg_name), []
+        msg, oneofs = fdp.message_type.add(name=msg_name), list[str]()
         for spec in fields:
             _add_field(msg, package, spec, oneofs)
     descriptor = _POOL.Add(fdp)

@@ -10,6 +10,8 @@ variance ``2/n`` (``n`` per ``variance_norm``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from jobflow._src.graph import variables as _v
 
 __all__ = ["is_conf", "from_conf"]
@@ -26,7 +28,7 @@ def is_conf(initializer) -> bool:
 def from_conf(conf) -> _v.Initializer:
     """The initializer an ``InitializerConf`` describes; ValueError for one jobflow lacks."""
     kind = conf.WhichOneof("type")
-    c = getattr(conf, kind) if kind else None
+    c: Any = getattr(conf, kind) if kind else None
     if kind in ("constant_conf", "constant_int_conf"):
         return _v.constant_initializer(c.value)
     if kind == "empty_conf":

@@ -6,6 +6,10 @@ Arguments::
 
 ``None`` in a placeholder's shape marks a dimension that may vary between calls; each
 distinct size is compiled once (so a last, smaller batch works).
+An argument annotated ``Tuple[P1, P2, ...]`` of placeholders takes a tuple of arrays
+(OneFlow's tuple arguments). In the mirrored view a ``Numpy.Placeholder`` argument is split
+evenly over the devices along its ``batch_axis``; a ``ListNumpy.Placeholder`` takes one
+array per device.
 
 Return annotations (what ``job(...)`` returns):
 

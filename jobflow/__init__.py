@@ -15,6 +15,7 @@ from numpy import dtype as dtype
 
 from jobflow import checkpoint as checkpoint
 from jobflow import config as config
+from jobflow import data as data
 from jobflow import distributed as distributed
 from jobflow import errors as errors
 from jobflow import layers as layers
@@ -30,6 +31,7 @@ from jobflow import scope as scope
 from jobflow import system as system
 from jobflow import train as train
 from jobflow import typing as typing
+from jobflow import unittest as unittest
 from jobflow._src.core.dtypes import bfloat16 as bfloat16
 from jobflow._src.core.dtypes import char as char
 from jobflow._src.core.dtypes import double as double
@@ -49,6 +51,8 @@ from jobflow._src.core.version import __version__ as __version__
 from jobflow._src.graph.function_config import FunctionConfig as ExecutionConfig  # noqa: F401 - OneFlow's alias
 from jobflow._src.graph.function_config import FunctionConfig as FunctionConfig
 from jobflow._src.graph.function_config import function_config as function_config
+from jobflow._src.graph.runtime_knobs import eager_execution_enabled as eager_execution_enabled
+from jobflow._src.graph.runtime_knobs import enable_eager_execution as enable_eager_execution
 from jobflow._src.graph.scope import namespace as name_scope  # noqa: F401 - OneFlow's deprecated alias
 from jobflow._src.graph.scope import placement as device_prior_placement  # noqa: F401 - deprecated alias
 from jobflow._src.graph.scope import placement as fixed_placement  # noqa: F401 - deprecated alias

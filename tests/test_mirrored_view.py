@@ -155,10 +155,10 @@ def test_views_must_match_the_placeholders():
         listy([np.zeros(2, np.float32)])
 
     @flow.global_function(type="predict", function_config=_mirrored_cfg())
-    def plain(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
+    def plain(x: tp.Numpy.Placeholder((2,), batch_axis=None)) -> tp.Numpy:
         return x
 
-    with pytest.raises(TypeError, match=r"runs in the mirrored view, so argument 'x' must be a tp.ListNumpy"):
+    with pytest.raises(TypeError, match=r"tp.Numpy.Placeholder argument 'x' is split .* needs a batch_axis"):
         plain(np.zeros(2, np.float32))
 
     @flow.global_function(type="predict", function_config=_mirrored_cfg())

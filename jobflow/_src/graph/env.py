@@ -18,18 +18,40 @@ Arguments that are not given are read from the environment, in this order:
 A job calls :func:`ensure_initialized` before it first touches devices, so a script started
 by a launcher works without calling ``init()`` itself, as long as it has not used JAX
 devices before its first job call.
+
+OneFlow's own multi-node set-up maps onto the same thing::
+
+    flow.env.machine([{"addr": "10.0.0.1"}, {"addr": "10.0.0.2"}])
+    flow.env.ctrl_port(9988)
+
+runs every listed machine's script as one process of ``jax.distributed``: the first
+machine's ``addr:ctrl_port`` is the coordinator, the machine count is the number of
+processes, and this process's index is ``JAX_PROCESS_ID`` or ``RANK`` when set, else the
+position of the machine whose address is this host's name or one of its addresses. The
+first job call (or ``flow.env.init()``) starts it. ``flow.env.data_port`` is accepted and
+recorded only (jax.distributed needs one port). ``ctrl_port_agent`` / ``data_port_agent``
+entries are ignored.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
 
-__all__ = ["init", "ensure_initialized", "get_rank", "get_world_size", "from_environment"]
+__all__ = [
+    "init",
+    "ensure_initialized",
+    "get_rank",
+    "get_world_size",
+    "from_environment",
+    "machine",
+    "ctrl_port",
+]
 
 _ADDRESS_RE = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:(\d+)$")
 
@@ -74,10 +96,84 @@ def from_environment(environ: Mapping[str, str] | None = None) -> _Request:
     return _Request(None, None, None, "the environment")
 
 
+_machines: dict = {"addrs": [], "ctrl_port": None}
+
+
+def machine(*val) -> None:
+    """OneFlow's ``flow.env.machine(...)``: the machines that run this script together.
+
+    Takes address strings or ``{"addr": ...}`` dicts, as several arguments or one list;
+    addresses must be distinct. See the module docstring for how they map onto
+    ``jax.distributed``.
+    """
+    if len(val) == 1 and isinstance(val[0], (list, tuple)):
+        val = tuple(val[0])
+    addrs = []
+    for m in val:
+        addr = m.get("addr") if isinstance(m, dict) else m
+        if not isinstance(addr, str) or not addr:
+            raise TypeError(f"flow.env.machine: each machine is an address or {{'addr': address}}; got {m!r}")
+        if addr in addrs:
+            raise ValueError(f"flow.env.machine: the address {addr!r} is listed twice")
+        addrs.append(addr)
+    _machines["addrs"] = addrs
+
+
+def ctrl_port(val: int) -> None:
+    """OneFlow's control port: the coordinator's port of ``jax.distributed`` on the first
+    machine of :func:`machine`."""
+    if isinstance(val, bool) or not isinstance(val, int) or not 0 < val < 65536:
+        raise TypeError(f"flow.env.ctrl_port(val) needs an int port in (0, 65536); got {val!r}")
+    _machines["ctrl_port"] = val
+
+
+def _local_addresses() -> set:
+    """This host's names and addresses."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        names.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    except OSError:
+        pass
+    return names
+
+
+def _machine_id(addrs: list, environ) -> int | None:
+    """This process's machine index: ``JAX_PROCESS_ID`` / ``RANK``, else the address match."""
+    for name in ("JAX_PROCESS_ID", "RANK"):
+        if environ.get(name):
+            return _env_int(name, environ)
+    local = _local_addresses()
+    found = [i for i, a in enumerate(addrs) if a in local]
+    return found[0] if len(found) == 1 else None
+
+
+def from_machines(environ=None) -> _Request:
+    """The settings ``flow.env.machine`` + ``flow.env.ctrl_port`` ask for (all None if unset)."""
+    environ = os.environ if environ is None else environ
+    addrs, port = _machines["addrs"], _machines["ctrl_port"]
+    if len(addrs) < 2:
+        return _Request(None, None, None, "flow.env.machine")
+    if port is None:
+        raise ValueError(f"flow.env.machine lists {len(addrs)} machines; set flow.env.ctrl_port(port) too")
+    pid = _machine_id(addrs, environ)
+    if pid is None:
+        raise ValueError(
+            f"flow.env.machine: cannot tell which of {addrs} this host is; set JAX_PROCESS_ID "
+            f"(or RANK) to this machine's index"
+        )
+    return _Request(f"{addrs[0]}:{port}", len(addrs), pid, "flow.env.machine and flow.env.ctrl_port")
+
+
+def _configured(environ=None) -> _Request:
+    """The environment's multi-process settings, else those of ``flow.env.machine``."""
+    env = from_environment(environ)
+    return env if env.num_processes is not None else from_machines(environ)
+
+
 def _resolve(coordinator_address, num_processes, process_id, environ=None) -> _Request:
     """Arguments completed from the environment, checked; all None means one process."""
     args = (coordinator_address, num_processes, process_id)
-    env = from_environment(environ)
+    env = _configured(environ)
     addr, n, pid = (
         a if a is not None else e
         for a, e in zip(args, (env.coordinator_address, env.num_processes, env.process_id))
@@ -170,7 +266,7 @@ def ensure_initialized() -> None:
     global _ensured
     if _ensured:
         return
-    if not jax.distributed.is_initialized() and from_environment().num_processes not in (None, 1):
+    if not jax.distributed.is_initialized() and _configured().num_processes not in (None, 1):
         init()
     _ensured = True
 

@@ -6,7 +6,14 @@ import numbers
 
 import jax
 
-__all__ = ["seed", "get_seed", "cpu_device_num", "gpu_device_num", "enable_legacy_model_io"]
+__all__ = [
+    "seed",
+    "get_seed",
+    "cpu_device_num",
+    "gpu_device_num",
+    "enable_legacy_model_io",
+    "legacy_model_io_enabled",
+]
 
 _settings = {"seed": 0, "gpu_device_num": None, "cpu_device_num": None}
 
@@ -62,4 +69,11 @@ def gpu_device_num(n: int) -> None:
 
 
 def enable_legacy_model_io(enabled: bool = True) -> None:
-    """Accepted for OneFlow compatibility (jobflow has one checkpoint API)."""
+    """Accepted for OneFlow compatibility (jobflow has one checkpoint API); recorded for
+    :func:`legacy_model_io_enabled`."""
+    _settings["legacy_model_io"] = bool(enabled)
+
+
+def legacy_model_io_enabled() -> bool:
+    """What :func:`enable_legacy_model_io` set last (False by default, as in OneFlow)."""
+    return bool(_settings.get("legacy_model_io", False))

@@ -469,6 +469,8 @@ def get_variable(
       ValueError: if the name is already defined, in this or another job, with another
         shape or dtype (the message names both definitions).
     """
+    from jobflow._src.graph import initializer_conf as _initializer_conf
+
     ctx = _trace.require("get_variable")
     full = full_name(name)
     shape = _check_shape(full, shape)
@@ -480,6 +482,8 @@ def get_variable(
         raise ValueError(
             f"get_variable({full!r}) needs an initializer (or set function_config.default_initializer_conf)"
         )
+    if _initializer_conf.is_conf(initializer):  # OneFlow's InitializerConf message
+        initializer = _initializer_conf.from_conf(initializer)
     if not callable(initializer):
         raise TypeError(f"get_variable({full!r}) initializer must be callable; got {initializer!r}")
     if regularizer is not None and not isinstance(regularizer, Regularizer):

@@ -30,7 +30,7 @@ from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime import typing as tp
 
-__all__ = ["JobDefinition", "read_annotations", "read_placeholders"]
+__all__ = ["JobDefinition", "read_annotations", "read_placeholders", "read_arguments"]
 
 
 def read_annotations(fn) -> dict:
@@ -50,24 +50,82 @@ def read_annotations(fn) -> dict:
 
 def read_placeholders(fn, hints: dict) -> list[tuple[str, tp.Placeholder]]:
     """``[(argument name, Placeholder)]`` in signature order; every argument must be a
-    positional-or-keyword parameter annotated with a placeholder and without a default."""
-    out = []
+    positional-or-keyword parameter annotated with a placeholder (or a ``Tuple[...]`` of
+    placeholders, see :func:`read_arguments`) and without a default."""
+    return [leaf for _, _, leaves in read_arguments(fn, hints) for leaf in leaves]
+
+
+def read_arguments(fn, hints: dict) -> list[tuple[str, typing.Any, list]]:
+    """``[(argument name, tree, [(flat name, Placeholder)])]`` in signature order.
+
+    An argument annotated ``Tuple[P1, P2, ...]`` (OneFlow's tuple arguments; nesting
+    allowed) takes a tuple or list of arrays; its placeholders are named ``x[0]``,
+    ``x[1]``, ... and ``tree`` is the nesting of their indices (an int for a single one).
+    """
+    out, count = [], 0
     for p in inspect.signature(fn).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise JobDefinitionError(
                 f"job {fn.__name__!r}: *args/**kwargs are not supported; "
                 f"annotate each argument with tp.Numpy.Placeholder(shape, dtype)"
             )
-        ann = hints.get(p.name, p.annotation)
-        if not isinstance(ann, tp.Placeholder):
-            raise JobDefinitionError(
-                f"job {fn.__name__!r}: argument {p.name!r} must be annotated with "
-                f"tp.Numpy.Placeholder(shape, dtype=...); got {ann!r}"
-            )
         if p.default is not p.empty:
             raise JobDefinitionError(f"job {fn.__name__!r}: argument {p.name!r} cannot have a default value")
-        out.append((p.name, ann))
+        leaves: list = []
+        tree = _read_tree(fn.__name__, p.name, hints.get(p.name, p.annotation), leaves, count)
+        count += len(leaves)
+        out.append((p.name, tree, leaves))
     return out
+
+
+def _read_tree(job: str, where: str, ann, leaves: list, start: int):
+    """The index tree of one annotation, appending its placeholders to ``leaves``."""
+    if isinstance(ann, tp.Placeholder):
+        leaves.append((where, ann))
+        return start + len(leaves) - 1
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) is tuple and args and Ellipsis not in args:
+        return tuple(_read_tree(job, f"{where}[{i}]", a, leaves, start) for i, a in enumerate(args))
+    raise JobDefinitionError(
+        f"job {job!r}: argument {where!r} must be annotated with tp.Numpy.Placeholder(shape, "
+        f"dtype=...), tp.ListNumpy.Placeholder(...) or a Tuple[...] of them; got {ann!r}"
+    )
+
+
+def _flatten_value(job: str, where: str, tree, value, out: list) -> None:
+    """Appends the arrays of one argument value to ``out``, following its index tree."""
+    if isinstance(tree, int):
+        out.append(value)
+        return
+    if not isinstance(value, (tuple, list)) or len(value) != len(tree):
+        got = (
+            f"{type(value).__name__} of {len(value)}"
+            if isinstance(value, (tuple, list))
+            else type(value).__name__
+        )
+        raise JobInputError(
+            f"job {job!r} argument {where!r}: expected a tuple of {len(tree)} arrays (its annotation "
+            f"is a Tuple[...] of placeholders); got {got}"
+        )
+    for i, (t, v) in enumerate(zip(tree, value)):
+        _flatten_value(job, f"{where}[{i}]", t, v, out)
+
+
+def _regroup(tree, flat):
+    """The argument value of an index tree, from the flat inputs (inverse of flattening)."""
+    if isinstance(tree, int):
+        return flat[tree]
+    return tuple(_regroup(t, flat) for t in tree)
+
+
+def _grouped(fn, trees: list):
+    """``fn`` taking the flat inputs, which it regroups into its (tuple) arguments."""
+
+    @functools.wraps(fn)
+    def body(*flat):
+        return fn(*(_regroup(t, flat) for t in trees))
+
+    return body
 
 
 def _same_kind(got: np.dtype, want: np.dtype) -> bool:
@@ -130,7 +188,11 @@ class JobDefinition:
         self.type = type
         self.config = config
         hints = read_annotations(fn)
-        self.placeholders = read_placeholders(fn, hints)
+        arguments = read_arguments(fn, hints)
+        self.arguments = [(name, tree) for name, tree, _ in arguments]
+        self.placeholders = [leaf for _, _, leaves in arguments for leaf in leaves]
+        if any(not isinstance(tree, int) for _, tree in self.arguments):
+            self.fn = _grouped(fn, [tree for _, tree in self.arguments])
         self.return_spec = tp.parse_return(hints.get("return", tp._NO_ANNOTATION), self.name)
         self.waits = self.return_spec.kind == "sync"
 
@@ -176,8 +238,9 @@ class JobDefinition:
 
     # -- a call's arguments --------------------------------------------------------------
     def _bind(self, args, kwargs) -> list:
-        """One value per placeholder, from positional and keyword arguments."""
-        names = [name for name, _ in self.placeholders]
+        """One value per placeholder, from positional and keyword arguments (tuple
+        arguments flattened)."""
+        names = [name for name, _ in self.arguments]
         n = len(names)
         if len(args) > n:
             raise JobInputError(
@@ -197,7 +260,10 @@ class JobDefinition:
             raise JobInputError(
                 f"job {self.name!r} is missing argument(s) {missing}; it takes ({', '.join(names)})"
             )
-        return values
+        flat: list = []
+        for (name, tree), v in zip(self.arguments, values):
+            _flatten_value(self.name, name, tree, v, flat)
+        return flat
 
     def _check_one(self, name: str, ph: tp.Placeholder, x, what: str = "argument"):
         where = f"job {self.name!r} {what} {name!r}"

@@ -37,6 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jobflow._src.core.blob import Blob as Blob
 from jobflow._src.core.errors import CallbackError
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.runtime import dispatch as _dispatch
@@ -60,13 +61,6 @@ _callback_thread = threading.local()  # ``active`` is True while a result callba
 def in_callback() -> bool:
     """True on the worker thread while it runs a result callback."""
     return getattr(_callback_thread, "active", False)
-
-
-class Blob(np.ndarray):
-    """A numpy array that also has OneFlow's ``.numpy()``."""
-
-    def numpy(self) -> np.ndarray:
-        return self.view(np.ndarray)
 
 
 def _as_host(value) -> np.ndarray:

@@ -140,7 +140,9 @@ def mirrored_input(where: str, value, check: Callable) -> MirroredInput:
 
 
 def check_views(job_name: str, placeholders, mirrored: bool) -> None:
-    """A consistent job takes ``tp.Numpy`` placeholders, a mirrored job ``tp.ListNumpy`` ones."""
+    """A consistent job takes ``tp.Numpy`` placeholders; a mirrored job takes ``tp.ListNumpy``
+    ones (one array per device) and ``tp.Numpy`` ones, whose batch is split evenly over the
+    devices (each device's body sees its slice, as in OneFlow's mirrored view)."""
     for name, ph in placeholders:
         if ph.mirrored and not mirrored:
             raise JobDefinitionError(
@@ -148,10 +150,10 @@ def check_views(job_name: str, placeholders, mirrored: bool) -> None:
                 f"device), which needs the mirrored view: "
                 f"cfg.default_logical_view(flow.scope.mirrored_view())"
             )
-        if mirrored and not ph.mirrored:
+        if mirrored and not ph.mirrored and ph.batch_axis is None:
             raise JobDefinitionError(
-                f"job {job_name!r} runs in the mirrored view, so argument {name!r} must be a "
-                f"tp.ListNumpy.Placeholder (one array per device); got tp.Numpy.Placeholder"
+                f"job {job_name!r} runs in the mirrored view, so its tp.Numpy.Placeholder argument "
+                f"{name!r} is split over the devices along its batch axis; it needs a batch_axis"
             )
 
 
@@ -207,11 +209,11 @@ def input_layouts(mesh, placeholders, shapes, mirrored: bool) -> list[InputLayou
     out = []
     for (_, ph), shape in zip(placeholders, shapes):
         shape = tuple(shape)
-        if mirrored:
+        if mirrored and ph.mirrored:
             out.append(InputLayout(NamedSharding(mesh, P(AXIS)), (n, *shape), ph.dtype, True))
             continue
         spec = P()
-        if n > 1 and ph.batch_axis is not None and shape:
+        if (n > 1 or mirrored) and ph.batch_axis is not None and shape:
             axes: list[str | None] = [None] * len(shape)
             axes[ph.batch_axis] = AXIS
             spec = P(*axes)

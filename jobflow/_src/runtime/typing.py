@@ -6,6 +6,10 @@ Arguments::
 
 ``None`` in a placeholder's shape marks a dimension that may vary between calls; each
 distinct size is compiled once (so a last, smaller batch works).
+An argument annotated ``Tuple[P1, P2, ...]`` of placeholders takes a tuple of arrays
+(OneFlow's tuple arguments). In the mirrored view a ``Numpy.Placeholder`` argument is split
+evenly over the devices along its ``batch_axis``; a ``ListNumpy.Placeholder`` takes one
+array per device.
 
 Return annotations (what ``job(...)`` returns):
 
@@ -13,11 +17,15 @@ Return annotations (what ``job(...)`` returns):
 ``tp.Numpy``                   a :class:`numpy.ndarray` (the call waits for the result)
 ``Tuple/List/Dict[...]``       the same structure of numpy arrays
 ``tp.Bundle[T]``               any nesting of tuples, lists and dicts of arrays
+                               (``T``: ``tp.Numpy``, or ``tp.ListNumpy`` for lists)
 ``tp.ListNumpy``               a list with one array per device (mirrored view)
 ``tp.Callback[T]``             a function ``f``; ``f(cb)`` calls ``cb(result)`` once the
                                result is ready, from a worker thread (OneFlow's idiom
                                ``job(x)(cb)``); the call itself does not wait
 no annotation                  a :class:`Future` with ``.get()`` and ``.async_get(cb)``
+                               giving :class:`~jobflow._src.core.blob.Blob` arrays
+                               (numpy arrays with OneFlow's ``.numpy()`` /
+                               ``.numpy_list()``), in the body's nesting
 ``None``                       nothing
 =============================  ======================================================
 """
@@ -34,6 +42,7 @@ import numpy as np
 from jax.typing import DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
+from jobflow._src.core.blob import Blob, as_blob
 from jobflow._src.core.errors import JobDefinitionError
 from jobflow._src.runtime import sharding as _sharding
 
@@ -129,10 +138,11 @@ class Bundle(_Generic):
 class Future:
     """The result of a job without a return annotation (OneFlow's old style).
 
-    ``get()`` waits and returns the result (numpy arrays); ``async_get(cb)`` calls
-    ``cb(result)`` from a worker thread once the result is ready (an exception it raises
-    is re-raised at the next job call or ``sync_default_session()``). The result can be
-    taken once, as in OneFlow.
+    ``get()`` waits and returns the result; ``async_get(cb)`` calls ``cb(result)`` from a
+    worker thread once the result is ready (an exception it raises is re-raised at the next
+    job call or ``sync_default_session()``). The result is what the body returned, each
+    array a ``Blob`` (a numpy array with OneFlow's ``LocalBlob`` methods ``numpy()``,
+    ``numpy_list()``, ``numpy(i)``). The result can be taken once, as in OneFlow.
     """
 
     def __init__(self, outputs, convert: Callable[[Any], Any], submit: Callable[[Callable[[], None]], None]):
@@ -169,7 +179,7 @@ class ReturnSpec:
     """How a job call turns its device outputs into its result."""
 
     kind: str  # "sync", "callback", "future", "none"
-    structure: Any  # annotation tree: "leaf", "list_leaf", tuple/list/dict of them, "bundle"
+    structure: Any  # "leaf", "list_leaf", tuple/list/dict of them, "bundle", "list_bundle", "blobs"
 
     def check(self, job_name: str, outputs) -> None:
         """Raises if the body's return value does not fit the annotation (at trace time)."""
@@ -183,7 +193,7 @@ class ReturnSpec:
 
 
 def _check_structure(job_name, structure, value, where):
-    if structure == "bundle":
+    if structure in ("bundle", "list_bundle", "blobs"):
         return
     if structure in ("leaf", "list_leaf"):
         if not hasattr(value, "shape") or not hasattr(value, "dtype"):
@@ -227,7 +237,13 @@ def _parse_structure(ann, job_name):
     if ann is ListNumpy:
         return "list_leaf"
     if isinstance(ann, Bundle):
-        return "bundle"
+        if ann.inner is ListNumpy:
+            return "list_bundle"
+        if ann.inner is Numpy:
+            return "bundle"
+        raise JobDefinitionError(
+            f"job {job_name!r}: T in tp.Bundle[T] must be tp.Numpy or tp.ListNumpy; got {ann.inner!r}"
+        )
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
     if origin is tuple:
@@ -246,12 +262,19 @@ def _parse_structure(ann, job_name):
 
 def parse_return(ann, job_name: str) -> ReturnSpec:
     if ann is _NO_ANNOTATION:
-        return ReturnSpec("future", "bundle")
+        return ReturnSpec("future", "blobs")
     if ann is None or ann is type(None):
         return ReturnSpec("none", None)
     if isinstance(ann, Callback):
         return ReturnSpec("callback", _parse_structure(ann.inner, job_name))
     return ReturnSpec("sync", _parse_structure(ann, job_name))
+
+
+def _host_blob(value, mirrored: bool, stacked: bool) -> Blob:
+    """One result of a job without a return annotation: a :class:`Blob` (OneFlow's
+    ``LocalBlob``), whose ``numpy_list()`` has one array per device in the mirrored view."""
+    parts = _sharding.host_list(value, mirrored, stacked) if mirrored else None
+    return as_blob(_sharding.host_leaf(value, mirrored, stacked), parts)
 
 
 def to_host(structure, value, mirrored: bool = False, stacked: bool = False):
@@ -273,4 +296,8 @@ def to_host(structure, value, mirrored: bool = False, stacked: bool = False):
         return type(value)(to_host(s, v, mirrored, stacked) for s, v in zip(structure, value))
     if structure == "bundle":
         return jax.tree.map(lambda v: _sharding.host_leaf(v, mirrored, stacked), value)
+    if structure == "list_bundle":
+        return jax.tree.map(lambda v: _sharding.host_list(v, mirrored, stacked), value)
+    if structure == "blobs":
+        return jax.tree.map(lambda v: _host_blob(v, mirrored, stacked), value)
     return _sharding.host_leaf(value, mirrored, stacked)

@@ -1,0 +1,1 @@
+"""``oneflow.core.job``: ``initializer_conf_pb2``."""

@@ -27,6 +27,7 @@ from jobflow import random as random
 from jobflow import regularizers as regularizers
 from jobflow import schedule as schedule
 from jobflow import scope as scope
+from jobflow import summary as summary
 from jobflow import system as system
 from jobflow import typing as typing
 from jobflow._src.core.dtypes import bfloat16 as bfloat16

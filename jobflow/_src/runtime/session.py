@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from jobflow._src.graph.variables import VariableSpec
+from jobflow._src.ops import summary as _summary
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import sharding as _sharding
 
@@ -220,8 +221,10 @@ def clear_default_session() -> None:
 
 
 def sync_default_session() -> None:
-    """Waits until every queued job call and result callback has finished."""
+    """Waits until every queued job call and result callback has finished, and writes
+    pending summaries (``flow.summary``) to disk."""
     default_session().sync()
+    _summary.flush_all()
 
 
 def get_all_variables() -> dict[str, Blob]:

@@ -137,6 +137,8 @@ from jobflow._src.ops.spatial import zero_pad2d as zero_pad2d
 from jobflow._src.ops.state import assign as assign
 from jobflow._src.runtime.job import Job as Job
 from jobflow._src.runtime.job import global_function as global_function
+from jobflow._src.runtime.progress import TrainingProgress as TrainingProgress
+from jobflow._src.runtime.progress import progress as progress
 from jobflow._src.runtime.session import clear_default_session as clear_default_session
 from jobflow._src.runtime.session import get_all_variables as get_all_variables
 from jobflow._src.runtime.session import load_variables as load_variables

@@ -258,3 +258,25 @@ def test_cli_errors(tmp_path, capsys):
     path.write_bytes(bytes(data))
     with pytest.raises(summary_cli.EventFileError, match="corrupt record"):
         summary_cli.read_scalars(str(tmp_path))
+
+
+def test_progress_bar_shows_steps_loss_lr_and_rate(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    train = scale_job(tmp_path)
+    out = io.StringIO()
+    console = Console(file=out, width=150, force_terminal=False)
+    with flow.progress(train, total=12, console=console, refresh_per_second=1000) as bar:
+        for _ in bar.track(range(12)):
+            train(CLEAN)
+    text = out.getvalue()
+    info = train.last_info
+    assert "12/12" in text and "steps/s" in text
+    assert f"loss {info['loss']:.4g}" in text and f"lr {info['lr']:.4g}" in text
+    assert bar.info == info
+    with pytest.raises(TypeError, match=r"flow.progress\(job\) expects a job.*got 3"):
+        flow.progress(3)
+    with pytest.raises(ValueError, match=r"flow.progress\(total\) must be an int >= 0 or None; got -1"):
+        flow.progress(train, total=-1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -75,8 +76,7 @@ class TrainingProgress:
         if self._start is None:
             self._start = (now, self._count)
         self._count += advance
-        fields = {} if description is None else {"description": description}
-        self._progress.update(self._task, advance=advance, **fields)
+        self._progress.update(self._task, advance=advance, description=description)
         if now - self._last_read >= self._interval:
             self._last_read = now
             self._refresh(wait=False)
@@ -92,7 +92,7 @@ class TrainingProgress:
         if packed is None or not (wait or packed.is_ready()):
             return
         self.info = self.job.last_info
-        fields = {"loss": _number(self.info.get("loss")), "lr": _number(self.info.get("lr"))}
+        fields: dict[str, Any] = {"loss": _number(self.info.get("loss")), "lr": _number(self.info.get("lr"))}
         if self._start is not None and self._count - self._start[1] > 1:
             # steps after the first (whose call compiled) over the time since it returned
             elapsed = time.perf_counter() - self._start[0]

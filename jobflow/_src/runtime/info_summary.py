@@ -48,6 +48,9 @@ class InfoRecorder:
         self._file = _summary.open_event_file(logdir, suffix=f".{job_name}")
         self._pending: collections.deque = collections.deque()
         self._lock = threading.Lock()
+        # start each step's device-to-host copy early on accelerators (on the CPU the values
+        # are in host memory already, and the call would cost more than the read)
+        self._copy_early = jax.default_backend() != "cpu"
         _summary.add_flush_hook(self.drain)
 
     @property
@@ -56,7 +59,8 @@ class InfoRecorder:
 
     def record(self, info) -> None:
         """Keeps a call's ``PackedInfo``; writes the kept ones whose steps have finished."""
-        info.copy_to_host_async()
+        if self._copy_early:
+            info.copy_to_host_async()
         with self._lock:
             self._pending.append(info)
             self._write_ready(wait_all=False)

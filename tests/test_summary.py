@@ -280,3 +280,22 @@ def test_progress_bar_shows_steps_loss_lr_and_rate(tmp_path):
         flow.progress(3)
     with pytest.raises(ValueError, match=r"flow.progress\(total\) must be an int >= 0 or None; got -1"):
         flow.progress(train, total=-1)
+
+
+def test_a_train_job_with_both_kinds_of_summaries_flushing_inside(tmp_path):
+    cfg = flow.function_config().summary(tmp_path / "info")
+    flow.summary.create_summary_writer(tmp_path / "ops")
+
+    @flow.global_function(type="train", function_config=cfg)
+    def train(x: tp.Numpy.Placeholder((2,))):  # returns nothing: calls do not wait
+        w = flow.get_variable("w", (2,), initializer=flow.ones_initializer())
+        loss = flow.math.reduce_sum(w * x)
+        flow.summary.scalar(loss, 0, "loss_op")
+        flow.summary.flush_summary_writer()  # must not wait for its own step
+        flow.optimizer.SGD(0.1).minimize(loss)
+
+    for _ in range(5):
+        train(CLEAN)
+    flow.sync_default_session()
+    assert len(accumulate(tmp_path / "ops").Scalars("loss_op")) == 5
+    assert [e.step for e in accumulate(tmp_path / "info").Scalars("train/loss")] == list(range(5))

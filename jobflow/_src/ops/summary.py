@@ -127,8 +127,7 @@ def flush_all() -> None:
     """Writes every pending value and flushes every open event file to disk."""
     for hook in list(_flush_hooks):
         hook()
-    for f in list(_files):
-        f.flush()
+    _flush_files()
 
 
 def close_all() -> None:
@@ -158,11 +157,20 @@ def create_summary_writer(logdir, name=None) -> None:
 
 
 def flush_summary_writer(name=None) -> None:
-    """Writes pending values to disk (in a job: each time the job runs)."""
+    """Writes pending values to disk (in a job: each time the job runs).
+
+    Outside a job it also writes the steps a ``function_config().summary`` job still
+    keeps; inside one it only flushes the files (waiting there for kept steps could wait
+    for the very step that runs the flush)."""
     if _trace.current() is None:
         flush_all()
     else:
-        jax.debug.callback(flush_all)
+        jax.debug.callback(_flush_files)
+
+
+def _flush_files() -> None:
+    for f in list(_files):
+        f.flush()
 
 
 def _writer(op: str) -> EventFile:

@@ -5,8 +5,9 @@ Two ways values reach a log directory:
 * OneFlow's in-job ops (``create_summary_writer``, ``scalar``, ``histogram``, ``image``,
   ``pb``, ``flush_summary_writer``) with OneFlow's names and arguments. Each value leaves
   the compiled step through a host callback (``jax.debug.callback``, as ``flow.watch``
-  does): it works unchanged inside ``jax.value_and_grad``, gradient accumulation's scan
-  and the mirrored view, and needs no extra program output. The callback runs on the host
+  does): it works unchanged inside ``jax.value_and_grad`` and needs no extra program
+  output (gradient accumulation writes once per micro-batch, the mirrored view once per
+  device). The callback runs on the host
   while the step runs; keep such ops out of the fastest loops (a device-to-host copy and
   a Python call per op and step).
 * ``function_config().summary(logdir, every_n_steps)``: a train job's per-step scalars

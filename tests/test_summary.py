@@ -125,6 +125,8 @@ def test_predict_jobs_and_other_processes_write_nothing(tmp_path, monkeypatch):
 class FakeInfo:
     """A PackedInfo whose step finishes when the test says so."""
 
+    num_steps = 1
+
     def __init__(self, step):
         self.step, self.ready, self.reads = step, False, 0
 
@@ -299,3 +301,17 @@ def test_a_train_job_with_both_kinds_of_summaries_flushing_inside(tmp_path):
     flow.sync_default_session()
     assert len(accumulate(tmp_path / "ops").Scalars("loss_op")) == 5
     assert [e.step for e in accumulate(tmp_path / "info").Scalars("train/loss")] == list(range(5))
+
+
+def test_every_n_steps_reads_only_the_calls_it_writes(tmp_path):
+    rec = info_summary.InfoRecorder("job", tmp_path, every_n_steps=3)
+    infos = [FakeInfo(i + 5) for i in range(10)]  # call indices 5..14 (a resumed run)
+    infos[0].ready = True
+    rec.record(infos[0])  # read: it anchors the host's count of calls
+    for info in infos[1:]:
+        info.ready = True
+        rec.record(info)
+    rec.close()
+    assert [i.reads for i in infos] == [1, 1, 0, 0, 1, 0, 0, 1, 0, 0]  # indices 6, 9, 12 (and 5)
+    events = [e for e in summary_cli.read_events(rec.path) if e.summary.value]
+    assert [e.step for e in events] == [6, 9, 12]

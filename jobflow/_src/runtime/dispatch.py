@@ -305,6 +305,12 @@ class PackedInfo(Mapping):
         if self._packed is not None and hasattr(self._packed, "copy_to_host_async"):
             self._packed.copy_to_host_async()
 
+    @property
+    def num_steps(self) -> int:
+        """Steps of the call (``run_steps``: K; otherwise 1), known without waiting."""
+        packed = self._packed if self._packed is not None else self._raw
+        return 1 if packed is None or packed.ndim == 1 else int(packed.shape[0])
+
     def rows(self) -> list[dict]:
         """``[{key: numpy value}]``, one per step of the call (``run_steps``: each of its
         steps; otherwise one). Waits for the step."""

@@ -46,8 +46,10 @@ class InfoRecorder:
         self.job_name = job_name
         self.every = every_n_steps
         self._file = _summary.open_event_file(logdir, suffix=f".{job_name}")
-        self._pending: collections.deque = collections.deque()
+        self._pending: collections.deque = collections.deque()  # (info, calls recorded before it)
         self._lock = threading.Lock()
+        self._calls = 0  # steps recorded so far (host count)
+        self._offset: int | None = None  # call index - host count, known once a step was read
         # start each step's device-to-host copy early on accelerators (on the CPU the values
         # are in host memory already, and the call would cost more than the read)
         self._copy_early = jax.default_backend() != "cpu"
@@ -58,11 +60,19 @@ class InfoRecorder:
         return self._file.path
 
     def record(self, info) -> None:
-        """Keeps a call's ``PackedInfo``; writes the kept ones whose steps have finished."""
+        """Keeps a call's ``PackedInfo``; writes the kept ones whose steps have finished.
+
+        With ``every_n_steps > 1``, once one step has been read the indices of the next
+        calls are known on the host (each call adds its number of steps), and a call none
+        of whose steps is written is not kept (its info is never read)."""
+        first, steps = self._calls, info.num_steps
+        self._calls += steps
+        if self._offset is not None and not _writes_any(first + self._offset, steps, self.every):
+            return
         if self._copy_early:
             info.copy_to_host_async()
         with self._lock:
-            self._pending.append(info)
+            self._pending.append((info, first))
             self._write_ready(wait_all=False)
 
     def drain(self) -> None:
@@ -80,17 +90,26 @@ class InfoRecorder:
         pending = self._pending
         while len(pending) > MAX_PENDING:
             self._write(pending.popleft())  # waits for the oldest
-        while pending and (wait_all or pending[0].is_ready()):
+        while pending and (wait_all or pending[0][0].is_ready()):
             self._write(pending.popleft())
 
-    def _write(self, info) -> None:
-        for row in info.rows():
+    def _write(self, item) -> None:
+        info, first = item
+        rows = info.rows()
+        if rows:  # the host count's offset (a checkpoint restore moves it)
+            self._offset = call_index(rows[0]) - first
+        for row in rows:
             index = call_index(row)
             if index % self.every == 0:
                 values = {
                     f"{self.job_name}/{k}": v for k, v in row.items() if k != "step" and np.size(v) == 1
                 }
                 self._file.scalars(index, values)
+
+
+def _writes_any(first: int, steps: int, every: int) -> bool:
+    """True when one of the call indices ``first .. first + steps - 1`` divides by ``every``."""
+    return every == 1 or (-first) % every < steps
 
 
 def recorder_for(definition) -> InfoRecorder | None:

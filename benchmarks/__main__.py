@@ -12,6 +12,7 @@ Sections (all by default, in this order):
   memory        peak resident set of a training run vs hand-written JAX (own processes)
   accumulation  memory and time of gradient accumulation
   sharding      per-device memory of replicated vs sharded optimizer state (8 CPU devices)
+  summary       MLP step time with per-step TensorBoard summaries vs without
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -39,6 +40,7 @@ SECTIONS = {
     "memory": sections.peak_memory,
     "accumulation": sections.accumulation,
     "sharding": sections.sharding,
+    "summary": sections.summary_overhead,
 }
 
 SCALES = {

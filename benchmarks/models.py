@@ -68,7 +68,7 @@ def class_batches(n: int, batch: int, shape, classes: int = 10, seed: int = 0):
 # ----------------------------------------------------------------------------------- tiny
 
 
-def tiny_job(name="tiny", returns=tp.Numpy, batch=TINY["batch"], dim=TINY["dim"]):
+def tiny_job(name="tiny", returns=tp.Numpy, batch=TINY["batch"], dim=TINY["dim"], summary=None):
     def body(x: tp.Numpy.Placeholder((batch, dim)), y: tp.Numpy.Placeholder((batch, 1))):
         p = flow.layers.dense(
             x, 1, kernel_initializer=flow.random_normal_initializer(stddev=0.1), name="tiny_fc"
@@ -77,7 +77,8 @@ def tiny_job(name="tiny", returns=tp.Numpy, batch=TINY["batch"], dim=TINY["dim"]
         flow.optimizer.SGD(TINY["lr"], momentum=TINY["momentum"]).minimize(loss)
         return loss
 
-    return _declare(body, name, returns)
+    config = None if summary is None else flow.function_config().summary(summary)
+    return _declare(body, name, returns, config=config)
 
 
 class HandOptax:
@@ -120,11 +121,13 @@ class HandTiny(HandOptax):
 # ------------------------------------------------------------------------------------ MLP
 
 
-def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1):
+def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1, summary=None):
     sizes = MLP["sizes"]
     config = flow.function_config()
     if accumulation > 1:
         config.train.gradient_accumulation_steps(accumulation)
+    if summary is not None:  # a log directory: TensorBoard curves of every step
+        config.summary(summary)
 
     def body(x: tp.Numpy.Placeholder((batch, sizes[0])), y: tp.Numpy.Placeholder((batch,), dtype=flow.int32)):
         h = x

@@ -1,6 +1,7 @@
 """The benchmark sections. Each returns ``{"title", "columns", "rows", "notes"}``; rows are
 dicts keyed by column (numbers stay numbers: the JSON keeps them, the table formats them)."""
 
+import tempfile
 import time
 import warnings
 
@@ -410,6 +411,63 @@ def sharding(scale) -> dict:
         "columns": list(result["rows"][0]),
         "rows": result["rows"],
         "notes": [result["setup"]],
+    }
+
+
+# ------------------------------------------------------------------------------ summaries
+
+
+def _summary_rows(model: str, make_job, batches, steps: int, rounds: int) -> list:
+    """Rows of one model: the job with and without per-step summaries, for a loop that
+    reads the loss each step and one that never waits."""
+    rows = []
+    for mode in ("numpy", "future"):
+        _fresh()
+        with tempfile.TemporaryDirectory() as logdir:
+            returns = models.RETURNS[mode]
+            loops = {
+                "no summaries": models.JobLoop(make_job(name=f"plain_{mode}", returns=returns)),
+                "summary every step": models.JobLoop(
+                    make_job(name=f"summary_{mode}", returns=returns, summary=logdir)
+                ),
+            }
+            times = h.interleaved(loops, steps, rounds, batches)
+            flow.sync_default_session()
+        base = h.median(times["no summaries"])
+        for name, t in times.items():
+            rows.append(
+                {
+                    "model": model,
+                    "loop": "reads the loss" if mode == "numpy" else "never waits",
+                    "job": name,
+                    "ms/step": 1e3 * h.median(t),
+                    "vs no summaries": h.ratio(times, name, "no summaries"),
+                    "us/step added": 1e6 * (h.median(t) - base),
+                    "spread": h.spread(t),
+                }
+            )
+    return rows
+
+
+def summary_overhead(scale) -> dict:
+    """Train-step time with ``function_config().summary(logdir)`` (every step's loss, lr,
+    loss scale, ... written to TensorBoard) vs the same job without: the MLP (the target)
+    and the tiny job (where the host cost per step shows in microseconds)."""
+    rounds = 2 * scale["rounds"] + 1
+    mlp_batches = models.class_batches(8, models.MLP["batch"], (models.MLP["sizes"][0],))
+    tiny_batches = models.regression_batches(8, models.TINY["batch"], models.TINY["dim"])
+    rows = _summary_rows("MLP", models.mlp_job, mlp_batches, 2 * scale["mlp_steps"], rounds)
+    rows += _summary_rows("tiny", models.tiny_job, tiny_batches, scale["tiny_steps"], rounds)
+    return {
+        "title": "Per-step TensorBoard summaries",
+        "columns": ["model", "loop", "job", "ms/step", "vs no summaries", "us/step added", "spread"],
+        "rows": rows,
+        "notes": [
+            "function_config().summary(logdir): each step's packed info written once its step has "
+            "finished (no device sync per call); target for the MLP <= 1.03.",
+            f"{rounds} interleaved rounds; ratio: median of per-round ratios; us/step added: "
+            "difference of the medians.",
+        ],
     }
 
 

@@ -7,6 +7,8 @@ Data: scikit-learn's bundled handwritten digits (8x8, no download), or MNIST whe
     python examples/lenet.py --mnist ~/mnist --epochs 2
     python examples/lenet.py --save lenet_ckpt          # checkpoint (a directory) after every epoch
     python examples/lenet.py --resume lenet_ckpt --save lenet_ckpt
+    python examples/lenet.py --logdir runs/   # TensorBoard curves: tensorboard --logdir runs/
+                                              # or in the terminal: jobflow summary runs/
 
 ``--resume`` continues an interrupted run exactly where its last checkpoint left it (pass
 the same --epochs, --batch-size, --lr and --seed): the checkpoint holds the weights, the
@@ -22,7 +24,6 @@ import time
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import jobflow as flow
 import jobflow.typing as tp
@@ -89,10 +90,13 @@ def lenet(images, train: bool):
     return flow.layers.dense(h, 10, kernel_initializer=init, name="dense2")
 
 
-def build_jobs(image_shape, total_steps: int, base_lr: float):
+def build_jobs(image_shape, total_steps: int, base_lr: float, logdir=None):
     shape = (None, *image_shape)  # None: the last, smaller batch compiles once more
+    config = flow.function_config()
+    if logdir:  # loss, lr, gradient norm, ... of every step as TensorBoard curves
+        config.summary(logdir)
 
-    @flow.global_function(type="train")
+    @flow.global_function(type="train", function_config=config)
     def train_job(
         images: tp.Numpy.Placeholder(shape, dtype=flow.float),
         labels: tp.Numpy.Placeholder((None,), dtype=flow.int32),
@@ -138,6 +142,7 @@ def main(argv=None) -> float:
     parser.add_argument(
         "--resume", metavar="PATH", help="load the checkpoint PATH and continue from its step"
     )
+    parser.add_argument("--logdir", help="write TensorBoard curves of every train step there")
     args = parser.parse_args(argv)
     console = Console()
 
@@ -145,7 +150,7 @@ def main(argv=None) -> float:
     console.print(f"data: {len(ytr)} train / {len(yte)} test images of shape {xtr.shape[1:]}")
     flow.config.seed(args.seed)
     steps_per_epoch = -(-len(ytr) // args.batch_size)
-    train_job, eval_job = build_jobs(xtr.shape[1:], args.epochs * steps_per_epoch, args.lr)
+    train_job, eval_job = build_jobs(xtr.shape[1:], args.epochs * steps_per_epoch, args.lr, args.logdir)
 
     done = 0
     if args.resume:
@@ -156,27 +161,16 @@ def main(argv=None) -> float:
 
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
-    columns = (
-        TextColumn("[bold]epoch {task.fields[epoch]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.4f}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(
-            "train", total=args.epochs * steps_per_epoch, completed=done, epoch=1, loss=float("nan"), lr=0.0
-        )
+    total = args.epochs * steps_per_epoch
+    with flow.progress(train_job, total=total, completed=done, console=console) as bar:
         for epoch in range(args.epochs):
             order = rng.permutation(len(ytr))  # drawn for every epoch, so a resumed run sees the same order
             for step, i in enumerate(range(0, len(ytr), args.batch_size), start=epoch * steps_per_epoch):
                 if step < done:
                     continue
                 batch = order[i : i + args.batch_size]
-                loss = train_job(xtr[batch], ytr[batch])
-                progress.update(
-                    task, advance=1, epoch=epoch + 1, loss=float(loss.mean()), lr=train_job.last_lr
-                )
+                train_job(xtr[batch], ytr[batch])
+                bar.update(description=f"epoch {epoch + 1}")
             if args.save and (epoch + 1) * steps_per_epoch > done:
                 flow.checkpoint.save(args.save, overwrite=True)  # atomic: a crash keeps the previous one
     train_time = time.perf_counter() - start
@@ -187,6 +181,11 @@ def main(argv=None) -> float:
         f"(train job compiled {train_job.num_traces}x, one per batch size)"
     )
     console.print(f"[bold green]test accuracy: {acc:.2%}[/]")
+    if args.logdir:
+        flow.sync_default_session()  # writes the last steps' curves
+        console.print(
+            f"curves in {args.logdir}: tensorboard --logdir {args.logdir}, or jobflow summary {args.logdir}"
+        )
     return acc
 
 

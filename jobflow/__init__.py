@@ -28,6 +28,7 @@ from jobflow import random as random
 from jobflow import regularizers as regularizers
 from jobflow import schedule as schedule
 from jobflow import scope as scope
+from jobflow import summary as summary
 from jobflow import system as system
 from jobflow import train as train
 from jobflow import typing as typing
@@ -141,6 +142,8 @@ from jobflow._src.ops.spatial import zero_pad2d as zero_pad2d
 from jobflow._src.ops.state import assign as assign
 from jobflow._src.runtime.job import Job as Job
 from jobflow._src.runtime.job import global_function as global_function
+from jobflow._src.runtime.progress import TrainingProgress as TrainingProgress
+from jobflow._src.runtime.progress import progress as progress
 from jobflow._src.runtime.session import clear_default_session as clear_default_session
 from jobflow._src.runtime.session import get_all_variables as get_all_variables
 from jobflow._src.runtime.session import load_variables as load_variables

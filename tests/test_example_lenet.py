@@ -49,3 +49,14 @@ def test_lenet_example_resumes_an_interrupted_run_bitwise(tmp_path, monkeypatch)
     assert int(resumed["System-Train-TrainStep-train_job"]) == 2
     assert sorted(resumed) == sorted(expected)
     assert all(resumed[k].tobytes() == expected[k].tobytes() for k in expected)
+
+
+@pytest.mark.slow
+def test_lenet_example_writes_tensorboard_curves(tmp_path):
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    module = load_example()
+    module.main(["--epochs", "2", "--batch-size", "2048", "--logdir", str(tmp_path)])
+    acc = ea.EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert {"train_job/loss", "train_job/lr", "train_job/global_grad_norm"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("train_job/loss")] == [0, 1]

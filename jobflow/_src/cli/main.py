@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "jobflow._src.cli.inspect",
         "list a checkpoint's variables, shapes, dtypes, sizes and step counters",
     ),
+    "summary": (
+        "jobflow._src.cli.summary",
+        "table and sparklines of the scalar curves in a TensorBoard log directory",
+    ),
 }
 
 

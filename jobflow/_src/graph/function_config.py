@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -154,6 +155,8 @@ class FunctionConfig:
       accumulated per optimizer step inside the compiled step (train jobs).
     * ``indexed_slices_optimizer_conf(dict(include_op_names=dict(op_name=[names])))``
       [off]: the named variables update row-sparsely (see the method).
+    * ``summary(logdir, every_n_steps=1)`` [off]: TensorBoard curves of a train job's step
+      scalars (``loss``, ``lr``, ``loss_scale``, ...) written with no op in the body.
     * OneFlow's runtime tuning flags (``enable_fuse_model_update_ops``, ``enable_cudnn``,
       ``concurrency_width``, ...) are accepted and recorded; XLA decides these itself.
     """
@@ -175,6 +178,7 @@ class FunctionConfig:
             "gradient_accumulation_steps": 1,
             "gradient_accumulator_dtype": None,
             "indexed_slices_optimizer_conf": None,
+            "summary": None,
             **COMPAT_FLAGS,
         }
         self.train = _TrainConfig(self)
@@ -296,6 +300,29 @@ class FunctionConfig:
         loaded, shared CPU core); off, one attribute test (docs/reliability.md).
         """
         self.settings["check_input_values"] = _check_bool("check_input_values", enabled)
+
+    def summary(self, logdir, every_n_steps: int = 1):
+        """Writes a train job's step scalars to TensorBoard event files in ``logdir``.
+
+        Every ``every_n_steps``-th call's ``job.last_info`` scalars (``loss``, ``lr``,
+        ``loss_scale``, ``skipped``, ``global_grad_norm``, ...) become the curves
+        ``<job name>/<key>``, at the call's index among the job's train calls (kept across
+        checkpoints). The values come from the step's own info output, written once the
+        step has finished: no op in the body, no device sync per call; pending values are
+        written by ``flow.sync_default_session()``, ``flow.summary.flush_summary_writer()``
+        and at exit. Only process 0 writes. Not a OneFlow setting (docs/summaries.md).
+
+        Args:
+          logdir: directory of the event files (created when missing); None turns it off.
+          every_n_steps: write calls whose index divides by it, an int >= 1.
+        """
+        if logdir is None:
+            self.settings["summary"] = None
+            return self
+        if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
+            raise TypeError(f"function_config.summary(logdir) must be a directory path; got {logdir!r}")
+        every = _check_int("summary(every_n_steps)", every_n_steps, 1)
+        self.settings["summary"] = (os.fspath(logdir), every)
         return self
 
     def seed(self, seed: int):

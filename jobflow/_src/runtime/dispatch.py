@@ -264,7 +264,10 @@ class InfoPacker:
         if packed is None:
             return {}
         raw = _sharding.to_numpy(packed)
-        raw = raw[-1] if raw.ndim == 2 else raw  # one row per step: the last step's
+        return self.unpack_row(raw[-1] if raw.ndim == 2 else raw)  # one row per step: the last step's
+
+    def unpack_row(self, raw: np.ndarray) -> dict:
+        """``{key: numpy value}`` from one step's packed bytes on the host."""
         out = {}
         for key, dtype, shape, offset, nbytes in self.layout:
             piece = raw[offset : offset + nbytes]
@@ -279,12 +282,19 @@ class PackedInfo(Mapping):
     def __init__(self, packer: InfoPacker, packed):
         self._packer = packer
         self._packed = packed
+        self._raw: np.ndarray | None = None  # the packed bytes on the host, once read
         self._values: dict | None = None
+
+    def _host(self):
+        """The packed bytes on the host (one row per step for ``run_steps``), or None."""
+        if self._packed is not None:
+            self._raw, self._packed = _sharding.to_numpy(self._packed), None
+        return self._raw
 
     def _unpacked(self) -> dict:
         if self._values is None:
-            self._values = self._packer.unpack(self._packed)
-            self._packed = None
+            raw = self._host()
+            self._values = {} if raw is None else self._packer.unpack_row(raw[-1] if raw.ndim == 2 else raw)
         return self._values
 
     def is_ready(self) -> bool:
@@ -294,6 +304,25 @@ class PackedInfo(Mapping):
     def block_until_ready(self) -> None:
         if self._packed is not None:
             self._packed.block_until_ready()
+
+    def copy_to_host_async(self) -> None:
+        """Starts copying the packed vector to the host (no wait)."""
+        if self._packed is not None and hasattr(self._packed, "copy_to_host_async"):
+            self._packed.copy_to_host_async()
+
+    @property
+    def num_steps(self) -> int:
+        """Steps of the call (``run_steps``: K; otherwise 1), known without waiting."""
+        packed = self._packed if self._packed is not None else self._raw
+        return 1 if packed is None or packed.ndim == 1 else int(packed.shape[0])
+
+    def rows(self) -> list[dict]:
+        """``[{key: numpy value}]``, one per step of the call (``run_steps``: each of its
+        steps; otherwise one). Waits for the step."""
+        raw = self._host()
+        if raw is None:
+            return []
+        return [self._packer.unpack_row(r) for r in (raw if raw.ndim == 2 else raw[None])]
 
     def __getitem__(self, key):
         return self._unpacked()[key]

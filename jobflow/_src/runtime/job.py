@@ -35,6 +35,7 @@ from jobflow._src.core.dtypes import Float32Value
 from jobflow._src.core.errors import JobDefinitionError, JobInputError
 from jobflow._src.graph.function_config import FunctionConfig
 from jobflow._src.runtime import dispatch as _dispatch
+from jobflow._src.runtime import info_summary as _info_summary
 from jobflow._src.runtime import session as _session
 from jobflow._src.runtime.definition import JobDefinition
 from jobflow._src.runtime.plan import Plan, make_plan
@@ -78,6 +79,13 @@ class Job:
         self._last_info = None
         self._guard: StepGuard | None = None  # the StepGuard of the newest plan: skip counts are the job's
         self._limit: StepGuard | None = None  # the same guard when it bounds consecutive skips, else None
+        old = getattr(self, "_recorder", None)
+        if old is not None:
+            old.close()
+        self._recorder: _info_summary.InfoRecorder | None = (
+            None  # writes each call's info (function_config().summary)
+        )
+        self._recorder_made = False
 
     def _session(self) -> _session.Session:
         sess = _session.default_session()
@@ -213,6 +221,10 @@ class Job:
         """Runs ``program`` on placed inputs and the store's state; returns the call's result."""
         out, self._last_info = _dispatch.run(program, sess.store, inputs, self._limit)
         self._last_program = program
+        if not self._recorder_made:  # made at the first call of the session (after env setup)
+            self._recorder, self._recorder_made = _info_summary.recorder_for(self.definition), True
+        if self._recorder is not None:
+            self._recorder.record(self._last_info)
         if self._waits:
             return program.to_host(out)
         return _dispatch.deferred_result(self.name, self.return_spec.kind, sess, out, program.to_host)

@@ -40,6 +40,7 @@ import numpy as np
 from jobflow._src.core.blob import Blob as Blob
 from jobflow._src.core.errors import CallbackError
 from jobflow._src.graph.variables import VariableSpec
+from jobflow._src.ops import summary as _summary
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import sharding as _sharding
 
@@ -312,6 +313,7 @@ def sync_default_session() -> None:
     """
     sess = default_session()
     sess.sync()
+    _summary.flush_all()
     if not in_callback():
         sess.raise_callback_errors()
 

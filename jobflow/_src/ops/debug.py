@@ -13,6 +13,8 @@ return their input, ``range_push`` / ``range_pop`` do nothing (use ``jax.profile
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import numpy as np
 
@@ -34,12 +36,12 @@ def _host(handler):
     return lambda value: handler(np.asarray(value))
 
 
-def watch(blob_watched, handler_or_prompt=None):
+def watch(blob_watched: Any, handler_or_prompt: Any = None) -> None:
     """Calls ``handler_or_prompt(value)`` with ``blob_watched``'s value (numpy) every step."""
     jax.debug.callback(_host(_handler(handler_or_prompt, "watch")), blob_watched)
 
 
-def watch_diff(blob_watched, handler_or_prompt=None):
+def watch_diff(blob_watched: Any, handler_or_prompt: Any = None) -> jax.Array:
     """Calls ``handler_or_prompt(grad)`` with the loss gradient at ``blob_watched`` (numpy)
     every train step, **when the body goes on with the returned array**:
     ``h = flow.watch_diff(h, fn)``.

@@ -84,7 +84,9 @@ def _call_text(args: Sequence, kwargs: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def binding_error(owner: str, sig: inspect.Signature, args: Sequence, kwargs: Mapping[str, Any]):
+def binding_error(
+    owner: str, sig: inspect.Signature, args: Sequence, kwargs: Mapping[str, Any]
+) -> ArgumentError | None:
     """The :class:`ArgumentError` for a call of ``owner`` with ``sig`` that cannot bind
     ``args`` / ``kwargs``, or None when they bind."""
     try:
@@ -104,7 +106,7 @@ def _wrap(fn: Callable, owner_of: Callable[[tuple], str], skip_first: bool) -> C
     shown = full.replace(parameters=params[1:]) if skip_first else full
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         # Bare ``raise`` statements: the traceback gets no frame of this wrapper.
         try:
             return fn(*args, **kwargs)
@@ -162,7 +164,7 @@ class CheckedArguments:
     def __init__(self) -> None:
         """Takes no arguments (a subclass defines its own)."""
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _wrap_init(cls)
 

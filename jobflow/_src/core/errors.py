@@ -63,7 +63,7 @@ class CallbackError(JobflowError, RuntimeError):
     next job call or ``flow.sync_default_session()``, chained to the callback's exception
     (its traceback is ``__cause__``); ``errors`` holds every exception raised since."""
 
-    def __init__(self, errors: list[BaseException]):
+    def __init__(self, errors: list[BaseException]) -> None:
         self.errors = list(errors)
         first = self.errors[0]
         more = f" (and {len(self.errors) - 1} more: see .errors)" if len(self.errors) > 1 else ""

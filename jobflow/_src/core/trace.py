@@ -84,7 +84,7 @@ def current() -> TraceContext | None:
     return getattr(_local, "ctx", None)
 
 
-def note_label_range(labels, num_classes: int, op: str) -> None:
+def note_label_range(labels: Any, num_classes: int, op: str) -> None:
     """Records, in a discovery trace, that ``labels`` must lie in ``[0, num_classes)``."""
     ctx = current()
     if ctx is not None and ctx.discover:

@@ -29,7 +29,7 @@ import functools
 import os
 import pathlib
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from jobflow._src.core.errors import JobflowError
@@ -52,7 +52,7 @@ def _is_jobflow(frame: types.FrameType) -> bool:
     return filename.startswith(_PACKAGE) or os.path.abspath(filename).startswith(_PACKAGE)
 
 
-def _frames(tb: types.TracebackType | None):
+def _frames(tb: types.TracebackType | None) -> Iterator[types.TracebackType]:
     while tb is not None:
         yield tb
         tb = tb.tb_next
@@ -93,7 +93,7 @@ def boundary(user_function: Callable[[Any], Any] | None = None) -> Callable[[_F]
 
     def decorate(fn: _F) -> _F:
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
             except Exception as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -183,7 +183,7 @@ class FunctionConfig:
         }
         self.train = _TrainConfig(self)
 
-    def indexed_slices_optimizer_conf(self, conf):
+    def indexed_slices_optimizer_conf(self, conf: Mapping[str, Any]) -> FunctionConfig:
         """Updates the named variables row-sparsely, as OneFlow's indexed-slices rewrite.
 
         ``cfg.indexed_slices_optimizer_conf(dict(include_op_names=dict(op_name=["emb"])))``:
@@ -200,7 +200,7 @@ class FunctionConfig:
         self.settings["indexed_slices_optimizer_conf"] = _parse_indexed_slices(conf)
         return self
 
-    def default_data_type(self, dtype):
+    def default_data_type(self, dtype: DTypeLike) -> FunctionConfig:
         dtype = _dtypes.as_dtype(dtype, "function_config.default_data_type")
         if not _dtypes.is_floating(dtype):
             raise ValueError(
@@ -283,7 +283,7 @@ class FunctionConfig:
         )
         return self
 
-    def check_input_values(self, enabled: bool = True):
+    def check_input_values(self, enabled: bool = True) -> FunctionConfig:
         """Checks the values of every call's arguments before the step runs (default off).
 
         * every floating-point argument must be finite (no ``nan``, ``inf``);
@@ -325,7 +325,7 @@ class FunctionConfig:
         self.settings["summary"] = (os.fspath(logdir), every)
         return self
 
-    def seed(self, seed: int):
+    def seed(self, seed: int) -> FunctionConfig:
         self.settings["seed"] = _check_int("seed", seed, 0)
         return self
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
@@ -79,7 +81,13 @@ def flatten(input: jax.Array, start_dim: int = 0, end_dim: int = -1, name: str |
     return jnp.reshape(input, shape)
 
 
-def transpose(a, perm=None, conjugate=False, batch_axis_non_change=False, name=None):
+def transpose(
+    a: ArrayLike,
+    perm: Any = None,
+    conjugate: bool = False,
+    batch_axis_non_change: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """``a`` with its axes permuted by ``perm`` (default: reversed). ``conjugate=True``
     raises, as in OneFlow; ``batch_axis_non_change`` is a OneFlow graph hint (ignored)."""
     if conjugate:
@@ -87,7 +95,13 @@ def transpose(a, perm=None, conjugate=False, batch_axis_non_change=False, name=N
     return jnp.transpose(a, None if perm is None else tuple(int(p) for p in perm))
 
 
-def concat(inputs=None, axis=0, max_dim_size=None, name=None, values=None):
+def concat(
+    inputs: Sequence[jax.Array] | None = None,
+    axis: int = 0,
+    max_dim_size: Any = None,
+    name: str | None = None,
+    values: Sequence[jax.Array] | None = None,
+) -> jax.Array:
     """``inputs`` (or the older keyword ``values``) joined along ``axis``.
 
     ``max_dim_size`` bounds OneFlow's dynamic-shape concat; shapes are static here, so
@@ -112,7 +126,7 @@ def stack(inputs: Sequence[ArrayLike], axis: int = 0, name: str | None = None) -
     return jnp.stack(list(inputs), axis=axis)
 
 
-def slice(x, begin, size, name=None):
+def slice(x: jax.Array, begin: Any, size: Sequence[int], name: str | None = None) -> jax.Array:
     """``x[begin[i] : begin[i] + size[i]]`` per axis; ``None`` begin is 0, ``None`` or -1
     size runs to the end of the axis."""
     if len(begin) != x.ndim or len(size) != x.ndim:
@@ -145,12 +159,12 @@ def cast(x: ArrayLike, dtype: DTypeLike, name: str | None = None) -> jax.Array:
     return jnp.asarray(x).astype(_dtypes.canonical(dtype))
 
 
-def convert_oneflow_dtype_to_numpy_dtype(oneflow_dtype):
+def convert_oneflow_dtype_to_numpy_dtype(oneflow_dtype: Any) -> np.dtype:
     """The numpy dtype of a jobflow dtype (jobflow dtypes are numpy dtypes already)."""
     return _dtypes.as_dtype(oneflow_dtype, "oneflow_dtype")
 
 
-def pad(x, paddings, constant_value=0, name=None):
+def pad(x: jax.Array, paddings: Any, constant_value: float = 0, name: str | None = None) -> jax.Array:
     """Constant padding; ``paddings`` is one ``(before, after)`` pair per axis."""
     paddings = [tuple(int(v) for v in p) for p in paddings]
     if len(paddings) != x.ndim:
@@ -158,7 +172,7 @@ def pad(x, paddings, constant_value=0, name=None):
     return jnp.pad(x, paddings, constant_values=constant_value)
 
 
-def pad_grad(x, paddings, constant_value=0, name=None):
+def pad_grad(x: jax.Array, paddings: Any, constant_value: float = 0, name: str | None = None) -> jax.Array:
     """The gradient of :func:`pad`: ``x`` with ``paddings`` ``(before, after)`` per axis
     cropped off (``constant_value`` is unused, as in OneFlow's kernel)."""
     paddings = [tuple(int(v) for v in p) for p in paddings]
@@ -167,7 +181,12 @@ def pad_grad(x, paddings, constant_value=0, name=None):
     return x[tuple(builtins.slice(lo, d - hi) for (lo, hi), d in zip(paddings, x.shape))]
 
 
-def constant(value, dtype=None, shape=None, name=None):
+def constant(
+    value: ArrayLike,
+    dtype: DTypeLike | None = None,
+    shape: Sequence[int] | None = None,
+    name: str | None = None,
+) -> jax.Array:
     """An array filled with ``value`` (a number or array-like)."""
     dt = _dtypes.canonical(dtype) if dtype is not None else None
     if shape is not None:
@@ -179,17 +198,17 @@ def identity(x: ArrayLike, name: str | None = None) -> ArrayLike:
     return x
 
 
-def identity_n(inputs, name=None):
+def identity_n(inputs: Sequence[ArrayLike], name: str | None = None) -> list[ArrayLike]:
     """The list ``inputs`` unchanged (OneFlow's ``tuple_identity``)."""
     return list(inputs)
 
 
-def cast_to_static_shape(x, name=None):
+def cast_to_static_shape(x: ArrayLike, name: str | None = None) -> ArrayLike:
     """``x``: every jobflow shape is static already."""
     return x
 
 
-def amp_white_identity(x, name=None):
+def amp_white_identity(x: ArrayLike, name: str | None = None) -> jax.Array:
     """``x``, cast to the low dtype under automatic mixed precision (a white-list op:
     what follows it reads low-precision values)."""
     from jobflow._src.ops import amp as _amp
@@ -197,17 +216,17 @@ def amp_white_identity(x, name=None):
     return _amp.white(x)[0]
 
 
-def reshape_like(x, like, name=None):
+def reshape_like(x: ArrayLike, like: jax.Array, name: str | None = None) -> jax.Array:
     """``x`` reshaped to ``like``'s shape."""
     return jnp.reshape(x, like.shape)
 
 
-def dynamic_reshape(x, shape, name=None):
+def dynamic_reshape(x: ArrayLike, shape: Sequence[int], name: str | None = None) -> jax.Array:
     """:func:`reshape` (OneFlow's variant for dynamic shapes; shapes are static here)."""
     return reshape(x, shape)
 
 
-def expand(x, expand_size, name=None):
+def expand(x: jax.Array, expand_size: Any, name: str | None = None) -> jax.Array:
     """``x`` broadcast to ``expand_size``; -1 keeps an axis, new axes go in front
     (PyTorch's ``expand``)."""
     expand_size = [int(d) for d in expand_size]
@@ -218,7 +237,9 @@ def expand(x, expand_size, name=None):
     return jnp.broadcast_to(jnp.reshape(x, (1,) * lead + x.shape), tuple(shape))
 
 
-def broadcast_like(x, like, broadcast_axes=None, name=None):
+def broadcast_like(
+    x: jax.Array, like: jax.Array, broadcast_axes: Any = None, name: str | None = None
+) -> jax.Array:
     """``x`` broadcast to ``like``'s shape along ``broadcast_axes`` (default: all axes of
     ``like``). ``x`` has ``like``'s shape with those axes either 1 or removed."""
     axes = list(range(like.ndim)) if broadcast_axes is None else [a % like.ndim for a in broadcast_axes]
@@ -234,13 +255,13 @@ def broadcast_like(x, like, broadcast_axes=None, name=None):
     return jnp.broadcast_to(x, like.shape).astype(like.dtype)
 
 
-def broadcast_to_compatible_with(x, compatible, name=None):
+def broadcast_to_compatible_with(x: ArrayLike, compatible: Any, name: str | None = None) -> jax.Array:
     """``x`` broadcast to the common shape of ``x`` and every array in ``compatible``."""
     shape = jnp.broadcast_shapes(jnp.shape(x), *(jnp.shape(c) for c in compatible))
     return jnp.broadcast_to(x, shape)
 
 
-def zeros(shape, dtype=None, name=None):
+def zeros(shape: Sequence[int], dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     return jnp.zeros(tuple(shape), _dtypes.canonical(dtype or _dtypes.float32))
 
 

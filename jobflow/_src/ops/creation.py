@@ -7,7 +7,9 @@ unless ``dtype`` says otherwise; ``*_like`` ops take the dtype of ``like`` by de
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import dtypes as _dtypes
@@ -19,30 +21,34 @@ def _dtype(dtype, default):
     return _dtypes.canonical(dtype) if dtype is not None else default
 
 
-def constant_like(like, value, dtype=None, name=None):
+def constant_like(
+    like: jax.Array, value: ArrayLike, dtype: DTypeLike | None = None, name: str | None = None
+) -> jax.Array:
     """An array of ``like``'s shape filled with ``value`` (an int or a float)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"constant_like(value) must be an int or a float; got value={value!r}")
     return jnp.full(like.shape, value, _dtype(dtype, like.dtype))
 
 
-def ones_like(like, dtype=None, name=None):
+def ones_like(like: jax.Array, dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     """Ones of ``like``'s shape (and dtype unless ``dtype`` is given)."""
     return constant_like(like, 1, dtype)
 
 
-def zeros_like(like, dtype=None, name=None):
+def zeros_like(like: jax.Array, dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     """Zeros of ``like``'s shape (and dtype unless ``dtype`` is given)."""
     return constant_like(like, 0, dtype)
 
 
-def constant_scalar(value, dtype=None, name=None):
+def constant_scalar(value: ArrayLike, dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     """``value`` as a shape ``(1,)`` array."""
     default = _dtypes.canonical(_dtypes.float32 if isinstance(value, float) else _dtypes.int32)
     return jnp.full((1,), value, _dtype(dtype, default))
 
 
-def range(start, limit=None, delta=1, dtype=None, name="range"):
+def range(
+    start: int, limit: int | None = None, delta: int = 1, dtype: DTypeLike | None = None, name: str = "range"
+) -> jax.Array:
     """``start, start + delta, ...`` below ``limit`` (``range(n)`` counts from 0).
 
     OneFlow's rules: int arguments only, ``limit > start``, ``0 < delta <= limit - start``;

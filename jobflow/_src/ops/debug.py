@@ -14,6 +14,7 @@ return their input, ``range_push`` / ``range_pop`` do nothing (use ``jax.profile
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import jax
 import numpy as np
@@ -88,7 +89,7 @@ def _tap(handler, value) -> None:
     jax.lax.cond(first, lambda v: jax.debug.callback(host, v), lambda v: None, stacked)
 
 
-def watch(blob_watched, handler_or_prompt=None):
+def watch(blob_watched: Any, handler_or_prompt: Any = None) -> None:
     """Calls ``handler_or_prompt(value)`` with ``blob_watched``'s value every step.
 
     The value is what the handler's annotation asks for, as in OneFlow: ``tp.Numpy`` a
@@ -99,7 +100,7 @@ def watch(blob_watched, handler_or_prompt=None):
     _tap(_handler(handler_or_prompt, "watch"), blob_watched)
 
 
-def watch_diff(blob_watched, handler_or_prompt=None):
+def watch_diff(blob_watched: Any, handler_or_prompt: Any = None) -> jax.Array:
     """Calls ``handler_or_prompt(grad)`` with the loss gradient at ``blob_watched`` (numpy)
     every train step, **when the body goes on with the returned array**:
     ``h = flow.watch_diff(h, fn)``.

@@ -13,9 +13,13 @@ automatic mixed precision they compute in float32 (low-precision inputs are cast
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 from jobflow._src.ops import amp as _amp
@@ -68,8 +72,8 @@ __all__ = [
 ]
 
 
-def _unary(fn, doc):
-    def op(x, name=None):
+def _unary(fn: Callable[..., jax.Array], doc: str) -> Callable[..., jax.Array]:
+    def op(x: ArrayLike, name: str | None = None) -> jax.Array:
         return fn(*_amp.float32(x))
 
     op.__doc__ = doc
@@ -105,26 +109,26 @@ tan = _unary(jnp.tan, "``tan(x)``.")
 tanh_v2 = _unary(jnp.tanh, "``tanh(x)`` (OneFlow's unary-kernel tanh).")
 
 
-def reciprocal_no_nan(x, name=None):
+def reciprocal_no_nan(x: ArrayLike, name: str | None = None) -> jax.Array:
     """``1 / x``, and 0 where ``x == 0``."""
     (x,) = _amp.float32(x)
     zero = x == 0
     return jnp.where(zero, jnp.zeros_like(x), 1 / jnp.where(zero, jnp.ones_like(x), x))
 
 
-def _pair(x, y):
+def _pair(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     x, y = _amp.float32(x, y)
     x, y = jnp.asarray(x), jnp.asarray(y)
     shape = jnp.broadcast_shapes(x.shape, y.shape)
     return jnp.broadcast_to(x, shape), jnp.broadcast_to(y, shape)
 
 
-def atan2(x, y, name=None):
+def atan2(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``atan2(x, y)``: the angle of the point ``(y, x)``, as ``std::atan2(x, y)``."""
     return jnp.arctan2(*_pair(x, y))
 
 
-def floordiv(x, y, name=None):
+def floordiv(x: jax.Array, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``floor(x / y)``."""
     x, y = _pair(x, y)
     if jnp.issubdtype(x.dtype, jnp.integer):
@@ -132,67 +136,67 @@ def floordiv(x, y, name=None):
     return jnp.floor(x / y)
 
 
-def mod(x, y, name=None):
+def mod(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """The floor modulo ``x - floor(x / y) * y``: the result has the sign of ``y``
     (OneFlow's ``FloorMod``, Python's ``%``)."""
     return jnp.remainder(*_pair(x, y))
 
 
-def xdivy(x, y, name=None):
+def xdivy(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``x / y``, and 0 where ``x == 0``."""
     x, y = _pair(x, y)
     zero = x == 0
     return jnp.where(zero, jnp.zeros_like(x), x / jnp.where(zero, jnp.ones_like(y), y))
 
 
-def xlogy(x, y, name=None):
+def xlogy(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``x * log(y)``, and 0 where ``x == 0``."""
     x, y = _pair(x, y)
     zero = x == 0
     return jnp.where(zero, jnp.zeros_like(x), x * jnp.log(jnp.where(zero, jnp.ones_like(y), y)))
 
 
-def squared_difference(x, y, name=None):
+def squared_difference(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``(x - y) ** 2``."""
     x, y = _pair(x, y)
     return jnp.square(x - y)
 
 
-def greater_equal(x, y, name=None):
+def greater_equal(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``x >= y`` (broadcasting); OneFlow returns int8, jobflow bool."""
     return jnp.greater_equal(*_pair(x, y))
 
 
-def less_equal(x, y, name=None):
+def less_equal(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``x <= y`` (broadcasting); OneFlow returns int8, jobflow bool."""
     return jnp.less_equal(*_pair(x, y))
 
 
-def logical_and(x, y, name=None):
+def logical_and(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     """``x and y`` element-wise (nonzero is true); OneFlow returns int8, jobflow bool."""
     x, y = _pair(x, y)
     return jnp.logical_and(x != 0, y != 0)
 
 
-def elu(x, alpha=1.0, name=None):
+def elu(x: jax.Array, alpha: float = 1.0, name: str | None = None) -> jax.Array:
     """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``."""
     (x,) = _amp.float32(x)
     return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0)))
 
 
-def hardsigmoid(x, name=None):
+def hardsigmoid(x: ArrayLike, name: str | None = None) -> jax.Array:
     """``0`` below -3, ``1`` above 3, ``x / 6 + 1/2`` between (OneFlow's kernel)."""
     (x,) = _amp.float32(x)
     return jnp.clip(x / 6 + 0.5, 0, 1)
 
 
-def hardswish(x, name=None):
+def hardswish(x: jax.Array, name: str | None = None) -> jax.Array:
     """``x * hardsigmoid(x)``: 0 below -3, ``x`` above 3."""
     (x,) = _amp.float32(x)
     return x * jnp.clip(x / 6 + 0.5, 0, 1)
 
 
-def hardtanh(x, min_val=-1.0, max_val=1.0, name=None):
+def hardtanh(x: ArrayLike, min_val: float = -1.0, max_val: float = 1.0, name: str | None = None) -> jax.Array:
     """``x`` clipped to ``[min_val, max_val]``; ``min_val < max_val`` is required."""
     min_val = checks.number("nn.hardtanh", "min_val", min_val)
     max_val = checks.number("nn.hardtanh", "max_val", max_val, low=min_val, low_open=True)
@@ -200,24 +204,24 @@ def hardtanh(x, min_val=-1.0, max_val=1.0, name=None):
     return jnp.clip(x, min_val, max_val)
 
 
-def relu6(x, name=None):
+def relu6(x: ArrayLike, name: str | None = None) -> jax.Array:
     """``min(max(x, 0), 6)``."""
     return hardtanh(x, 0.0, 6.0)
 
 
-def mish(x, name=None):
+def mish(x: jax.Array, name: str | None = None) -> jax.Array:
     """``x * tanh(softplus(x))``."""
     (x,) = _amp.float32(x)
     return x * jnp.tanh(jax.nn.softplus(x))
 
 
-def swish(x, beta=1.0, name=None):
+def swish(x: jax.Array, beta: float = 1.0, name: str | None = None) -> jax.Array:
     """``x * sigmoid(beta * x)``."""
     (x,) = _amp.float32(x)
     return x * jax.nn.sigmoid(beta * x)
 
 
-def polyval(coeffs, x, name=None):
+def polyval(coeffs: Any, x: ArrayLike, name: str | None = None) -> jax.Array:
     """``coeffs[0] * x**(n-1) + ... + coeffs[n-1]`` by Horner's rule (zeros for no
     coefficients)."""
     if not isinstance(coeffs, (list, tuple)):

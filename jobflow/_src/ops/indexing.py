@@ -11,9 +11,12 @@ list and compute in float32.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import dtypes as _dtypes
@@ -51,7 +54,14 @@ def _take(params, indices, axis):
     return jnp.take(params, indices, axis=axis, mode="fill", fill_value=0)
 
 
-def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+def gather(
+    params: jax.Array,
+    indices: jax.Array,
+    validate_indices: Any = None,
+    axis: int | Sequence[int] | None = None,
+    batch_dims: int = 0,
+    name: str | None = None,
+) -> jax.Array:
     """``params`` indexed by ``indices`` along ``axis`` (default ``batch_dims``).
 
     With ``batch_dims=k > 0`` this is OneFlow's ``batch_gather``: ``axis`` must be ``k``
@@ -86,7 +96,7 @@ def _nd_index(indices, ndim, owner):
     return tuple(jnp.moveaxis(indices, -1, 0))
 
 
-def gather_nd(params, indices, name=None):
+def gather_nd(params: jax.Array, indices: ArrayLike, name: str | None = None) -> jax.Array:
     """``out[i...] = params[indices[i..., 0], ..., indices[i..., d-1]]`` with
     ``d = indices.shape[-1]``; the result has shape ``indices.shape[:-1] + params.shape[d:]``."""
     (params,) = _amp.float32(params)
@@ -94,14 +104,18 @@ def gather_nd(params, indices, name=None):
     return params.at[idx].get(mode="fill", fill_value=0)
 
 
-def scatter_nd(indices, updates, shape, name=None):
+def scatter_nd(
+    indices: ArrayLike, updates: jax.Array, shape: Sequence[int], name: str | None = None
+) -> jax.Array:
     """Zeros of ``shape`` with ``updates`` added at ``indices`` (duplicates are summed)."""
     (updates,) = _amp.float32(updates)
     out = jnp.zeros(tuple(int(d) for d in shape), updates.dtype)
     return out.at[_nd_index(indices, out.ndim, "scatter_nd")].add(updates, mode="drop")
 
 
-def tensor_scatter_nd_update(params, indices, updates, name=None):
+def tensor_scatter_nd_update(
+    params: jax.Array, indices: ArrayLike, updates: jax.Array, name: str | None = None
+) -> jax.Array:
     """``params`` with the slices at ``indices`` replaced by ``updates``. As OneFlow's
     kernel (zero the slices, then add), duplicate indices sum their updates."""
     params, updates = _amp.float32(params, updates)
@@ -109,14 +123,16 @@ def tensor_scatter_nd_update(params, indices, updates, name=None):
     return params.at[idx].set(0, mode="drop").at[idx].add(updates.astype(params.dtype), mode="drop")
 
 
-def tensor_scatter_nd_add(params, indices, updates, name=None):
+def tensor_scatter_nd_add(
+    params: jax.Array, indices: ArrayLike, updates: jax.Array, name: str | None = None
+) -> jax.Array:
     """``params`` with ``updates`` added at ``indices`` (duplicates are summed)."""
     params, updates = _amp.float32(params, updates)
     idx = _nd_index(indices, params.ndim, "tensor_scatter_nd_add")
     return params.at[idx].add(updates.astype(params.dtype), mode="drop")
 
 
-def dim_gather(input, dim, index, name=None):
+def dim_gather(input: jax.Array, dim: int, index: jax.Array, name: str | None = None) -> jax.Array:
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` for ``dim=1`` (PyTorch's
     ``torch.gather``); ``index`` has ``input``'s shape except along ``dim``."""
     dim = _axis(dim, input.ndim, "dim_gather", "dim")
@@ -154,19 +170,19 @@ def _slices(slice_tup_list, shape, owner):
     return tuple(out)
 
 
-def slice_v2(x, slice_tup_list, name=None):
+def slice_v2(x: jax.Array, slice_tup_list: Any, name: str | None = None) -> jax.Array:
     """``x[start:stop:step, ...]`` with one ``(start, stop, step)`` per leading axis
     (``None`` entries as in Python slices)."""
     return x[_slices(slice_tup_list, x.shape, "slice_v2")]
 
 
-def slice_update(x, update, slice_tup_list, name=None):
+def slice_update(x: jax.Array, update: Any, slice_tup_list: Any, name: str | None = None) -> jax.Array:
     """A copy of ``x`` with ``x[slices] = update``."""
     x, update = _amp.float32(x, update)
     return x.at[_slices(slice_tup_list, x.shape, "slice_update")].set(update.astype(x.dtype))
 
 
-def reverse(input, axis, name=None):
+def reverse(input: jax.Array, axis: int, name: str | None = None) -> jax.Array:
     """``input`` reversed along ``axis`` (an int or a list of ints)."""
     axes = [axis] if isinstance(axis, int) else list(axis)
     axes = [_axis(a, input.ndim, "reverse") for a in axes]
@@ -174,7 +190,9 @@ def reverse(input, axis, name=None):
     return jnp.flip(input, axis=tuple(axes))
 
 
-def where(condition, x=None, y=None, name=None):
+def where(
+    condition: ArrayLike, x: jax.Array | None = None, y: jax.Array | None = None, name: str | None = None
+) -> jax.Array:
     """``x`` where ``condition`` is nonzero, else ``y``, all three broadcast together.
 
     OneFlow's one-argument form ``where(condition)`` is ``argwhere`` (a data-dependent
@@ -193,14 +211,22 @@ def where(condition, x=None, y=None, name=None):
     return jnp.where(c != 0, x, y)
 
 
-def masked_fill(x, mask, value, name=None):
+def masked_fill(x: jax.Array, mask: ArrayLike, value: ArrayLike, name: str | None = None) -> jax.Array:
     """``x`` with ``value`` where ``mask`` is nonzero (``mask`` broadcasts to ``x``)."""
     (x,) = _amp.float32(x)
     m = jnp.broadcast_to(jnp.asarray(mask), x.shape)
     return jnp.where(m != 0, jnp.asarray(value, x.dtype), x)
 
 
-def one_hot(indices, depth, on_value=1, off_value=0, axis=-1, dtype=None, name=None):
+def one_hot(
+    indices: jax.Array,
+    depth: Any,
+    on_value: float = 1,
+    off_value: float = 0,
+    axis: int = -1,
+    dtype: DTypeLike | None = None,
+    name: str | None = None,
+) -> jax.Array:
     """``on_value`` at each index and ``off_value`` elsewhere, along a new ``axis`` of size
     ``depth``. Indices out of ``[0, depth)`` give an all-``off_value`` row. ``dtype``
     defaults to float32 (OneFlow requires it)."""
@@ -220,7 +246,9 @@ def _direction(direction, owner):
     return checks.choice(owner, "direction", direction, ("ASCENDING", "DESCENDING")) == "DESCENDING"
 
 
-def sort(input, axis=-1, direction="ASCENDING", name=None):
+def sort(
+    input: jax.Array, axis: int = -1, direction: str = "ASCENDING", name: str | None = None
+) -> jax.Array:
     """``input`` sorted along ``axis``; ``direction`` is ``"ASCENDING"`` or ``"DESCENDING"``."""
     desc = _direction(direction, "sort")
     axis = _axis(axis, input.ndim, "sort")
@@ -228,14 +256,16 @@ def sort(input, axis=-1, direction="ASCENDING", name=None):
     return jnp.sort(input, axis=axis, stable=True, descending=desc)
 
 
-def argsort(input, axis=-1, direction="ASCENDING", name=None):
+def argsort(
+    input: jax.Array, axis: int = -1, direction: str = "ASCENDING", name: str | None = None
+) -> jax.Array:
     """Indices (int32) that sort ``input`` along ``axis``; ties keep the lower index first."""
     desc = _direction(direction, "argsort")
     axis = _axis(axis, input.ndim, "argsort")
     return jnp.argsort(input, axis=axis, stable=True, descending=desc).astype(jnp.int32)
 
 
-def diag(input, diagonal=0, name=None):
+def diag(input: jax.Array, diagonal: int = 0, name: str | None = None) -> jax.Array:
     """A 1-D input becomes a square matrix with it on the ``diagonal``-th diagonal; a 2-D
     input gives its ``diagonal``-th diagonal."""
     if input.ndim not in (1, 2):
@@ -244,13 +274,15 @@ def diag(input, diagonal=0, name=None):
     return jnp.diag(input, k=int(diagonal))
 
 
-def tril(x, diagonal=0, fill_value=0, name=None):
+def tril(x: jax.Array, diagonal: int = 0, fill_value: float = 0, name: str | None = None) -> jax.Array:
     """The lower triangle of the last two axes (entries ``j <= i + diagonal``); the
     rest is ``fill_value``."""
     return fused_scale_tril(x, diagonal, fill_value, 1)
 
 
-def fused_scale_tril(x, diagonal=0, fill_value=0, scale=1, name=None):
+def fused_scale_tril(
+    x: jax.Array, diagonal: int = 0, fill_value: float = 0, scale: float = 1, name: str | None = None
+) -> jax.Array:
     """``x * scale`` in the lower triangle of the last two axes, ``fill_value`` above."""
     if x.ndim < 2:
         raise ValueError(f"tril needs an input of rank >= 2; got shape {x.shape}")

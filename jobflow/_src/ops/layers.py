@@ -139,25 +139,25 @@ def _conv(inputs, filters, kernel_size, n, base, **kw):
 
 
 def conv1d(
-    inputs,
-    filters,
-    kernel_size=1,
-    strides=1,
-    padding="VALID",
-    data_format="NCW",
-    dilation_rate=None,
-    groups=1,
-    activation=None,
-    use_bias=True,
-    kernel_initializer=None,
-    bias_initializer=None,
-    kernel_regularizer=None,
-    bias_regularizer=None,
-    trainable=True,
-    name=None,
-    weight_name=None,
-    bias_name=None,
-):
+    inputs: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int] = 1,
+    strides: int | Sequence[int] = 1,
+    padding: str | Sequence[Any] = "VALID",
+    data_format: str = "NCW",
+    dilation_rate: int | Sequence[int] | None = None,
+    groups: int = 1,
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: _vars.Initializer | None = None,
+    bias_initializer: _vars.Initializer | None = None,
+    kernel_regularizer: _vars.Regularizer | None = None,
+    bias_regularizer: _vars.Regularizer | None = None,
+    trainable: bool = True,
+    name: str | None = None,
+    weight_name: str | None = None,
+    bias_name: str | None = None,
+) -> jax.Array:
     """1-D convolution layer: weight ``(filters, in/groups, k)`` for NCW (Xavier uniform)."""
     kw = {k: v for k, v in locals().items() if k not in ("inputs", "filters", "kernel_size")}
     return _conv(inputs, filters, kernel_size, 1, "Conv1d", **kw)
@@ -193,25 +193,25 @@ def conv2d(
 
 
 def conv3d(
-    inputs,
-    filters,
-    kernel_size=1,
-    strides=1,
-    padding="VALID",
-    data_format="NCDHW",
-    dilation_rate=None,
-    groups=1,
-    activation=None,
-    use_bias=True,
-    kernel_initializer=None,
-    bias_initializer=None,
-    kernel_regularizer=None,
-    bias_regularizer=None,
-    trainable=True,
-    name=None,
-    weight_name=None,
-    bias_name=None,
-):
+    inputs: jax.Array,
+    filters: int,
+    kernel_size: int | Sequence[int] = 1,
+    strides: int | Sequence[int] = 1,
+    padding: str | Sequence[Any] = "VALID",
+    data_format: str = "NCDHW",
+    dilation_rate: int | Sequence[int] | None = None,
+    groups: int = 1,
+    activation: Callable[[jax.Array], jax.Array] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: _vars.Initializer | None = None,
+    bias_initializer: _vars.Initializer | None = None,
+    kernel_regularizer: _vars.Regularizer | None = None,
+    bias_regularizer: _vars.Regularizer | None = None,
+    trainable: bool = True,
+    name: str | None = None,
+    weight_name: str | None = None,
+    bias_name: str | None = None,
+) -> jax.Array:
     """3-D convolution layer: weight ``(filters, in/groups, kd, kh, kw)`` for NCDHW."""
     kw = {k: v for k, v in locals().items() if k not in ("inputs", "filters", "kernel_size")}
     return _conv(inputs, filters, kernel_size, 3, "Conv3d", **kw)
@@ -250,26 +250,26 @@ def _bn_statistics(ctx, x, axis, momentum, moving, training):
 
 
 def batch_normalization(
-    inputs,
-    axis=-1,
-    momentum=0.99,
-    epsilon=0.001,
-    center=True,
-    scale=True,
-    beta_initializer=None,
-    gamma_initializer=None,
-    beta_regularizer=None,
-    gamma_regularizer=None,
-    moving_mean_initializer=None,
-    moving_variance_initializer=None,
-    trainable=True,
-    training=True,
-    name=None,
-    gamma_name=None,
-    beta_name=None,
-    moving_mean_name=None,
-    moving_variance_name=None,
-):
+    inputs: jax.Array,
+    axis: int = -1,
+    momentum: float = 0.99,
+    epsilon: float = 0.001,
+    center: bool = True,
+    scale: bool = True,
+    beta_initializer: Any = None,
+    gamma_initializer: Any = None,
+    beta_regularizer: Any = None,
+    gamma_regularizer: Any = None,
+    moving_mean_initializer: Any = None,
+    moving_variance_initializer: Any = None,
+    trainable: bool = True,
+    training: bool = True,
+    name: str | None = None,
+    gamma_name: Any = None,
+    beta_name: Any = None,
+    moving_mean_name: Any = None,
+    moving_variance_name: Any = None,
+) -> jax.Array:
     """Batch normalization over every axis except ``axis`` (use ``axis=1`` for NCHW).
 
     Variables: ``-gamma``, ``-beta`` (trainable), ``-moving_mean``, ``-moving_variance``
@@ -308,7 +308,14 @@ def batch_normalization(
     return y.astype(inputs.dtype)
 
 
-def batch_normalization_add_relu(inputs, addend=None, axis=-1, momentum=0.99, epsilon=0.001, **kwargs):
+def batch_normalization_add_relu(
+    inputs: jax.Array,
+    addend: Any = None,
+    axis: int = -1,
+    momentum: float = 0.99,
+    epsilon: float = 0.001,
+    **kwargs: Any,
+) -> jax.Array:
     """``relu(batch_normalization(inputs) + addend)`` (``addend`` optional), with every
     argument and the train / predict behaviour of :func:`batch_normalization`."""
     out = batch_normalization(inputs, axis, momentum, epsilon, **kwargs)
@@ -317,20 +324,22 @@ def batch_normalization_add_relu(inputs, addend=None, axis=-1, momentum=0.99, ep
     return jax.nn.relu(out)
 
 
-def batch_normalization_relu(inputs, axis=-1, momentum=0.99, epsilon=0.001, **kwargs):
+def batch_normalization_relu(
+    inputs: jax.Array, axis: int = -1, momentum: float = 0.99, epsilon: float = 0.001, **kwargs: Any
+) -> jax.Array:
     """``relu(batch_normalization(inputs))``, with :func:`batch_normalization`'s arguments."""
     return batch_normalization_add_relu(inputs, None, axis, momentum, epsilon, **kwargs)
 
 
 def prelu(
-    inputs,
-    alpha_initializer=None,
-    alpha_regularizer=None,
-    shared_axes=None,
-    trainable=True,
-    name=None,
-    model_distribute=None,
-):
+    inputs: jax.Array,
+    alpha_initializer: Any = None,
+    alpha_regularizer: Any = None,
+    shared_axes: Any = None,
+    trainable: bool = True,
+    name: str | None = None,
+    model_distribute: Any = None,
+) -> jax.Array:
     """``max(0, x) + alpha * min(0, x)`` with a learned ``-alpha`` of shape
     ``inputs.shape[1:]`` (1 along ``shared_axes``); ``alpha`` starts at 0 by default."""
     name = _name(name, "PRelu")

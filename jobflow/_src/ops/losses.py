@@ -11,9 +11,12 @@ returns the loss.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 
@@ -49,14 +52,18 @@ def _same_shape(a, b, owner, names=("input", "target")):
         raise ValueError(f"{owner}: {names[0]} shape {a.shape} must equal {names[1]} shape {b.shape}")
 
 
-def l1_loss(input, target, reduction="mean", name=None):
+def l1_loss(
+    input: ArrayLike, target: ArrayLike, reduction: str = "mean", name: str | None = None
+) -> jax.Array:
     """``|target - input|``, reduced by ``reduction`` (``"none"``, ``"mean"``, ``"sum"``)."""
     _same_shape(input, target, "nn.L1Loss")
     x, t = _f32(input, target)
     return _reduce(jnp.abs(t - x), reduction, "nn.L1Loss")
 
 
-def mse_loss(input, target, reduction="mean", name=None):
+def mse_loss(
+    input: ArrayLike, target: ArrayLike, reduction: str = "mean", name: str | None = None
+) -> jax.Array:
     """``(target - input) ** 2``, reduced."""
     _same_shape(input, target, "nn.MSELoss")
     x, t = _f32(input, target)
@@ -71,7 +78,13 @@ def _weighted(loss, weight, shape, owner):
     return loss * weight.astype(jnp.float32)
 
 
-def bce_loss(input, target, weight=None, reduction="mean", name=None):
+def bce_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    name: str | None = None,
+) -> jax.Array:
     """``-(t * log(x) + (1 - t) * log(1 - x))`` times ``weight``, reduced. As OneFlow,
     the logs are not clamped (PyTorch clamps them at -100)."""
     _same_shape(input, target, "nn.BCELoss")
@@ -80,7 +93,14 @@ def bce_loss(input, target, weight=None, reduction="mean", name=None):
     return _reduce(_weighted(loss, weight, x.shape, "nn.BCELoss"), reduction, "nn.BCELoss")
 
 
-def bce_with_logits_loss(input, target, weight=None, pos_weight=None, reduction="mean", name=None):
+def bce_with_logits_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    pos_weight: Any = None,
+    reduction: str = "mean",
+    name: str | None = None,
+) -> jax.Array:
     """``(1 - t) * x + (1 + (pos_weight - 1) * t) * log(1 + exp(-x))`` (computed stably),
     times ``weight``, reduced; ``pos_weight`` has one entry per class (the last axis)."""
     _same_shape(input, target, "nn.BCEWithLogitsLoss")
@@ -100,7 +120,14 @@ def bce_with_logits_loss(input, target, weight=None, pos_weight=None, reduction=
     )
 
 
-def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean", name=None):
+def margin_ranking_loss(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = 0.0,
+    reduction: str = "mean",
+    name: str | None = None,
+) -> jax.Array:
     """``max(0, margin - target * (input1 - input2))``, reduced."""
     _same_shape(input1, input2, "nn.MarginRankingLoss", ("input1", "input2"))
     x1, x2, t = _f32(input1, input2, target)
@@ -116,8 +143,16 @@ def _p_norm(x, p):
 
 
 def triplet_margin_loss(
-    anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean", name=None
-):
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+    name: str | None = None,
+) -> jax.Array:
     """``max(0, margin + ||a - pos + eps||_p - ||a - neg + eps||_p)`` with norms over
     axis 1, reduced. ``swap=True`` raises, as in OneFlow."""
     if swap:
@@ -127,7 +162,13 @@ def triplet_margin_loss(
     return _reduce(jnp.maximum(margin + d1 - d2, 0.0), reduction, "nn.TripletMarginLoss")
 
 
-def kl_div_loss(input, target, log_target=False, reduction="mean", name=None):
+def kl_div_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_target: bool = False,
+    reduction: str = "mean",
+    name: str | None = None,
+) -> jax.Array:
     """``target * (log(target) - input)``, zero where ``rint(target + 0.5) == 0`` (target
     ``<= 0`` for probabilities); ``exp(target) * (target - input)`` when ``log_target``.
     ``"mean"`` averages over every element (as OneFlow; PyTorch's ``batchmean`` differs)."""
@@ -140,7 +181,9 @@ def kl_div_loss(input, target, log_target=False, reduction="mean", name=None):
     return _reduce(loss, reduction, "nn.KLDivLoss")
 
 
-def smooth_l1_loss(prediction, label, beta=1.0, name=None):
+def smooth_l1_loss(
+    prediction: ArrayLike, label: ArrayLike, beta: float = 1.0, name: str | None = None
+) -> jax.Array:
     """Element-wise ``0.5 * d**2 / beta`` where ``d = |prediction - label| < beta``, else
     ``d - 0.5 * beta`` (no reduction)."""
     _same_shape(prediction, label, "smooth_l1_loss", ("prediction", "label"))
@@ -158,15 +201,15 @@ def _ctc_feasible(targets, input_lengths, target_lengths):
 
 
 def ctc_loss(
-    log_probs,
-    targets,
-    input_lengths,
-    target_lengths,
-    blank=0,
-    reduction="mean",
-    zero_infinity=False,
-    name=None,
-):
+    log_probs: Any,
+    targets: jax.Array,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """Connectionist temporal classification loss (PyTorch's ``ctc_loss`` layout).
 
     ``log_probs`` ``(T, N, C)`` log-softmax outputs, ``targets`` ``(N, S)`` padded labels,
@@ -202,21 +245,25 @@ def _labels(labels, prediction, owner):
     return labels.astype(jnp.int32)
 
 
-def sparse_cross_entropy(labels, prediction, name=None):
+def sparse_cross_entropy(labels: jax.Array, prediction: jax.Array, name: str | None = None) -> jax.Array:
     """Per-example ``-log(prediction[label])`` of probabilities ``prediction`` (no softmax)."""
     labels = _labels(labels, prediction, "nn.sparse_cross_entropy")
     p = jnp.take_along_axis(prediction.astype(jnp.float32), labels[..., None], axis=-1)
     return -jnp.log(p[..., 0])
 
 
-def distributed_sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
+def distributed_sparse_softmax_cross_entropy_with_logits(
+    labels: ArrayLike, logits: jax.Array, name: str | None = None
+) -> jax.Array:
     """``nn.sparse_softmax_cross_entropy_with_logits`` (OneFlow's variant for logits split
     across devices by class; the value is the same)."""
     labels = _labels(labels, logits, "nn.distributed_sparse_softmax_cross_entropy_with_logits")
     return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
-def combined_margin_loss(x, label, m1=1, m2=0, m3=0, name=None):
+def combined_margin_loss(
+    x: jax.Array, label: jax.Array, m1: float = 1, m2: float = 0, m3: float = 0, name: str | None = None
+) -> jax.Array:
     """ArcFace / CosFace margins on cosine logits ``x`` ``(N, C)``: the label column
     becomes ``cos(m1 * acos(x) + m2) - m3``, the others stay ``x``."""
     if x.ndim != 2 or label.shape != x.shape[:1]:

@@ -8,6 +8,7 @@ reductions, ``exp``, ``log``, ``pow``, ``square`` and ``rsqrt`` compute in float
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +125,9 @@ def minimum(x: ArrayLike, y: ArrayLike, name: str | None = None) -> jax.Array:
     return jnp.minimum(x, y)
 
 
-def clip_by_value(values, min_value=None, max_value=None, name=None):
+def clip_by_value(
+    values: ArrayLike, min_value: Any = None, max_value: Any = None, name: str | None = None
+) -> jax.Array:
     """``values`` clipped to ``[min_value, max_value]`` (either bound may be None, not both).
     Also ``flow.clip_by_value``, ``flow.clip``, ``flow.clip_by_scalar``, ``flow.clamp``."""
     if min_value is None and max_value is None:
@@ -149,8 +152,10 @@ def gelu(x: ArrayLike, name: str | None = None) -> jax.Array:
     return jax.nn.gelu(x, approximate=False)
 
 
-def reduce_mean(input_blob, axis=None, keepdims=False, name=None):
-    return jnp.mean(*_amp.float32(input_blob), axis=_axis(axis), keepdims=keepdims)
+def reduce_mean(
+    input_blob: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
+    return jnp.mean(_amp.float32(input_blob)[0], axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_sum(
@@ -163,16 +168,22 @@ def reduce_sum(
     return jnp.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_max(x, axis=None, keepdims=False, name=None):
-    return jnp.max(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
+def reduce_max(
+    x: ArrayLike, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
+    return jnp.max(_amp.float32(x)[0], axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_min(x, axis=None, keepdims=False, name=None):
-    return jnp.min(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
+def reduce_min(
+    x: ArrayLike, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
+    return jnp.min(_amp.float32(x)[0], axis=_axis(axis), keepdims=keepdims)
 
 
-def reduce_prod(x, axis=None, keepdims=False, name=None):
-    return jnp.prod(*_amp.float32(x), axis=_axis(axis), keepdims=keepdims)
+def reduce_prod(
+    x: ArrayLike, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
+    return jnp.prod(_amp.float32(x)[0], axis=_axis(axis), keepdims=keepdims)
 
 
 def argmax(input: ArrayLike, axis: int = -1, name: str | None = None) -> jax.Array:

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import ArgumentError
@@ -156,18 +157,34 @@ def _avg_pool(input, window, stride, pads):
     return _like(total / count, input)
 
 
-def max_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
+def max_pool2d(
+    input: ArrayLike,
+    ksize: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCHW",
+    ceil_mode: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """Max pooling; padded positions never win."""
     return _max_pool(input, *_pool(input, ksize, strides, padding, data_format, ceil_mode, "max_pool2d"))
 
 
-def avg_pool2d(input, ksize, strides, padding, data_format="NCHW", ceil_mode=False, name=None):
+def avg_pool2d(
+    input: ArrayLike,
+    ksize: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCHW",
+    ceil_mode: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """Average pooling; padded positions are excluded from the count (cuDNN's
     ``COUNT_EXCLUDE_PADDING``, TF's rule)."""
     return _avg_pool(input, *_pool(input, ksize, strides, padding, data_format, ceil_mode, "avg_pool2d"))
 
 
-def leaky_relu(x, alpha=0.2, name=None):
+def leaky_relu(x: jax.Array, alpha: float = 0.2, name: str | None = None) -> jax.Array:
     return jnp.where(x >= 0, x, alpha * x)
 
 
@@ -273,11 +290,11 @@ def layer_norm(
     return y.astype(inputs.dtype)
 
 
-def _shapes(labels, logits) -> str:
+def _shapes(labels: jax.Array, logits: jax.Array) -> str:
     return f"got labels shape {tuple(labels.shape)} and logits shape {tuple(logits.shape)}"
 
 
-def _swapped(fn: str, labels, logits) -> str:
+def _swapped(fn: str, labels: jax.Array, logits: jax.Array) -> str:
     """A hint when the arguments look swapped (labels carrying the class axis)."""
     looks = tuple(labels.shape[:-1]) == tuple(logits.shape) and labels.ndim >= 1
     float_labels = not jnp.issubdtype(labels.dtype, jnp.integer)
@@ -286,7 +303,9 @@ def _swapped(fn: str, labels, logits) -> str:
     return ""
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
+def sparse_softmax_cross_entropy_with_logits(
+    labels: jax.Array, logits: jax.Array, name: str | None = None
+) -> jax.Array:
     """Per-example ``-log softmax(logits)[label]`` (float32).
 
     ``labels`` (integer class ids) has shape ``logits.shape[:-1]`` (a trailing 1 is
@@ -312,7 +331,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
-def _same_shape(fn: str, labels, logits) -> None:
+def _same_shape(fn: str, labels: jax.Array, logits: jax.Array) -> None:
     if labels.shape == logits.shape:
         return
     hint = ""
@@ -328,14 +347,18 @@ def _same_shape(fn: str, labels, logits) -> None:
     )
 
 
-def softmax_cross_entropy_with_logits(labels, logits, name=None):
+def softmax_cross_entropy_with_logits(
+    labels: jax.Array, logits: jax.Array, name: str | None = None
+) -> jax.Array:
     """Per-example ``-sum(labels * log_softmax(logits), -1)`` (float32); ``labels`` (class
     probabilities) has the shape of ``logits``."""
     _same_shape("softmax_cross_entropy_with_logits", labels, logits)
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels.astype(jnp.float32))
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits, name=None):
+def sigmoid_cross_entropy_with_logits(
+    labels: jax.Array, logits: jax.Array, name: str | None = None
+) -> jax.Array:
     """Element-wise ``max(x, 0) - x * z + log(1 + exp(-|x|))`` (float32); ``labels`` has
     the shape of ``logits``."""
     _same_shape("sigmoid_cross_entropy_with_logits", labels, logits)

@@ -8,8 +8,11 @@ dtype. Channels are axis 1 (NC...), as in OneFlow.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import trace as _trace
@@ -39,7 +42,16 @@ def _param(p, x, axis, what):
     return jnp.reshape(p, shape)
 
 
-def batch_normalization(x, mean, variance, offset=None, scale=None, variance_epsilon=1e-5, axis=1, name=None):
+def batch_normalization(
+    x: jax.Array,
+    mean: ArrayLike,
+    variance: ArrayLike,
+    offset: Any = None,
+    scale: ArrayLike | None = None,
+    variance_epsilon: float = 1e-5,
+    axis: int = 1,
+    name: str | None = None,
+) -> jax.Array:
     """``(x - mean) / sqrt(variance + variance_epsilon) * scale + offset`` with the given
     statistics; 1-D statistics and parameters apply along ``axis`` (default 1, NCHW)."""
     axis = checks.integer("nn.batch_normalization", "axis", axis, low=-x.ndim, high=x.ndim - 1) % x.ndim
@@ -73,7 +85,9 @@ def _name(name, base):
     return name if name is not None else _trace.require(f"nn.{base}").unique_name(base)
 
 
-def group_normalization(x, num_groups=32, eps=1e-05, affine=True, name=None):
+def group_normalization(
+    x: jax.Array, num_groups: int = 32, eps: float = 1e-05, affine: bool = True, name: str | None = None
+) -> jax.Array:
     """Normalizes each of ``num_groups`` channel groups of every example (NC..., at least
     3-D), then ``gamma * y + beta`` per channel when ``affine``."""
     if x.ndim < 3 or x.shape[1] % num_groups:
@@ -95,16 +109,22 @@ def _instance(x, eps, affine, name, rank, base):
     return jnp.reshape(y, x.shape).astype(x.dtype)
 
 
-def instance_normalization1d(x, eps=1e-05, affine=True, name=None):
+def instance_normalization1d(
+    x: ArrayLike, eps: float = 1e-05, affine: bool = True, name: str | None = None
+) -> jax.Array:
     """Normalizes each channel of each example of an NCW input over W."""
     return _instance(x, eps, affine, name, 3, "InstanceNorm1d")
 
 
-def instance_normalization2d(x, eps=1e-05, affine=True, name=None):
+def instance_normalization2d(
+    x: ArrayLike, eps: float = 1e-05, affine: bool = True, name: str | None = None
+) -> jax.Array:
     """Normalizes each channel of each example of an NCHW input over H and W."""
     return _instance(x, eps, affine, name, 4, "InstanceNorm2d")
 
 
-def instance_normalization3d(x, eps=1e-05, affine=True, name=None):
+def instance_normalization3d(
+    x: ArrayLike, eps: float = 1e-05, affine: bool = True, name: str | None = None
+) -> jax.Array:
     """Normalizes each channel of each example of an NCDHW input over D, H and W."""
     return _instance(x, eps, affine, name, 5, "InstanceNorm3d")

@@ -10,8 +10,11 @@ the identity plus bias outside train jobs, as OneFlow's).
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import dtypes as _dtypes
@@ -73,13 +76,23 @@ def _mask(like, rate, seed, noise_shape, op):
     return jax.random.uniform(_key(op, seed), like.shape) >= rate, rate
 
 
-def random_mask_like(like, rate, seed=None, noise_shape=None, name=None):
+def random_mask_like(
+    like: ArrayLike, rate: Any, seed: Any = None, noise_shape: Any = None, name: str | None = None
+) -> jax.Array:
     """An int8 mask of ``like``'s shape: 1 with probability ``1 - rate``."""
     mask, _ = _mask(like, rate, seed, noise_shape, "nn.random_mask_like")
     return mask.astype(jnp.int8)
 
 
-def fused_bias_add_dropout(value, bias, data_format=None, rate=0.0, noise_shape=None, seed=None, name=None):
+def fused_bias_add_dropout(
+    value: jax.Array,
+    bias: jax.Array,
+    data_format: Any = None,
+    rate: float = 0.0,
+    noise_shape: Any = None,
+    seed: Any = None,
+    name: str | None = None,
+) -> jax.Array:
     """``dropout(bias_add(value, bias), rate)``: the bias add alone outside train jobs or
     when ``rate == 0``. A gray-list op under mixed precision."""
     ctx = _trace.require("nn.fused_bias_add_dropout")
@@ -93,8 +106,15 @@ def fused_bias_add_dropout(value, bias, data_format=None, rate=0.0, noise_shape=
 
 
 def fused_scale_tril_softmax_dropout(
-    x, diagonal=0, fill_value=0, scale=1, rate=0.0, noise_shape=None, seed=None, name=None
-):
+    x: jax.Array,
+    diagonal: int = 0,
+    fill_value: float = 0,
+    scale: float = 1,
+    rate: float = 0.0,
+    noise_shape: Any = None,
+    seed: Any = None,
+    name: str | None = None,
+) -> jax.Array:
     """``dropout(softmax(tril(x * scale, fill_value)), rate)`` over the last axis. As in
     OneFlow the mask is drawn in every job (pass ``rate=0`` for evaluation)."""
     mask, rate = _mask(x, rate, seed, noise_shape, "math.fused_scale_tril_softmax_dropout")

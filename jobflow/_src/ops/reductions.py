@@ -9,9 +9,12 @@ An empty ``axis`` list reduces nothing (OneFlow returns the input, or ``x != 0``
 from __future__ import annotations
 
 import math as _pymath
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import dtypes as _dtypes
@@ -57,24 +60,38 @@ def _bool_reduce(fn, x, axis, keepdims, op):
     return fn(nonzero, axis=axes, keepdims=keepdims) if axes else nonzero
 
 
-def reduce_all(x, axis=None, keepdims=False, name=None):
+def reduce_all(
+    x: ArrayLike, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
     """True where every element over ``axis`` is nonzero (OneFlow: int8, jobflow: bool)."""
     return _bool_reduce(jnp.all, x, axis, keepdims, "math.reduce_all")
 
 
-def reduce_any(x, axis=None, keepdims=False, name=None):
+def reduce_any(
+    x: ArrayLike, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
     """True where any element over ``axis`` is nonzero (OneFlow: int8, jobflow: bool)."""
     return _bool_reduce(jnp.any, x, axis, keepdims, "math.reduce_any")
 
 
-def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
+def reduce_euclidean_norm(
+    input_tensor: Any,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """``sqrt(sum(x ** 2))`` over ``axis``."""
     (x,) = _amp.float32(input_tensor)
     axes = _axes(axis, x.ndim, "math.reduce_euclidean_norm")
     return jnp.sqrt(jnp.sum(jnp.square(x), axis=axes, keepdims=keepdims))
 
 
-def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
+def reduce_logsumexp(
+    input_tensor: Any,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """``log(sum(exp(x)))`` over ``axis``. OneFlow computes it literally (overflowing
     for inputs above ~88); jobflow computes it stably, equal wherever OneFlow's is finite."""
     (x,) = _amp.float32(input_tensor)
@@ -82,7 +99,12 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
     return jax.nn.logsumexp(x, axis=axes, keepdims=keepdims)
 
 
-def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
+def reduce_variance(
+    input_tensor: Any,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """The population variance over ``axis`` (zeros for an empty ``axis`` list)."""
     (x,) = _amp.float32(input_tensor)
     axes = _axes(axis, x.ndim, "math.reduce_variance")
@@ -91,12 +113,22 @@ def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
     return jnp.var(x, axis=axes, keepdims=keepdims)
 
 
-def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
+def reduce_std(
+    input_tensor: Any,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """The population standard deviation over ``axis``."""
     return jnp.sqrt(reduce_variance(input_tensor, axis, keepdims))
 
 
-def reduced_shape_elem_cnt(input_blob, axis=None, dtype=None, name=None):
+def reduced_shape_elem_cnt(
+    input_blob: Any,
+    axis: int | Sequence[int] | None = None,
+    dtype: DTypeLike | None = None,
+    name: str | None = None,
+) -> jax.Array:
     """The product of ``input_blob``'s sizes along ``axis`` (default: all), as a
     shape ``(1,)`` array of ``dtype`` (default int32)."""
     axes = _axes(axis, jnp.ndim(input_blob), "math.reduced_shape_elem_cnt")
@@ -104,24 +136,28 @@ def reduced_shape_elem_cnt(input_blob, axis=None, dtype=None, name=None):
     return jnp.full((1,), count, _dtypes.canonical(dtype or _dtypes.int32))
 
 
-def elem_cnt(inputs, dtype=None, name=None):
+def elem_cnt(inputs: ArrayLike, dtype: DTypeLike | None = None, name: str | None = None) -> jax.Array:
     """The number of elements of ``inputs``, as a shape ``(1,)`` array (int32 default)."""
     return reduced_shape_elem_cnt(inputs, None, dtype)
 
 
-def two_stage_reduce_max(x, axis=None, keepdims=False, name=None):
+def two_stage_reduce_max(
+    x: jax.Array, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
     """``reduce_max`` (OneFlow's two-stage variant for split inputs; same result)."""
     (x,) = _amp.float32(x)
     return jnp.max(x, axis=_axes(axis, x.ndim, "math.two_stage_reduce_max"), keepdims=keepdims)
 
 
-def two_stage_reduce_min(x, axis=None, keepdims=False, name=None):
+def two_stage_reduce_min(
+    x: jax.Array, axis: int | Sequence[int] | None = None, keepdims: bool = False, name: str | None = None
+) -> jax.Array:
     """``reduce_min`` (OneFlow's two-stage variant for split inputs; same result)."""
     (x,) = _amp.float32(x)
     return jnp.min(x, axis=_axes(axis, x.ndim, "math.two_stage_reduce_min"), keepdims=keepdims)
 
 
-def in_top_k(targets, predictions, k, name=None):
+def in_top_k(targets: jax.Array, predictions: jax.Array, k: Any, name: str | None = None) -> jax.Array:
     """Whether ``predictions[i, targets[i]]`` is among the ``k`` largest of row ``i``:
     fewer than ``k`` entries of the row are strictly larger (ties count in). False
     when the target is out of range or the row holds a non-finite value (OneFlow's kernel).
@@ -141,7 +177,9 @@ def in_top_k(targets, predictions, k, name=None):
     return valid & finite & (larger < k)
 
 
-def l2_normalize(input, axis=None, epsilon=1e-12, name=None):
+def l2_normalize(
+    input: ArrayLike, axis: int | Sequence[int] | None = None, epsilon: float = 1e-12, name: str | None = None
+) -> jax.Array:
     """``x / sqrt(max(sum(x ** 2, axis), epsilon))`` along one ``axis`` (required)."""
     if axis is None:
         raise ValueError("math.l2_normalize(axis) is required (an int); got axis=None")
@@ -159,7 +197,9 @@ def _segment_sum(data, ids, num_segments):
     return jax.ops.segment_sum(flat, flat_ids, num_segments=num_segments)
 
 
-def unsorted_segment_sum(data, segment_ids, num_segments, axis=0, name=None):
+def unsorted_segment_sum(
+    data: jax.Array, segment_ids: jax.Array, num_segments: Any, axis: int = 0, name: str | None = None
+) -> jax.Array:
     """``out[..., s, ...] = sum of data[..., i, ...] where segment_ids[i] == s``.
 
     ``data.shape[axis : axis + segment_ids.ndim]`` must equal ``segment_ids.shape``; the
@@ -178,12 +218,16 @@ def unsorted_segment_sum(data, segment_ids, num_segments, axis=0, name=None):
     return jnp.moveaxis(out, 0, axis)
 
 
-def unsorted_segment_sum_like(data, segment_ids, like, axis=0, name=None):
+def unsorted_segment_sum_like(
+    data: jax.Array, segment_ids: jax.Array, like: jax.Array, axis: int = 0, name: str | None = None
+) -> jax.Array:
     """:func:`unsorted_segment_sum` with ``num_segments = like.shape[axis]``."""
     return unsorted_segment_sum(data, segment_ids, like.shape[axis], axis)
 
 
-def unsorted_batch_segment_sum(data, segment_ids, num_segments, name=None):
+def unsorted_batch_segment_sum(
+    data: jax.Array, segment_ids: jax.Array, num_segments: Any, name: str | None = None
+) -> jax.Array:
     """Per batch row: ``data`` ``(B..., N, rest)``, ``segment_ids`` ``(B..., N)`` ->
     ``(B..., num_segments, rest)``."""
     num_segments = checks.integer("math.unsorted_batch_segment_sum", "num_segments", num_segments, low=1)
@@ -199,14 +243,14 @@ def unsorted_batch_segment_sum(data, segment_ids, num_segments, name=None):
     return fn(data, segment_ids)
 
 
-def count_not_finite(x, name=None):
+def count_not_finite(x: jax.Array, name: str | None = None) -> jax.Array:
     """The number of NaN and infinite entries of ``x``, shape ``(1,)`` (int64 in OneFlow;
     int32 unless JAX runs with x64)."""
     bad = jnp.sum(~jnp.isfinite(x)) if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.zeros((), jnp.int32)
     return jnp.reshape(bad, (1,)).astype(_dtypes.canonical(_dtypes.int64))
 
 
-def multi_count_not_finite(x=None, name=None):
+def multi_count_not_finite(x: jax.Array | None = None, name: str | None = None) -> jax.Array:
     """:func:`count_not_finite` summed over the arrays of the list ``x``."""
     if not x:
         raise ValueError("multi_count_not_finite(x) needs a non-empty list of arrays; got x={x!r}")

@@ -11,8 +11,12 @@ Under automatic mixed precision only ``conv2d`` is a white-list op in OneFlow:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 from jobflow._src.ops import amp as _amp
@@ -58,18 +62,45 @@ def _conv_nd(input, filters, strides, padding, data_format, dilations, groups, n
     )
 
 
-def conv1d(input, filters, strides, padding, data_format="NCW", dilations=None, groups=1, name=None):
+def conv1d(
+    input: ArrayLike,
+    filters: ArrayLike,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCW",
+    dilations: Any = None,
+    groups: int = 1,
+    name: str | None = None,
+) -> jax.Array:
     """1-D convolution (``"NCW"`` or ``"NWC"``); weight ``(out, in/groups, k)`` for NCW."""
     return _conv_nd(input, filters, strides, padding, data_format, dilations, groups, 1, "nn.conv1d")
 
 
-def conv3d(input, filters, strides, padding, data_format="NCDHW", dilations=None, groups=1, name=None):
+def conv3d(
+    input: ArrayLike,
+    filters: ArrayLike,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCDHW",
+    dilations: Any = None,
+    groups: int = 1,
+    name: str | None = None,
+) -> jax.Array:
     """3-D convolution (``"NCDHW"`` or ``"NDHWC"``); weight ``(out, in/groups, kd, kh, kw)``
     for NCDHW, ``(out, kd, kh, kw, in/groups)`` for NDHWC."""
     return _conv_nd(input, filters, strides, padding, data_format, dilations, groups, 3, "nn.conv3d")
 
 
-def compat_conv2d(input, filters, strides, padding, data_format="NCHW", dilations=None, groups=1, name=None):
+def compat_conv2d(
+    input: jax.Array,
+    filters: jax.Array,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCHW",
+    dilations: Any = None,
+    groups: int = 1,
+    name: str | None = None,
+) -> jax.Array:
     """``nn.conv2d`` with TensorFlow's ``"SAME"``: the larger half of the padding goes
     *after* (OneFlow's SAME_UPPER)."""
     if isinstance(padding, str) and padding.upper() == "SAME":
@@ -119,17 +150,17 @@ def _deconv_args(value, filter, input, filters, strides, dilations, data_format,
 
 
 def conv2d_transpose(
-    value=None,
-    filter=None,
-    output_shape=None,
-    strides=None,
-    padding="VALID",
-    data_format="NCHW",
-    name=None,
-    input=None,
-    filters=None,
-    dilations=None,
-):
+    value: ArrayLike | None = None,
+    filter: Any = None,
+    output_shape: Any = None,
+    strides: Any = None,
+    padding: str = "VALID",
+    data_format: str = "NCHW",
+    name: str | None = None,
+    input: ArrayLike | None = None,
+    filters: ArrayLike | None = None,
+    dilations: Any = None,
+) -> jax.Array:
     """Transposed 2-D convolution to ``output_shape`` (OneFlow's ``deconv2d``, TF's form).
 
     Weight ``(in, out, kh, kw)`` for NCHW, ``(in, kh, kw, out)`` for NHWC. ``padding``
@@ -170,17 +201,17 @@ def conv2d_transpose(
 
 
 def torch_conv2d_transpose(
-    value=None,
-    filter=None,
-    output_padding=None,
-    strides=None,
-    padding_needed=None,
-    data_format="NCHW",
-    name=None,
-    input=None,
-    filters=None,
-    dilations=None,
-):
+    value: ArrayLike | None = None,
+    filter: Any = None,
+    output_padding: Any = None,
+    strides: Any = None,
+    padding_needed: Any = None,
+    data_format: str = "NCHW",
+    name: str | None = None,
+    input: ArrayLike | None = None,
+    filters: ArrayLike | None = None,
+    dilations: Any = None,
+) -> jax.Array:
     """Transposed 2-D convolution in PyTorch's terms: ``padding_needed`` is the total
     (even) padding per spatial axis, ``padding_needed[i] / 2`` cropped each side, then
     ``output_padding`` rows added at the end (``torch.nn.functional.conv_transpose2d``
@@ -197,19 +228,43 @@ def torch_conv2d_transpose(
     return _transpose_conv(x, w, strides, dilations, pads, cf)
 
 
-def max_pool3d(input, ksize, strides, padding, data_format="NCDHW", ceil_mode=False, name=None):
+def max_pool3d(
+    input: ArrayLike,
+    ksize: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCDHW",
+    ceil_mode: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """3-D max pooling (``"NCDHW"`` or ``"NDHWC"``); padded positions never win."""
     pool = _nn._pool(input, ksize, strides, padding, data_format, ceil_mode, "nn.max_pool3d", n=3)
     return _nn._max_pool(input, *pool)
 
 
-def avg_pool3d(input, ksize, strides, padding, data_format="NCDHW", ceil_mode=False, name=None):
+def avg_pool3d(
+    input: ArrayLike,
+    ksize: Any,
+    strides: Any,
+    padding: Any,
+    data_format: str = "NCDHW",
+    ceil_mode: bool = False,
+    name: str | None = None,
+) -> jax.Array:
     """3-D average pooling; padded positions are excluded from the count."""
     pool = _nn._pool(input, ksize, strides, padding, data_format, ceil_mode, "nn.avg_pool3d", n=3)
     return _nn._avg_pool(input, *pool)
 
 
-def same_padding(x, padding, data_format, kernel_size, strides, dilation_rate, name=None):
+def same_padding(
+    x: jax.Array,
+    padding: Any,
+    data_format: Any,
+    kernel_size: Any,
+    strides: Any,
+    dilation_rate: Any,
+    name: str | None = None,
+) -> jax.Array:
     """``x`` zero-padded so that a VALID convolution with these sizes gives the
     ``"SAME_LOWER"`` / ``"SAME_UPPER"`` output size."""
     mode = checks.choice("same_padding", "padding", str(padding).upper(), ("SAME_LOWER", "SAME_UPPER"))
@@ -236,7 +291,7 @@ def _pad2d_pairs(x, padding, op):
     return [(0, 0), (0, 0), (p[2], p[3]), (p[0], p[1])]
 
 
-def reflection_pad2d(x, padding, name=None):
+def reflection_pad2d(x: jax.Array, padding: Any, name: str | None = None) -> jax.Array:
     """Pads H and W of an NCHW ``x`` by reflection (the edge is not repeated)."""
     pairs = _pad2d_pairs(x, padding, "reflection_pad2d")
     if any(lo >= n or hi >= n for (lo, hi), n in zip(pairs[2:], x.shape[2:])):
@@ -246,17 +301,19 @@ def reflection_pad2d(x, padding, name=None):
     return jnp.pad(x, pairs, mode="reflect")
 
 
-def replication_pad2d(x, padding, name=None):
+def replication_pad2d(x: ArrayLike, padding: Any, name: str | None = None) -> jax.Array:
     """Pads H and W of an NCHW ``x`` by repeating the edge."""
     return jnp.pad(x, _pad2d_pairs(x, padding, "replication_pad2d"), mode="edge")
 
 
-def constant_pad2d(x, padding, constant_value=0, name=None):
+def constant_pad2d(
+    x: ArrayLike, padding: Any, constant_value: float = 0, name: str | None = None
+) -> jax.Array:
     """Pads H and W of an NCHW ``x`` with ``constant_value``."""
     return jnp.pad(x, _pad2d_pairs(x, padding, "constant_pad2d"), constant_values=constant_value)
 
 
-def zero_pad2d(x, padding, name=None):
+def zero_pad2d(x: ArrayLike, padding: Any, name: str | None = None) -> jax.Array:
     """Pads H and W of an NCHW ``x`` with zeros."""
     return constant_pad2d(x, padding, 0)
 
@@ -285,8 +342,13 @@ def _bilinear(x, axis, out, scale, align_corners):
 
 
 def upsample_2d(
-    x, size=(2, 2), align_corners=False, data_format="NCHW", interpolation="nearest", name="Upsample2D"
-):
+    x: jax.Array,
+    size: Sequence[int] = (2, 2),
+    align_corners: bool = False,
+    data_format: str = "NCHW",
+    interpolation: str = "nearest",
+    name: str = "Upsample2D",
+) -> jax.Array:
     """H and W scaled by ``size`` (an int or ``(h, w)``), ``"nearest"`` or ``"bilinear"``
     (OneFlow's kernel: PyTorch's rule with the given scale). Output size ``int(in * s)``."""
     sh, sw = (size, size) if isinstance(size, (int, float)) else tuple(size)
@@ -305,7 +367,9 @@ def upsample_2d(
     return x
 
 
-def pixel_shufflev2(input, h_upscale_factor, w_upscale_factor, name=None):
+def pixel_shufflev2(
+    input: jax.Array, h_upscale_factor: Any, w_upscale_factor: Any, name: str | None = None
+) -> jax.Array:
     """NCHW ``(N, C*h*w, H, W)`` -> ``(N, C, H*h, W*w)`` (sub-pixel convolution layout)."""
     h = checks.integer("nn.PixelShufflev2", "h_upscale_factor", h_upscale_factor, low=1)
     w = checks.integer("nn.PixelShufflev2", "w_upscale_factor", w_upscale_factor, low=1)
@@ -319,6 +383,6 @@ def pixel_shufflev2(input, h_upscale_factor, w_upscale_factor, name=None):
     return jnp.reshape(out, (n, c // (h * w), height * h, width * w))
 
 
-def pixel_shuffle(input, upscale_factor, name=None):
+def pixel_shuffle(input: jax.Array, upscale_factor: Any, name: str | None = None) -> jax.Array:
     """:func:`pixel_shufflev2` with the same factor for H and W."""
     return pixel_shufflev2(input, upscale_factor, upscale_factor)

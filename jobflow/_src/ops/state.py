@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.core import trace as _trace
@@ -29,7 +30,7 @@ def _variable_name(ctx, ref) -> str:
     )
 
 
-def assign(ref, value, dtype=None, name=None):
+def assign(ref: jax.Array, value: ArrayLike, dtype: DTypeLike | None = None, name: str | None = None) -> None:
     """Sets the variable ``ref`` to ``value`` (cast to ``dtype`` or the variable's dtype,
     broadcast to its shape) when the train step ends."""
     ctx = _trace.require("assign")

@@ -8,14 +8,16 @@ root, AdamW's decay by the uncorrected lr) are in ``optimizer/pytorch.py``
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import checks, counters
-from jobflow._src.optimizer.base import LearningRate, Optimizer
+from jobflow._src.optimizer.base import GradClipping, LearningRate, Optimizer, VariableSelection
+from jobflow._src.optimizer.loss_scale import LossScalePolicy
 from jobflow._src.optimizer.transforms import row_mask
 
 __all__ = [
@@ -168,14 +170,14 @@ class Adam(Optimizer):
         beta2: float = 0.999,
         epsilon: float = 1e-8,
         do_bias_correction: bool = False,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         amsgrad: bool = False,
-    ):
+    ) -> None:
         super().__init__(
             lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )
@@ -235,17 +237,17 @@ class AdamW(Adam):
         beta2: float = 0.999,
         epsilon: float = 1e-8,
         do_bias_correction: bool = False,
-        loss_scale_factor=None,
-        weight_decay=None,
-        weight_decay_includes=None,
-        weight_decay_excludes=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
+        loss_scale_factor: float | None = None,
+        weight_decay: float | None = None,
+        weight_decay_includes: str | Sequence[str] | None = None,
+        weight_decay_excludes: str | Sequence[str] | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
         *,
         amsgrad: bool = False,
-    ):
+    ) -> None:
         Optimizer.__init__(
             self,
             lr_scheduler,
@@ -286,12 +288,12 @@ class LazyAdam(Adam):
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
-        loss_scale_factor=None,
-        grad_clipping=None,
-        train_step_lbn=None,
-        loss_scale_policy=None,
-        variables=None,
-    ):
+        loss_scale_factor: float | None = None,
+        grad_clipping: GradClipping | None = None,
+        train_step_lbn: Any = None,
+        loss_scale_policy: LossScalePolicy | None = None,
+        variables: VariableSelection | None = None,
+    ) -> None:
         Optimizer.__init__(
             self, lr_scheduler, loss_scale_factor, grad_clipping, train_step_lbn, loss_scale_policy, variables
         )

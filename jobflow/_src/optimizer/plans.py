@@ -215,7 +215,8 @@ def build_plans(
     ``row_sparse_names``: the variables updated row-sparsely (indexed slices)."""
     regularizers = regularizers or {}
     sparse = _check_row_sparse(row_sparse_names, trainable, regularizers, job_name)
-    plans, owner = [], {}
+    plans: list[OptimizerPlan] = []
+    owner: dict[str, Optimizer] = {}
     for i, opt in enumerate(top.leaves()):
         names = select_variables(opt, trainable, job_name)
         for n in names:

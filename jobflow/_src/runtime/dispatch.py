@@ -238,7 +238,7 @@ class InfoPacker:
     dtypes again, bit for bit. The layout is recorded when the program is traced.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.layout: list = []  # (key, dtype, shape, offset, nbytes)
 
     def pack(self, info: dict):

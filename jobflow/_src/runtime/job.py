@@ -26,6 +26,8 @@ call goes down through them, never back:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +58,7 @@ class Job:
       num_discovery_traces: how many abstract discovery runs of the body happened.
     """
 
-    def __init__(self, fn, type: str, config: FunctionConfig):
+    def __init__(self, fn: Callable[..., Any], type: str, config: FunctionConfig) -> None:
         _refuse_inside_trace(getattr(fn, "__name__", repr(fn)), "defined")
         self.definition = d = JobDefinition(fn, type, config)
         self.fn, self.name, self.type, self.config = fn, d.name, d.type, d.config
@@ -64,7 +66,7 @@ class Job:
         self._waits = d.waits  # a call waits for (and converts) its result
         self.num_traces = 0
         self.num_discovery_traces = 0
-        self._session_id = None
+        self._session_id: int | None = None
         self._forget()
         functools.update_wrapper(self, fn)
         _session.default_session().jobs[self.name] = self
@@ -164,7 +166,7 @@ class Job:
         _refuse_inside_trace(self.name, "compiled")
         if example_args or example_kwargs:
             arrays = self.definition.check_inputs(example_args, example_kwargs)
-            shapes = tuple(tuple(x.shape) for x in arrays)
+            shapes: tuple | None = tuple(tuple(x.shape) for x in arrays)
         else:
             shapes = self.definition.static_shapes()
             if shapes is None:
@@ -176,7 +178,7 @@ class Job:
         return self
 
     @_tracebacks.boundary(lambda job: job.fn)  # user errors show no jobflow frame
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         sess = self._session()
         if sess.callback_errors or _trace.current() is not None:
             self._before_call(sess)
@@ -230,7 +232,7 @@ class Job:
         return _dispatch.deferred_result(self.name, self.return_spec.kind, sess, out, program.to_host)
 
     @_tracebacks.boundary(lambda job: job.fn)
-    def run_steps(self, *args, **kwargs):
+    def run_steps(self, *args: Any, **kwargs: Any) -> Any:
         """Runs ``K`` steps of the job in one call: ``job.run_steps(x_stack, y_stack)``.
 
         Every argument is a stack of ``K >= 1`` batches along a new leading axis (shape
@@ -351,7 +353,9 @@ def _scalar(value):
 
 
 @_tracebacks.boundary()
-def global_function(type: str = "predict", function_config: FunctionConfig | None = None):
+def global_function(
+    type: str | Callable[..., Any] = "predict", function_config: FunctionConfig | None = None
+) -> Callable[[Callable[..., Any]], Job] | Job:
     """Declares a job: ``@flow.global_function(type="train", function_config=cfg)``.
 
     Args:
@@ -374,7 +378,7 @@ def global_function(type: str = "predict", function_config: FunctionConfig | Non
         )
 
     @_tracebacks.boundary()
-    def decorate(fn):
+    def decorate(fn: Callable[..., Any]) -> Job:
         if not callable(fn):
             raise JobDefinitionError(f"global_function decorates a function; got {fn!r}")
         return Job(fn, type, function_config)

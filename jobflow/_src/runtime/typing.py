@@ -145,7 +145,9 @@ class Future:
     ``numpy_list()``, ``numpy(i)``). The result can be taken once, as in OneFlow.
     """
 
-    def __init__(self, outputs, convert: Callable[[Any], Any], submit: Callable[[Callable[[], None]], None]):
+    def __init__(
+        self, outputs: Any, convert: Callable[[Any], Any], submit: Callable[[Callable[[], None]], None]
+    ) -> None:
         self._outputs = outputs
         self._convert = convert
         self._submit = submit  # queues a function on the session's callback thread

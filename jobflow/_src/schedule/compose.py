@@ -64,7 +64,7 @@ class Join(Schedule):
 
 
 @checked_arguments
-def join(schedules, boundaries, *, step: str) -> Join:
+def join(schedules: Sequence[Any], boundaries: Sequence[int], *, step: str | Sequence[str]) -> Join:
     """Runs ``schedules`` one after the other, switching at ``boundaries``.
 
     Args:
@@ -96,7 +96,7 @@ class Product(Schedule):
 
 
 @checked_arguments
-def product(*schedules) -> Product:
+def product(*schedules: Any) -> Product:
     """The pointwise product of the given schedules."""
     return Product(list(schedules))
 
@@ -127,7 +127,7 @@ class Chain(Schedule):
 
 
 @checked_arguments
-def chain(*schedules) -> Chain:
+def chain(*schedules: Any) -> Chain:
     """Chains schedules: each takes the previous one's output as its base."""
     return Chain(list(schedules))
 

@@ -17,6 +17,7 @@ Name collisions: MindSpore's ``CosineDecayLR(min_lr, max_lr, decay_steps)`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -49,7 +50,7 @@ __all__ = [
 
 
 @checked_arguments
-def piecewise_constant_lr(milestone, learning_rates) -> list[float]:
+def piecewise_constant_lr(milestone: Sequence[int], learning_rates: Sequence[float]) -> list[float]:
     """``lr[i] = learning_rates[t]`` for ``i`` in ``[milestone[t-1], milestone[t])``
     (``milestone[-1]`` = 0); the list has ``milestone[-1]`` entries."""
     fn = "piecewise_constant_lr"
@@ -81,7 +82,14 @@ def _decay_args(fn, learning_rate, decay_rate, is_stair):
 
 
 @checked_arguments
-def exponential_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
+def exponential_decay_lr(
+    learning_rate: float,
+    decay_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    is_stair: bool = False,
+) -> list[float]:
     """``lr * decay_rate ** (e / D)``; ``** floor(e / D)`` with ``is_stair``."""
     fn = "exponential_decay_lr"
     lr, rate, stair = _decay_args(fn, learning_rate, decay_rate, is_stair)
@@ -90,7 +98,14 @@ def exponential_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, 
 
 
 @checked_arguments
-def natural_exp_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
+def natural_exp_decay_lr(
+    learning_rate: float,
+    decay_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    is_stair: bool = False,
+) -> list[float]:
     """``lr * exp(-decay_rate * e)``; ``exp(-decay_rate * D * floor(e / D))`` with
     ``is_stair`` (``decay_epoch`` is unused otherwise: MindSpore's code)."""
     fn = "natural_exp_decay_lr"
@@ -100,7 +115,14 @@ def natural_exp_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, 
 
 
 @checked_arguments
-def inverse_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, decay_epoch, is_stair=False):
+def inverse_decay_lr(
+    learning_rate: float,
+    decay_rate: float,
+    total_step: int,
+    step_per_epoch: int,
+    decay_epoch: int,
+    is_stair: bool = False,
+) -> list[float]:
     """``lr / (1 + decay_rate * e / D)``; ``lr / (1 + decay_rate * floor(e / D))`` with ``is_stair``."""
     fn = "inverse_decay_lr"
     lr, rate, stair = _decay_args(fn, learning_rate, decay_rate, is_stair)
@@ -109,7 +131,9 @@ def inverse_decay_lr(learning_rate, decay_rate, total_step, step_per_epoch, deca
 
 
 @checked_arguments
-def cosine_decay_lr(min_lr, max_lr, total_step, step_per_epoch, decay_epoch):
+def cosine_decay_lr(
+    min_lr: float, max_lr: float, total_step: int, step_per_epoch: int, decay_epoch: int
+) -> list[float]:
     """``min_lr + (max_lr - min_lr) / 2 * (1 + cos(pi * min(e, D) / D))``; ``min_lr < max_lr``."""
     fn = "cosine_decay_lr"
     lo = checks.number(fn, "min_lr", min_lr, low=0)
@@ -147,7 +171,7 @@ def polynomial_decay_lr(
 
 
 @checked_arguments
-def warmup_lr(learning_rate, total_step, step_per_epoch, warmup_epoch):
+def warmup_lr(learning_rate: float, total_step: int, step_per_epoch: int, warmup_epoch: int) -> list[float]:
     """``lr * min(e, W) / W`` (0 at the first step)."""
     fn = "warmup_lr"
     lr = checks.number(fn, "learning_rate", learning_rate, low=0)

@@ -84,18 +84,18 @@ def _cos_factor(t, w, n, num_cycles):
     return half_cos(2 * u, m - 2 * u)
 
 
-def _steps(fn, name, value, low=0):
+def _steps(fn: str, name: str, value: Any, low: int = 0) -> int:
     return checks.integer(fn, name, value, low=low)
 
 
 @checked_arguments
-def get_constant_schedule(base_lr) -> TransformersSchedule:
+def get_constant_schedule(base_lr: float) -> TransformersSchedule:
     """``f(t) = 1``."""
     return TransformersSchedule("constant", base_lr, lambda t: jnp.ones(jnp.shape(t), jnp.float32))
 
 
 @checked_arguments
-def get_constant_schedule_with_warmup(base_lr, num_warmup_steps) -> TransformersSchedule:
+def get_constant_schedule_with_warmup(base_lr: float, num_warmup_steps: int) -> TransformersSchedule:
     """``f(t) = t / max(1, W)`` for ``t < W``, else 1."""
     w = _steps("constant_with_warmup", "num_warmup_steps", num_warmup_steps)
     return TransformersSchedule(
@@ -104,7 +104,9 @@ def get_constant_schedule_with_warmup(base_lr, num_warmup_steps) -> Transformers
 
 
 @checked_arguments
-def get_linear_schedule_with_warmup(base_lr, num_warmup_steps, num_training_steps) -> TransformersSchedule:
+def get_linear_schedule_with_warmup(
+    base_lr: float, num_warmup_steps: int, num_training_steps: int
+) -> TransformersSchedule:
     """Warmup, then ``f(t) = max(0, (N - t) / max(1, N - W))``."""
     fn = "linear"
     w, n = (
@@ -121,7 +123,9 @@ def get_linear_schedule_with_warmup(base_lr, num_warmup_steps, num_training_step
 
 
 @checked_arguments
-def get_cosine_schedule_with_warmup(base_lr, num_warmup_steps, num_training_steps, num_cycles=0.5):
+def get_cosine_schedule_with_warmup(
+    base_lr: float, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5
+) -> TransformersSchedule:
     """Warmup, then ``f(t) = max(0, (1 + cos(2 pi c p)) / 2)``, ``p = (t - W) / max(1, N - W)``.
 
     ``p`` is not clamped: after ``N`` the rate rises again (transformers' behaviour).
@@ -194,7 +198,9 @@ def get_polynomial_decay_schedule_with_warmup(
 
 
 @checked_arguments
-def get_inverse_sqrt_schedule(base_lr, num_warmup_steps, timescale=None):
+def get_inverse_sqrt_schedule(
+    base_lr: float, num_warmup_steps: int, timescale: int | None = None
+) -> TransformersSchedule:
     """Warmup, then ``f(t) = 1 / sqrt((t + timescale - W) / timescale)``; ``timescale``
     defaults to ``W`` (10 000 when ``W = 0``)."""
     fn = "inverse_sqrt"
@@ -338,7 +344,7 @@ def get_wsd_schedule(
 
 
 @checked_arguments
-def get_reduce_on_plateau_schedule(base_lr, **kwargs) -> ReduceLROnPlateau:
+def get_reduce_on_plateau_schedule(base_lr: float, **kwargs: Any) -> ReduceLROnPlateau:
     """transformers' ``reduce_lr_on_plateau``: PyTorch's ``ReduceLROnPlateau(**kwargs)``."""
     return ReduceLROnPlateau(base_lr, **kwargs)
 

@@ -9,6 +9,8 @@ arrays and code written for OneFlow's blobs both work on it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["Blob", "as_blob"]
@@ -24,7 +26,7 @@ class Blob(np.ndarray):
 
     _parts: list | None = None
 
-    def __array_finalize__(self, obj):
+    def __array_finalize__(self, obj: object) -> None:
         self._parts = None  # views and results of arithmetic are plain blobs
 
     def numpy(self, parallel_id: int | None = None) -> np.ndarray:
@@ -62,7 +64,7 @@ class Blob(np.ndarray):
         return self.numpy_list()
 
 
-def as_blob(array, parts=None) -> Blob:
+def as_blob(array: Any, parts: list | None = None) -> Blob:
     """``array`` as a :class:`Blob`; ``parts``: the per-device arrays (mirrored view)."""
     blob = np.asarray(array).view(Blob)
     if parts is not None:

@@ -13,6 +13,7 @@ They live in a private descriptor pool, so they never clash with an installed On
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.internal import builder
@@ -33,12 +34,20 @@ TYPES = {
 }
 
 
-def field(name: str, number: int, type_: str, *, default=None, label: str = "optional", oneof=None):
+def field(
+    name: str,
+    number: int,
+    type_: str,
+    *,
+    default: Any = None,
+    label: str = "optional",
+    oneof: str | None = None,
+) -> tuple:
     """One field: ``type_`` a scalar type name, ``"enum:Name"`` or ``"message:Name"``."""
     return (name, number, type_, default, label, oneof)
 
 
-def _add_field(msg, package: str, spec, oneofs: list) -> None:
+def _add_field(msg: Any, package: str, spec: tuple, oneofs: list) -> None:
     name, number, type_, default, label, oneof = spec
     f = msg.field.add(name=name, number=number)
     f.label = {"optional": _F.LABEL_OPTIONAL, "required": _F.LABEL_REQUIRED, "repeated": _F.LABEL_REPEATED}[

@@ -300,8 +300,9 @@ class FunctionConfig:
         loaded, shared CPU core); off, one attribute test (docs/reliability.md).
         """
         self.settings["check_input_values"] = _check_bool("check_input_values", enabled)
+        return self
 
-    def summary(self, logdir, every_n_steps: int = 1):
+    def summary(self, logdir: str | os.PathLike | None, every_n_steps: int = 1) -> FunctionConfig:
         """Writes a train job's step scalars to TensorBoard event files in ``logdir``.
 
         Every ``every_n_steps``-th call's ``job.last_info`` scalars (``loss``, ``lr``,

@@ -257,7 +257,6 @@ def get_cosine_with_min_lr_schedule_with_warmup(
 _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
-@checked_arguments
 def _wsd_lengths(fn, num_warmup_steps, num_decay_steps, num_training_steps, num_stable_steps):
     """``(W, S, D)`` of a warmup-stable-decay schedule, checked; ``S`` from exactly one of
     ``num_stable_steps`` and ``num_training_steps - W - D``."""
@@ -280,6 +279,7 @@ def _wsd_lengths(fn, num_warmup_steps, num_decay_steps, num_training_steps, num_
     return w, s, d
 
 
+@checked_arguments
 def get_wsd_schedule(
     base_lr: float,
     num_warmup_steps: int,

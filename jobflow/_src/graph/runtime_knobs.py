@@ -14,6 +14,9 @@ processes (``graph/env.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 
 __all__ = ["recorded", "make_setter", "CONFIG_KNOBS", "COLLECTIVE_BOXING_KNOBS", "ENV_KNOBS"]
@@ -100,17 +103,18 @@ def check_value(where: str, value, kind: type):
     return value
 
 
-def make_setter(prefix: str, name: str, spec: tuple):
+def make_setter(prefix: str, name: str, spec: tuple) -> Callable[..., None]:
     """The setter ``name(val)`` of one knob: checks, records under ``prefix.name``, returns None."""
     kind, default, what = spec
     where = f"flow.{prefix}.{name}"
 
-    def setter(val=default):
+    def setter(val: Any = default) -> None:
         if val is _REQUIRED:
             raise TypeError(f"{where}(val) needs {_a(kind)} argument")
         record(f"{prefix}.{name}", check_value(where, val, kind))
 
     setter.__name__ = setter.__qualname__ = name
+    setter.__annotations__ = {"val": kind, "return": None}
     setter.__doc__ = (
         f"OneFlow's ``{where}(val: {kind.__name__})``: accepted, no effect in jobflow "
         f"(it tuned {what}); the value is checked and recorded."

@@ -34,14 +34,14 @@ class TrainingProgress:
 
     def __init__(
         self,
-        job,
+        job: Job,
         total: int | None = None,
         completed: int = 0,
         description: str | None = None,
         console: Console | None = None,
         refresh_per_second: float = 4,
         transient: bool = False,
-    ):
+    ) -> None:
         self.job = job
         self._interval = 1.0 / refresh_per_second
         columns = (
@@ -104,7 +104,7 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def progress(job, total: int | None = None, **kwargs) -> TrainingProgress:
+def progress(job: Job, total: int | None = None, **kwargs: Any) -> TrainingProgress:
     """A :class:`TrainingProgress` bar for ``job`` (a train job) over ``total`` steps.
 
     Keyword arguments: ``completed`` (steps already done, e.g. after a resume),

@@ -7,7 +7,8 @@ batches. Blocking steps return the loss as a host number (the loop reads it ever
 jobflow job's initial variables, so the benchmark can check they compute the same losses.
 
 * tiny: ``dense 32 -> 1``, batch 8, mean squared error, SGD(lr 0.01, momentum 0.9).
-* MLP: ``784 -> 1024 -> 1024 -> 10`` (ReLU), batch 256, softmax cross-entropy, Adam(1e-3).
+* MLP: ``784 -> 1024 -> 1024 -> 10`` (ReLU), batch 256, softmax cross-entropy, Adam(1e-3) in
+  PyTorch's form (``flow.optimizer.pytorch.Adam``: the math of optax.adam and torch.optim.Adam).
 * LeNet: ``examples/lenet.py`` (conv 5x5x32 - pool - conv 5x5x64 - pool - dense 512 -
   dropout 0.5 - dense 10) on 1x28x28 images, batch 100, SGD momentum 0.9 with the example's
   cosine schedule, linear warmup and global-norm clipping 5.0 (OneFlow's momentum rule).
@@ -143,7 +144,7 @@ def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1, su
             h, sizes[-1], name="mlp_head", kernel_initializer=flow.xavier_uniform_initializer()
         )
         loss = flow.math.reduce_mean(flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        flow.optimizer.Adam(MLP["lr"]).minimize(loss)
+        flow.optimizer.pytorch.Adam(MLP["lr"]).minimize(loss)  # optax.adam's and torch.optim.Adam's math
         return loss
 
     return _declare(body, name, returns, config=config)

@@ -35,8 +35,9 @@ def test_init_save_load_round_trip(tmp_path):
         job(np.ones((4, 3), np.float32))
     trained = _values()
     path = str(tmp_path / "lenet_models_1")
-    check_point.save(path)
-    assert os.path.isdir(path) and os.listdir(path) == ["model.safetensors"]
+    check_point.save(path)  # OneFlow's snapshot layout, as OneFlow's CheckPoint wrote it
+    assert os.path.isdir(path) and os.path.isfile(os.path.join(path, "snapshot_done"))
+    assert os.path.isfile(os.path.join(path, "w", "out"))
     with pytest.raises(FileExistsError, match="already exists"):
         check_point.save(path)
     check_point.save(path, overwrite=True)
@@ -55,7 +56,9 @@ def test_oneflow_format_and_bad_paths(tmp_path):
     job(np.ones((4, 3), np.float32))
     saved = _values()
     check_point = flow.train.CheckPoint()
-    check_point.save(str(tmp_path / "of"), format="oneflow")
+    check_point.save(str(tmp_path / "js"), format="jobflow")
+    assert os.listdir(tmp_path / "js") == ["model.safetensors"]
+    check_point.save(str(tmp_path / "of"))
     assert (tmp_path / "of" / "snapshot_done").exists()
     flow.clear_default_session()
     _define()

@@ -33,8 +33,9 @@ class CheckPoint:
     """OneFlow v0.2's ``flow.train.CheckPoint()``: ``init()``, ``save(path)``, ``load(path)``.
 
     The methods are :func:`jobflow.checkpoint.save` / :func:`~jobflow.checkpoint.load`
-    with their defaults: ``save`` writes the directory ``path`` (``path/model.safetensors``;
-    ``format="oneflow"`` writes OneFlow's snapshot layout), atomically, and refuses a
+    and OneFlow's defaults: ``save`` writes the directory ``path`` in OneFlow's snapshot
+    layout (``<var>/out`` + ``meta``, ``snapshot_done``: programs and tools written for
+    OneFlow read it; ``format="jobflow"`` writes ``path/model.safetensors``), atomically, and refuses a
     non-empty existing ``path`` unless ``overwrite=True`` (OneFlow needed an empty or new
     directory too); ``load`` reads jobflow and OneFlow checkpoints, all or nothing.
     """
@@ -63,8 +64,9 @@ class CheckPoint:
             )
         sess.initialize_jobs()
 
-    def save(self, path: str, *, overwrite: bool = False, format: str = "jobflow") -> None:
-        """Saves every variable to the directory ``path`` (:func:`jobflow.checkpoint.save`)."""
+    def save(self, path: str, *, overwrite: bool = False, format: str = "oneflow") -> None:
+        """Saves every variable to the directory ``path`` (:func:`jobflow.checkpoint.save`), in
+        OneFlow's layout unless ``format="jobflow"``."""
         _checkpoint.save(_check_path("save", path), overwrite=overwrite, format=format)
 
     def load(

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from jobflow._src.core import dtypes as _dtypes
+from jobflow._src.core.counters import INT32_MAX  # step counters are int32 and never negative
 from jobflow._src.core.names import step_counter as step_counter_name
 from jobflow._src.core.version import __version__
 from jobflow._src.graph import env as _env
@@ -70,7 +71,6 @@ __all__ = [
 ]
 
 _STEP_PREFIX = step_counter_name("")
-_STEP_MAX = 2**31 - 1  # step counters are int32 and never negative
 
 
 class RawVariable:
@@ -226,10 +226,10 @@ def _counter_problems(values: Mapping[str, Any]) -> list[str]:
             continue
         if value.dtype.kind not in "biuf" or not value.size:
             continue
-        if not np.all((value >= 0) & (value <= _STEP_MAX)):
+        if not np.all((value >= 0) & (value <= INT32_MAX)):
             shown = value.reshape(-1)[0] if value.size == 1 else f"in [{value.min()}, {value.max()}]"
             problems.append(
-                f"{_safe.label(name)}: step counter {shown} is outside [0, {_STEP_MAX}] (2**31 - 1)"
+                f"{_safe.label(name)}: step counter {shown} is outside [0, {INT32_MAX}] (2**31 - 1)"
             )
     return problems
 

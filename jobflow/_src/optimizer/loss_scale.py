@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jobflow._src.core.arguments import CheckedArguments
+from jobflow._src.core.counters import INT32_MAX
 
 __all__ = [
     "LossScalePolicy",
@@ -68,7 +69,7 @@ def _count(owner: str, arg: str, value) -> int:
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
         or int(value) < 1
-        or int(value) > 2**31 - 1
+        or int(value) > INT32_MAX
     ):
         raise ValueError(f"{owner}({arg}) must be an int >= 1; got {arg}={value!r}")
     return int(value)

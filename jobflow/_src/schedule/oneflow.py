@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jobflow._src.core import checks
+from jobflow._src.core.counters import INT32_MAX
 from jobflow._src.schedule.base import Schedule, as_schedule
 from jobflow._src.schedule.compose import Chain, Join
 from jobflow._src.schedule.formulas import cos_mix, f32, int_step, ipow, lin_mix, poly_decay, split_float
@@ -45,8 +46,6 @@ __all__ = [
     "OneCycleLR",
     "ReduceLROnPlateau",
 ]
-
-_INT32_MAX = 2**31 - 1
 
 
 def _base(cls, value):
@@ -214,12 +213,12 @@ def restart_cycle(n: jax.Array, t0: int, t_mult: int) -> tuple[jax.Array, jax.Ar
         k = n // t0
         return k, n - k * t0, jnp.full_like(n, t0)
     starts, lengths = [0], [t0]
-    while starts[-1] + lengths[-1] <= _INT32_MAX:
+    while starts[-1] + lengths[-1] <= INT32_MAX:
         starts.append(starts[-1] + lengths[-1])
         lengths.append(lengths[-1] * t_mult)
     pad = 33 - len(starts)  # fixed table shapes (at most 32 cycles fit in int32)
-    start_table = np.asarray(starts + [_INT32_MAX] * pad, np.int32)
-    length_table = np.minimum(np.asarray(lengths + [_INT32_MAX] * pad, np.int64), _INT32_MAX).astype(np.int32)
+    start_table = np.asarray(starts + [INT32_MAX] * pad, np.int32)
+    length_table = np.minimum(np.asarray(lengths + [INT32_MAX] * pad, np.int64), INT32_MAX).astype(np.int32)
     k = jnp.searchsorted(jnp.asarray(start_table), n, side="right").astype(jnp.int32) - 1
     return k, n - jnp.asarray(start_table)[k], jnp.asarray(length_table)[k]
 

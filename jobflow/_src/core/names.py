@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "SYSTEM_PREFIX",
+    "STEP_COUNTER_PREFIX",
     "step_counter",
     "rng",
     "skipped_steps",
@@ -18,11 +19,12 @@ __all__ = [
 ]
 
 SYSTEM_PREFIX = "System-"
+STEP_COUNTER_PREFIX = "System-Train-TrainStep-"  # + the job name
 
 
 def step_counter(job_name: str) -> str:
     """A train job's step counter (OneFlow's name): int32, starts at 0."""
-    return f"System-Train-TrainStep-{job_name}"
+    return STEP_COUNTER_PREFIX + job_name
 
 
 def rng(job_name: str) -> str:

@@ -43,6 +43,7 @@ import numpy as np
 
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.core.counters import INT32_MAX  # step counters are int32 and never negative
+from jobflow._src.core.names import STEP_COUNTER_PREFIX
 from jobflow._src.core.names import step_counter as step_counter_name
 from jobflow._src.core.version import __version__
 from jobflow._src.graph import env as _env
@@ -69,8 +70,6 @@ __all__ = [
     "RawVariable",
     "FORMATS",
 ]
-
-_STEP_PREFIX = step_counter_name("")
 
 
 class RawVariable:
@@ -222,7 +221,7 @@ def _counter_problems(values: Mapping[str, Any]) -> list[str]:
     the next Adam step divide by zero; a larger one does not fit the int32 it is)."""
     problems = []
     for name, value in sorted(values.items()):
-        if not name.startswith(_STEP_PREFIX) or not isinstance(value, np.ndarray):
+        if not name.startswith(STEP_COUNTER_PREFIX) or not isinstance(value, np.ndarray):
             continue
         if value.dtype.kind not in "biuf" or not value.size:
             continue
@@ -497,9 +496,9 @@ def _on_primary(action: str, path: str, fn) -> None:
 def _step_counters(values: Mapping[str, np.ndarray]) -> dict[str, int]:
     """``{job: step}`` for the integer step counters among ``values``."""
     return {
-        n[len(_STEP_PREFIX) :]: int(np.asarray(v).reshape(-1)[0])
+        n[len(STEP_COUNTER_PREFIX) :]: int(np.asarray(v).reshape(-1)[0])
         for n, v in sorted(values.items())
-        if n.startswith(_STEP_PREFIX) and np.size(v) == 1 and np.asarray(v).dtype.kind in "biu"
+        if n.startswith(STEP_COUNTER_PREFIX) and np.size(v) == 1 and np.asarray(v).dtype.kind in "biu"
     }
 
 
@@ -514,7 +513,9 @@ def _describe_jobflow(path: str, file: str) -> CheckpointInfo:
     )
     problems: list[str] = []
     try:
-        counters = _step_counters(_sf.read_some(file, [n for n in entries if n.startswith(_STEP_PREFIX)]))
+        counters = _step_counters(
+            _sf.read_some(file, [n for n in entries if n.startswith(STEP_COUNTER_PREFIX)])
+        )
     except ValueError as e:
         counters, problems = {}, [f"cannot read the step counters ({e})"]
     return CheckpointInfo(path, "jobflow", variables, counters, tuple(problems))
@@ -530,7 +531,7 @@ def _describe_oneflow(path: str) -> CheckpointInfo:
         for n, (shape, dt) in scan.entries.items()
     ] + [VariableInfo(n, None, None, size, None) for n, size in scan.untyped.items()]
     counters, problems = {}, list(scan.problems)
-    for name in (n for n in scan.entries if n.startswith(_STEP_PREFIX)):
+    for name in (n for n in scan.entries if n.startswith(STEP_COUNTER_PREFIX)):
         try:
             counters.update(_step_counters({name: _of.read_var(path, name, *scan.entries[name])}))
         except ValueError as e:
@@ -655,7 +656,7 @@ class CheckpointManager:
                     f"call or compile the train job first, or pass step="
                 )
             return int(_sharding.to_numpy(store[name]))
-        counters = sorted(n for n in store if n.startswith(_STEP_PREFIX))
+        counters = sorted(n for n in store if n.startswith(STEP_COUNTER_PREFIX))
         if len(counters) != 1:
             found = ", ".join(counters) or "none"
             raise RuntimeError(

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from jobflow._src.core.names import step_counter as step_counter_name
+from jobflow._src.core.names import STEP_COUNTER_PREFIX
 from jobflow._src.io import checkpoint as _checkpoint
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime.session import default_session
 
 __all__ = ["CheckPoint"]
-
-_STEP_PREFIX = step_counter_name("")
 
 
 def _check_path(method: str, path) -> str:
@@ -52,9 +50,9 @@ class CheckPoint:
         """
         sess = default_session()
         trained = sorted(
-            name[len(_STEP_PREFIX) :]
+            name[len(STEP_COUNTER_PREFIX) :]
             for name, value in sess.store.items()
-            if name.startswith(_STEP_PREFIX) and np.any(_sharding.to_numpy(value) != 0)
+            if name.startswith(STEP_COUNTER_PREFIX) and np.any(_sharding.to_numpy(value) != 0)
         )
         if trained:
             raise RuntimeError(

@@ -281,3 +281,63 @@ def test_wide_and_deep_style_features_round_trip(tmp_path):
     np.testing.assert_array_equal(deep, np.stack([r["deep_sparse_fields"] for r in rows]))
     labels = decoders.decode_raw(decoders.parse_batch(batch), "labels", shape=(1,), dtype=np.int32)
     np.testing.assert_array_equal(labels[:, 0], [r["labels"][0] for r in rows])
+
+
+# -- decoder semantics (OneFlow's ofrecord_decoder_kernels.cpp) ---------------------------
+
+
+def test_decode_raw_conversion_padding_and_bytes_as_int8():
+    recs = [
+        serialize_record({"f": np.array([1.9, -1.9, 3.0], np.float32), "b": b"\x01\xc8"}),
+        serialize_record({"f": np.array([7.5], np.float64), "b": b"\x05\x06\x07\x08\x09"}),
+    ]
+    with pytest.raises(flow.errors.DataError, match="holds 1 values"):
+        decoders.decode_raw(recs, "f", (3,), np.int32)
+    for flag in ("dim1_varying_length", "auto_zero_padding"):
+        got = decoders.decode_raw(recs, "f", (3,), np.int32, **{flag: True})
+        np.testing.assert_array_equal(got, [[1, -1, 3], [7, 0, 0]])  # static_cast truncates, zeros pad
+    with pytest.raises(flow.errors.DataError, match="at most 2"):
+        decoders.decode_raw(recs, "f", (2,), np.int32, auto_zero_padding=True)
+    # bytes are signed chars: 0xc8 is -56 in int32/float outputs, 200 in uint8; cut or zero-filled
+    np.testing.assert_array_equal(decoders.decode_raw(recs, "b", (3,), np.int32), [[1, -56, 0], [5, 6, 7]])
+    np.testing.assert_array_equal(decoders.decode_raw(recs, "b", (2,), np.uint8), [[1, 200], [5, 6]])
+    got = decoders.decode_raw(recs, "b", (1, 2), np.float64)
+    assert got.shape == (2, 1, 2) and got.dtype == np.float64 and got[0, 0, 1] == -56.0
+
+
+def test_random_crop_windows_follow_oneflows_rule():
+    rng = np.random.default_rng(0)
+    area, ratio = (0.08, 1.0), (0.75, 1.333333)
+    for _ in range(300):
+        H, W = (int(v) for v in rng.integers(1, 300, size=2))
+        y, x, h, w = decoders.random_crop_window(H, W, rng, 10, area, ratio)
+        assert 0 <= y <= H - h and 0 <= x <= W - w and h >= 1 and w >= 1
+    # a square image has room for every ratio: the window's area and ratio are in range
+    for _ in range(200):
+        y, x, h, w = decoders.random_crop_window(200, 200, rng, 10, area, ratio)
+        assert 0.75 - 0.02 <= w / h <= 1.333333 + 0.02
+        assert h * w <= 200 * 200 and h * w >= 0.08 * 200 * 200 * 0.9
+    # a 1x100 strip: H * maxW < min_area, so OneFlow takes (H, maxW) = (1, 1)
+    assert decoders.random_crop_window(1, 100, rng, 10, (0.5, 1.0), ratio)[2:] == (1, 1)
+    # W * maxH < min_area: (maxH, W)
+    assert decoders.random_crop_window(100, 10, rng, 10, (0.9, 1.0), (1.0, 1.0))[2:] == (10, 10)
+    # ratio 1.5 on a square: one attempt fits only when the area draw is <= 2/3; otherwise
+    # OneFlow's fallback clamps the whole image to the ratio: (int(100 / 1.5), 100)
+    sizes = {decoders.random_crop_window(100, 100, rng, 1, (0.5, 1.0), (1.5, 1.5))[2:] for _ in range(60)}
+    assert (66, 100) in sizes and len(sizes) > 5
+    assert all(w <= 100 and abs(w / h - 1.5) < 0.03 for h, w in sizes - {(66, 100)})
+
+
+def test_decode_image_random_crop_is_a_crop_of_the_image_and_seeded():
+    rng = np.random.default_rng(3)
+    ((img, enc),) = _images(1, rng)
+    batch = [serialize_record({"encoded": enc})] * 6
+    crops = decoders.decode_image_random_crop(batch, "encoded", rng=np.random.default_rng(5))
+    again = decoders.decode_image_random_crop(batch, "encoded", rng=5)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(crops, again))
+    windows_rng = np.random.default_rng(5)
+    for crop in crops:
+        y, x, h, w = decoders.random_crop_window(img.shape[0], img.shape[1], windows_rng)
+        np.testing.assert_array_equal(crop, img[y : y + h, x : x + w])
+    rgb = decoders.decode_image_random_crop(batch[:1], "encoded", color_space="RGB", rng=5)[0]
+    np.testing.assert_array_equal(rgb, crops[0][..., ::-1])

@@ -175,9 +175,14 @@ def test_restore_rejects_other_settings_and_keeps_position(tmp_path):
     other = OFRecordSource(str(tmp_path), random_shuffle=True, shuffle_buffer_size=2, seed=2)
     with pytest.raises(flow.errors.ArgumentError, match=r"other settings: seed=2 \(this source: 1\)"):
         source.restore(other.state())
-    bad = dict(before, buffer=[[0, 5]])
-    with pytest.raises(flow.errors.ArgumentError, match="inconsistent"):
-        source.restore(bad)
+    for bad in [
+        dict(before, buffer=[[0, 5]]),  # two records buffered
+        dict(before, parts=[0, 0]),  # not the part order of its epoch
+        dict(before, offset=10**9),  # past the end of its file
+        dict(before, rng=None),
+    ]:
+        with pytest.raises(flow.errors.ArgumentError, match="inconsistent"):
+            source.restore(bad)
     with pytest.raises(flow.errors.ArgumentError, match="malformed"):
         source.restore({k: v for k, v in before.items() if k != "offset"})
     with pytest.raises(flow.errors.DataError, match="byte offset 1"):  # not a record boundary

@@ -283,6 +283,8 @@ class OFRecordSource:
                 and checks.integer(owner, "offset", pos["offset"]) >= 0
                 and checks.integer(owner, "records_in_epoch", pos["records_in_epoch"]) >= 0
                 and (pos["rng"] is None) == (not self.random_shuffle)
+                and parts == self.parts_of_epoch(pos["epoch"])
+                and pos["offset"] <= os.path.getsize(self.paths[parts[pos["file_index"]]])
             )
             if pos["buffer"] is not None:
                 pos["buffer"] = [(int(p), int(o)) for p, o in pos["buffer"]]
@@ -290,7 +292,7 @@ class OFRecordSource:
                 ok = ok and all(0 <= p < self.data_part_num and o >= 0 for p, o in pos["buffer"])
             if pos["rng"] is not None:
                 MinstdRand0(checks.integer(owner, "rng", pos["rng"]))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OSError) as e:
             raise ArgumentError(
                 f"{owner}(state) is malformed ({type(e).__name__}: {e}); got {state!r:.200}"
             ) from None

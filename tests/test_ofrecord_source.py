@@ -211,3 +211,16 @@ def test_writer_then_source_reads_oneflow_padded_names(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000", "train-001"]
     source = OFRecordSource(str(tmp_path), 2, part_name_prefix="train-", part_name_suffix_length=3)
     assert ids(source.next_records(4)) == [0, 2, 1, 3]
+
+
+def test_empty_parts_with_shuffle_after_epoch(tmp_path):
+    # one record in eight parts: after each epoch the part holding it moves in the order,
+    # so the reader may pass up to 2 * 8 - 1 empty parts between two records
+    make_dataset(tmp_path, [1] + [0] * 7)
+    source = OFRecordSource(str(tmp_path), 8, shuffle_after_epoch=True, seed=0)
+    assert ids(source.next_records(20)) == [0] * 20
+    assert source.epoch == 19
+    state = source.state()
+    assert ids(source.next_records(3)) == [0] * 3
+    source.restore(state)
+    assert source.epoch == 19

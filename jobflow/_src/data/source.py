@@ -170,8 +170,11 @@ class OFRecordSource:
             it.close()
 
     def _next_in_stream(self) -> tuple[int, int, bytes]:
-        """``(part, byte offset, record)``: the next record of this rank's endless stream."""
-        for _ in range(len(self._parts) + 1):
+        """``(part, byte offset, record)``: the next record of this rank's endless stream.
+
+        Ends: each pass of the loop moves to the next file, and a whole epoch without a
+        record raises in :meth:`_end_epoch`, so at most two epochs' files are visited."""
+        while True:
             part = self._parts[self._file_index]
             if self._iter is None:
                 self._iter = iter_records(self.paths[part], start=self._offset, validate=self.validate)
@@ -186,7 +189,6 @@ class OFRecordSource:
             self._offset = 0
             if self._file_index == len(self._parts):
                 self._end_epoch()
-        raise AssertionError("unreachable: _end_epoch raises for an epoch without records")
 
     def _end_epoch(self) -> None:
         if self._records_in_epoch == 0:

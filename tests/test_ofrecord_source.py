@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import jobflow as flow
 from jobflow._src.data.cpp_random import MinstdRand0, seed_seq_generate
@@ -224,3 +226,36 @@ def test_empty_parts_with_shuffle_after_epoch(tmp_path):
     assert ids(source.next_records(3)) == [0] * 3
     source.restore(state)
     assert source.epoch == 19
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=1, max_size=5),
+    world=st.integers(1, 3),
+    random_shuffle=st.booleans(),
+    shuffle_after_epoch=st.booleans(),
+    buffer=st.integers(1, 10),
+    seed=st.integers(-(2**40), 2**40),
+    cut=st.integers(0, 60),
+)
+def test_restore_property(
+    tmp_path_factory, sizes, world, random_shuffle, shuffle_after_epoch, buffer, seed, cut
+):
+    world = min(world, len(sizes))
+    path = tmp_path_factory.mktemp("ds")
+    make_dataset(path, sizes)
+    for rank in range(world):
+        kwargs = dict(
+            random_shuffle=random_shuffle,
+            shuffle_buffer_size=buffer,
+            shuffle_after_epoch=shuffle_after_epoch,
+            seed=seed,
+            rank=rank,
+            world=world,
+        )
+        reference = OFRecordSource(str(path), len(sizes), **kwargs).next_records(cut + 25)
+        first = OFRecordSource(str(path), len(sizes), **kwargs)
+        first.next_records(cut)
+        resumed = OFRecordSource(str(path), len(sizes), **kwargs)
+        resumed.restore(json.loads(json.dumps(first.state())))
+        assert reference[cut:] == resumed.next_records(25)

@@ -119,7 +119,9 @@ class Placement:
     """A set of devices: ``device_tag`` ("cpu"/"gpu") and machine:device ranges.
 
     Use it as ``function_config.default_placement_scope(placement)`` or as a context
-    manager in a job body (every op of a job runs on one placement).
+    manager in a job body. A job runs one program over the union of the devices of all
+    the placements it names; a placement naming part of them is a layout hint
+    (``docs/placement.md``, "Several placements in one job").
     """
 
     device_tag: str

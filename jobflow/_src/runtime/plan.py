@@ -7,8 +7,8 @@ or a session initializing its jobs) asks :func:`make_plan`, which, in order,
 2. *discovers* the body (:func:`discover`): one abstract run under ``jax.eval_shape``
    that records the variables, the ``minimize`` call, the non-trainable variables ops
    update, whether the body draws random numbers, and the placements it enters;
-3. chooses the devices and the mesh (:func:`job_devices`) and checks that the batch
-   divides across them;
+3. chooses the devices (:func:`job_devices`: the union of the job's placements) and the
+   mesh, and checks that the batch divides across them;
 4. creates in the store, all or nothing, the variables and the job's system state (RNG
    key, step counter, loss-scale state and skip counters of its one :class:`StepGuard`),
    then the optimizer slots of the optimizer plans (``optimizer.base.build_plans``);
@@ -153,17 +153,30 @@ def _check_minimize(job_name: str, calls: int) -> None:
 
 
 def job_devices(definition, disc: Discovery) -> list:
-    """The devices of the job's one placement: its ``default_placement_scope`` or the one its
-    body enters (they must agree), else the default placement."""
+    """The devices of the job: the union of its placements, else the default placement.
+
+    The placements are its ``default_placement_scope`` and those its body enters; the
+    union keeps the order in which devices first appear (the config's placement first,
+    then the body's in the order entered). Every placement is resolved, so one that names a
+    missing device raises (a ``"gpu"`` placement on a machine without GPUs, too). A job
+    that names accelerator and CPU placements runs on the accelerators' devices: its CPU
+    placements are layout hints (``docs/placement.md``, "Several placements in one job").
+    """
     chosen = definition.config.settings["default_placement_scope"]
-    named = set(disc.placements) | ({chosen} if chosen is not None else set())
-    if len(named) > 1:
+    named = list(dict.fromkeys([*([chosen] if chosen is not None else []), *disc.placements]))
+    if not named:
+        return _scope.default_placement().devices()
+    resolved = [(p, p.devices()) for p in named]
+    platforms = {d.platform for _, devs in resolved for d in devs}
+    if len(platforms) > 1:
+        resolved = [(p, devs) for p, devs in resolved if p.device_tag != "cpu"]
+        platforms = {d.platform for _, devs in resolved for d in devs}
+    if len(platforms) > 1:
         raise JobDefinitionError(
-            f"job {definition.name!r} uses several placements (its default_placement_scope and those "
-            f"entered in its body: {sorted(map(repr, named))}); jobflow compiles a job into one "
-            f"program on one set of devices"
+            f"job {definition.name!r} names placements on several kinds of accelerator "
+            f"({sorted(map(repr, (p for p, _ in resolved)))}); one job runs on one kind of device"
         )
-    return (named.pop() if named else _scope.default_placement()).devices()
+    return list(dict.fromkeys(d for _, devs in resolved for d in devs))
 
 
 # ---------------------------------------------------------------------------- system state

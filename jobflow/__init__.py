@@ -16,6 +16,7 @@ from numpy import dtype as dtype
 from jobflow import checkpoint as checkpoint
 from jobflow import config as config
 from jobflow import data as data
+from jobflow import distribute as distribute
 from jobflow import distributed as distributed
 from jobflow import errors as errors
 from jobflow import layers as layers

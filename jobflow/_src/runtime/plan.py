@@ -31,6 +31,7 @@ import numpy as np
 from jobflow._src.core import names as store_names
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import JobDefinitionError
+from jobflow._src.graph import distribute as _distribute
 from jobflow._src.graph import env as _env
 from jobflow._src.graph import scope as _scope
 from jobflow._src.graph.variables import VariableSpec
@@ -40,7 +41,7 @@ from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime.session import StoreAccess
 from jobflow._src.runtime.step_guard import StepGuard
 
-__all__ = ["Discovery", "Plan", "discover", "job_devices", "make_plan"]
+__all__ = ["Discovery", "Plan", "discover", "job_devices", "job_mesh", "job_placement", "make_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,8 @@ class Plan:
     Attributes:
       shapes: the per-step input shapes (one tuple per argument).
       discovery: the :class:`Discovery` of the body for those shapes.
-      devices / mesh: where the job runs (a one-axis mesh over ``devices``).
+      devices / mesh: where the job runs (a one-axis mesh over ``devices``, or a 2-D
+        ``("data", "model")`` mesh for a placement with a hierarchy).
       optimizer_plans: the ``OptimizerPlan`` list of a train job (empty for predict).
       guard: the job's :class:`StepGuard` (train jobs; None for predict).
       var_names: the model variables the body reads.
@@ -152,9 +154,9 @@ def _check_minimize(job_name: str, calls: int) -> None:
         )
 
 
-def job_devices(definition, disc: Discovery) -> list:
-    """The devices of the job's one placement: its ``default_placement_scope`` or the one its
-    body enters (they must agree), else the default placement."""
+def job_placement(definition, disc: Discovery) -> _scope.Placement:
+    """The job's one placement: its ``default_placement_scope`` or the one its body enters
+    (they must agree), else the default placement."""
     chosen = definition.config.settings["default_placement_scope"]
     named = set(disc.placements) | ({chosen} if chosen is not None else set())
     if len(named) > 1:
@@ -163,7 +165,26 @@ def job_devices(definition, disc: Discovery) -> list:
             f"entered in its body: {sorted(map(repr, named))}); jobflow compiles a job into one "
             f"program on one set of devices"
         )
-    return (named.pop() if named else _scope.default_placement()).devices()
+    return named.pop() if named else _scope.default_placement()
+
+
+def job_devices(definition, disc: Discovery) -> list:
+    """The devices of the job's one placement (:func:`job_placement`), in mesh order."""
+    return job_placement(definition, disc).devices()
+
+
+def job_mesh(definition, disc: Discovery):
+    """The job's mesh: one axis ``"data"``, or ``("data", "model")`` for a placement with a
+    2-D hierarchy (the consistent view only: a mirrored body runs once per device)."""
+    placement = job_placement(definition, disc)
+    mesh = _scope.mesh_for(placement.devices(), placement.hierarchy)
+    if definition.mirrored and len(mesh.axis_names) > 1:
+        raise JobDefinitionError(
+            f"job {definition.name!r} runs in the mirrored view on a placement with "
+            f"hierarchy={placement.hierarchy}; the mirrored view runs the body once per device and "
+            f"takes a one-dimensional placement (drop the hierarchy or use the consistent view)"
+        )
+    return mesh
 
 
 # ---------------------------------------------------------------------------- system state
@@ -245,17 +266,33 @@ def _optimizer_plans(definition, session, disc: Discovery) -> list[OptimizerPlan
     )
 
 
-def _slot_specs(definition, plans, values=None) -> list[VariableSpec]:
+def _slot_layout(slot: str, shape: tuple, plan, var_specs: dict) -> tuple:
+    """The layout a slot takes from its variable: the slot ``<var>-...`` of a variable
+    with a split layout and of the variable's shape shares it; others have none."""
+    owners = [v for v in plan.var_names if slot.startswith(f"{v}-") and v in var_specs]
+    if not owners:
+        return ()
+    owner = var_specs[max(owners, key=len)]
+    has_split = any(isinstance(d, _distribute.SplitDistribute) for d in owner.distribute)
+    return owner.distribute if has_split and tuple(owner.shape) == shape else ()
+
+
+def _slot_specs(definition, plans, values=None, var_specs=None) -> list[VariableSpec]:
     """The specs of the optimizer slots; ``values`` (``{slot name: initial value}``, taken)
-    gives their initializers, else they have none (for the checks before anything is made)."""
+    gives their initializers, else they have none (for the checks before anything is made).
+    ``var_specs`` (the job's variables) gives each slot its variable's split layout."""
+    var_specs = var_specs or {}
     return [
-        _system_spec(
-            n,
-            tuple(a.shape),
-            a.dtype,
-            None if values is None else _InitialValue(values.pop(n)),
-            definition.name,
-            kind="slot",
+        dataclasses.replace(
+            _system_spec(
+                n,
+                tuple(a.shape),
+                a.dtype,
+                None if values is None else _InitialValue(values.pop(n)),
+                definition.name,
+                kind="slot",
+            ),
+            distribute=_slot_layout(n, tuple(a.shape), plan, var_specs),
         )
         for plan in plans
         for n, a in zip(plan.slot_names, plan.slot_avals)
@@ -289,7 +326,7 @@ def create_state(session, definition, disc, system, plans, sharding_for) -> None
     session.add(specs, definition.seed, sharding_for)
     for plan in plans:
         values = plan.init_slots({n: session.store[n] for n in plan.var_names})
-        session.add(_slot_specs(definition, [plan], values), definition.seed, sharding_for)
+        session.add(_slot_specs(definition, [plan], values, disc.specs), definition.seed, sharding_for)
 
 
 # ---------------------------------------------------------------------------- state names
@@ -331,12 +368,18 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     if on_discovery is not None:
         on_discovery()
     disc = discover(definition, _steps.micro_shapes(definition.placeholders, shapes, micro))
-    devices = job_devices(definition, disc)
-    definition.check_divisible(shapes, devices)
+    mesh = job_mesh(definition, disc)
+    devices = list(mesh.devices.flat)
+    definition.check_divisible(shapes, _sharding.data_size(mesh))
     _steps.check_accumulation(
-        definition.name, definition.placeholders, shapes, micro, len(devices), definition.mirrored
+        definition.name,
+        definition.placeholders,
+        shapes,
+        micro,
+        _sharding.data_size(mesh),
+        definition.mirrored,
     )
-    mesh = _scope.mesh_for(devices)
+    _sharding.check_layouts(definition.name, disc.specs.values(), mesh, definition.mirrored)
     guard = (
         StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
     )

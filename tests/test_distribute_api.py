@@ -88,10 +88,13 @@ def test_a_mirrored_jobs_body_sees_the_mirrored_view_enabled():
     assert seen and all(seen)
 
 
-def _spec_of(build):
-    """The VariableSpec a predict job's body records for variable ``v``."""
+def _spec_of(build, placement=None):
+    """The VariableSpecs in the store after a predict job running ``build`` was called."""
+    cfg = flow.function_config()
+    if placement is not None:
+        cfg.default_placement_scope(placement)
 
-    @flow.global_function(type="predict")
+    @flow.global_function(type="predict", function_config=cfg)
     def job(x: tp.Numpy.Placeholder((4, 6))) -> tp.Numpy:
         return build(x)
 
@@ -102,12 +105,12 @@ def _spec_of(build):
 def test_get_variable_records_its_distribute_and_parallel_distribution():
     def build(x):
         init = flow.ones_initializer()
-        a = flow.get_variable("a", (6, 3), initializer=init, distribute=flow.distribute.split(1))
-        b = flow.get_variable("b", (6, 3), initializer=init, parallel_distribution=["B", "S(0)"])
-        c = flow.get_variable("c", (6, 3), initializer=init)
+        a = flow.get_variable("a", (6, 4), initializer=init, distribute=flow.distribute.split(1))
+        b = flow.get_variable("b", (6, 4), initializer=init, parallel_distribution=["B", "S(0)"])
+        c = flow.get_variable("c", (6, 4), initializer=init)
         return x @ (a + b + c)
 
-    specs = _spec_of(build)
+    specs = _spec_of(build, flow.scope.placement("cpu", "0:0-3", (2, 2)))
     assert specs["a"].distribute == (flow.distribute.split(1),)
     assert specs["b"].distribute == (flow.distribute.broadcast(), flow.distribute.split(0))
     assert specs["c"].distribute == ()

@@ -29,6 +29,8 @@ import re
 import warnings
 from typing import Any
 
+from jax.sharding import PartitionSpec as P
+
 from jobflow._src.core import trace as _trace
 from jobflow._src.graph import scope as _scope
 
@@ -44,6 +46,8 @@ __all__ = [
     "as_layout",
     "check_layout_rank",
     "layout_text",
+    "mesh_layout",
+    "partition_spec",
     "consistent_strategy",
     "mirrored_strategy",
     "consistent_strategy_enabled",
@@ -194,6 +198,41 @@ def layout_text(layout: tuple) -> str:
     if len(layout) == 1:
         return repr(layout[0])
     return "[" + ", ".join(map(repr, layout)) + "]"
+
+
+# ------------------------------------------------------------------ layouts on a job's mesh
+
+
+def mesh_layout(axis_names: tuple, layout: tuple) -> tuple:
+    """``layout`` with one distribute per mesh axis where it can: a single distribute on a
+    2-D mesh ``("data", "model")`` names the ``"model"`` axis, the ``"data"`` axis getting
+    ``auto()`` (for a variable: not split over ``"data"``)."""
+    if len(layout) == 1 and len(axis_names) == 2:
+        return (auto(), layout[0])
+    return layout
+
+
+def partition_spec(axis_names: tuple, layout: tuple, ndim: int, activation: bool = False) -> P | None:
+    """The ``PartitionSpec`` of an array of rank ``ndim`` with ``layout`` on a mesh with
+    ``axis_names``; None when the layout leaves the choice to jobflow (empty, or only
+    ``auto()``).
+
+    Each ``split(k)`` puts its mesh axis on dimension ``k`` (``[split(0), split(0)]`` on a
+    2-D mesh splits dimension 0 over ``("data", "model")``); ``broadcast()`` leaves the
+    array whole along its mesh axis, and so does ``auto()`` for a variable. For an
+    ``activation`` (``parallel_cast``), ``auto()`` on a mesh axis leaves every dimension
+    that no ``split`` names to XLA (``PartitionSpec.UNCONSTRAINED``: the batch keeps the
+    split XLA propagated). The caller has checked the ranks (``check_layout_rank``).
+    """
+    layout = mesh_layout(axis_names, layout)
+    if all(isinstance(d, AutoDistribute) for d in layout):
+        return None
+    dims: list[list[str]] = [[] for _ in range(ndim)]
+    for axis_name, d in zip(axis_names, layout):
+        if isinstance(d, SplitDistribute):
+            dims[d.axis].append(axis_name)
+    free = P.UNCONSTRAINED if activation and any(isinstance(d, AutoDistribute) for d in layout) else None
+    return P(*[free if not a else a[0] if len(a) == 1 else tuple(a) for a in dims])
 
 
 # ------------------------------------------------------------ OneFlow's deprecated aliases

@@ -200,7 +200,7 @@ def _stub(placements, cfg=None):
     config = flow.function_config()
     if cfg is not None:
         config.default_placement_scope(cfg)
-    definition = types.SimpleNamespace(name="job", config=config)
+    definition = types.SimpleNamespace(name="job", config=config, mirrored=False)
     disc = types.SimpleNamespace(placements=placements)
     return definition, disc
 
@@ -224,3 +224,14 @@ def test_without_placements_the_default_placement_is_used(monkeypatch):
     devices = _fake_platforms(monkeypatch, cpu=3)
     definition, disc = _stub([])
     assert plan_impl.job_devices(definition, disc) == devices["cpu"][:1]
+
+
+def test_the_hierarchy_of_a_placement_shapes_the_union_mesh():
+    grid = scope.placement("cpu", "0:0-3", hierarchy=[2, 2])
+    definition, disc = _stub([scope.placement("cpu", "0:1")], cfg=grid)
+    mesh = plan_impl.job_mesh(definition, disc)
+    assert mesh.axis_names == ("data", "model") and mesh.devices.shape == (2, 2)
+    assert list(mesh.devices.flat) == jax.devices("cpu")[:4]
+    definition, disc = _stub([scope.placement("cpu", "0:4-5")], cfg=grid)  # the union has 6 devices
+    with pytest.raises(JobDefinitionError, match=r"runs on 6 devices .* hierarchies \[\(2, 2\)\]"):
+        plan_impl.job_mesh(definition, disc)

@@ -1,11 +1,14 @@
 """Checkpoints of model-parallel state: gathered on save, resharded on load.
 
 An embedding model trains on 4 devices with its table, its dense weight and their Adam
-slots split across the devices; its checkpoint (both formats, and through
+slots split across the devices (by ``distribute=flow.distribute.split(0)`` /
+``model_distribute``, or by the ZeRO switches); its checkpoint (both formats, and through
 ``flow.train.CheckPoint``) loads onto 1 and onto 2 devices. Expectations: the loaded
 values are bitwise the saved ones, every array lives on the new job's devices (split where
 the new device count allows it), and training continues as the 4-device run does.
 """
+
+import types
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from jobflow._src.cli import main as cli
 from jobflow._src.runtime import session as session_impl
 
 ROWS, DIM, BATCH = 16, 8, 8
+HOW = ("jobflow", "oneflow", "checkpoint-api", "variables")
 
 
 def _jobs(devices: int, layout: str):
@@ -29,8 +33,11 @@ def _jobs(devices: int, layout: str):
         ids: tp.Numpy.Placeholder((BATCH,), dtype=flow.int32),
         labels: tp.Numpy.Placeholder((BATCH,), dtype=flow.int32),
     ) -> tp.Numpy:
-        table = flow.get_variable("table", (ROWS, DIM), initializer=flow.random_normal_initializer())
-        logits = flow.layers.dense(flow.gather(table, ids), 4, name="out")
+        split = flow.distribute.split(0) if layout == "split" else None
+        table = flow.get_variable(
+            "table", (ROWS, DIM), initializer=flow.random_normal_initializer(), distribute=split
+        )
+        logits = flow.layers.dense(flow.gather(table, ids), 4, name="out", model_distribute=split)
         loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         flow.optimizer.Adam(0.05).minimize(loss)
         return loss
@@ -57,6 +64,8 @@ def _store():
 def _save(path, how):
     if how == "checkpoint-api":
         flow.train.CheckPoint().save(str(path))
+    elif how == "variables":  # OneFlow's idiom: get_all_variables() saved as a var_dict
+        flow.checkpoint.save(str(path), flow.get_all_variables())
     else:
         flow.checkpoint.save(str(path), format=how)
 
@@ -64,6 +73,11 @@ def _save(path, how):
 def _load(path, how):
     if how == "checkpoint-api":
         return flow.train.CheckPoint().load(str(path))
+    if how == "variables":
+        flow.train.CheckPoint().init()  # discovers the jobs: their variables exist, in their layouts
+        values = flow.checkpoint.get(str(path))
+        flow.load_variables(values)
+        return types.SimpleNamespace(loaded=list(values))
     return flow.checkpoint.load(str(path))
 
 
@@ -73,7 +87,7 @@ def saved(tmp_path_factory):
     flow.clear_default_session()
     flow.config.seed(0)
     out = {}
-    for layout in ("zero",):
+    for layout in ("split", "zero"):
         root = tmp_path_factory.mktemp(layout)
         train = _jobs(4, layout)
         for ids, labels in _batches(3, 0):
@@ -84,7 +98,7 @@ def saved(tmp_path_factory):
         values = _values()
         assert values["table"].shape == (ROWS, DIM)  # gathered whole
         paths = {}
-        for how in ("jobflow", "oneflow", "checkpoint-api"):
+        for how in HOW:
             paths[how] = root / how
             _save(paths[how], how)
         later = [train(ids, labels) for ids, labels in _batches(2, 1)]
@@ -93,9 +107,9 @@ def saved(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("how", ["jobflow", "oneflow", "checkpoint-api"])
+@pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("devices", [1, 2])
-@pytest.mark.parametrize("layout", ["zero"])
+@pytest.mark.parametrize("layout", ["split", "zero"])
 def test_checkpoint_from_four_devices_loads_onto_fewer(saved, layout, devices, how):
     values, paths, later = saved[layout]
     train = _jobs(devices, layout)
@@ -114,7 +128,7 @@ def test_checkpoint_from_four_devices_loads_onto_fewer(saved, layout, devices, h
 
 
 def test_inspect_shows_whole_shapes_of_split_variables(saved, capsys):
-    _, paths, _ = saved["zero"]
+    _, paths, _ = saved["split"]
     for how in ("jobflow", "oneflow"):
         assert cli.main(["inspect", str(paths[how]), "--verify"]) == 0
         out = capsys.readouterr().out

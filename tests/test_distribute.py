@@ -7,12 +7,14 @@ the layout. The layout itself is read back from the arrays: their ``PartitionSpe
 the bytes each device holds (1/n of a split variable and of its slots).
 """
 
+import jax
 import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
 import jobflow as flow
 import jobflow.typing as tp
+from jobflow._src.graph import settings as settings_impl
 from jobflow._src.runtime import session as session_impl
 from jobflow._src.runtime import sharding as _sharding
 from jobflow.errors import JobDefinitionError
@@ -303,3 +305,89 @@ def test_checkpoint_round_trip_of_split_variables_keeps_values_and_layout(tmp_pa
     assert _store()["table"].sharding.spec == P("data")
     assert _store()["table-m"].sharding.spec == P("data")
     np.testing.assert_array_equal([train(*b) for b in batches[2:]], after_save)  # resumes exactly
+
+
+# ------------------------------------------------- OneFlow's hybrid-parallel tutorial program
+
+# The MLP of OneFlow's "model_mixed_parallel" tutorial (oneflow-documentation,
+# extended_topics/model_mixed_parallel.md), written as a OneFlow program would be: the hidden
+# layer data-parallel, the output layer model-parallel with model_distribute=split(axis=0).
+# Only the import names jobflow; the harness gives it fake CPU devices and synthetic MNIST.
+TUTORIAL_MLP = """
+import jobflow as flow
+import jobflow.typing as tp
+
+BATCH_SIZE = 100
+
+
+def mlp(data):
+    initializer = flow.truncated_normal(0.1)
+    reshape = flow.reshape(data, [data.shape[0], -1])
+    hidden = flow.layers.dense(reshape, 512, activation=flow.nn.relu, kernel_initializer=initializer, name="dense1")
+    return flow.layers.dense(
+        hidden, 10, kernel_initializer=initializer, model_distribute=flow.distribute.split(axis=0), name="dense2"
+    )
+
+
+def get_train_config():
+    config = flow.function_config()
+    config.default_data_type(flow.float)
+    return config
+
+
+@flow.global_function(type="train", function_config=get_train_config())
+def train_job(
+    images: tp.Numpy.Placeholder((BATCH_SIZE, 1, 28, 28), dtype=flow.float),
+    labels: tp.Numpy.Placeholder((BATCH_SIZE,), dtype=flow.int32),
+) -> tp.Numpy:
+    logits = mlp(images)
+    loss = flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits, name="softmax_loss")
+    lr_scheduler = flow.optimizer.PiecewiseConstantScheduler([], [0.1])
+    flow.optimizer.SGD(lr_scheduler, momentum=0).minimize(loss)
+    return loss
+
+
+flow.config.gpu_device_num(2)
+check_point = flow.train.CheckPoint()
+check_point.init()
+"""
+
+
+def _tutorial_run(devices):
+    flow.clear_default_session()
+    flow.config.cpu_device_num(devices)  # no GPUs here: the default placement is n CPU devices
+    program: dict = {}
+    exec(compile(TUTORIAL_MLP, "mixed_parallel_mlp.py", "exec"), program)
+    rng = np.random.default_rng(2)
+    losses = [
+        program["train_job"](
+            rng.random((100, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 100).astype(np.int32)
+        )
+        for _ in range(5)
+    ]
+    job = program["train_job"]
+    return job, np.stack(losses), {k: np.asarray(v) for k, v in _store().items()}
+
+
+def test_the_tutorials_hybrid_parallel_mlp_runs_unchanged_and_equals_one_device(monkeypatch):
+    jax.devices()  # JAX has started (with the 8 test devices) before cpu_device_num runs
+    monkeypatch.setitem(settings_impl._settings, "cpu_device_num", None)
+    monkeypatch.setitem(settings_impl._settings, "gpu_device_num", None)
+    ref = _tutorial_run(1)
+    run = _tutorial_run(2)
+    assert len(run[0].devices) == 2
+    _assert_equal_runs(run, ref)
+    assert run[0].state_shardings["dense2-weight"].spec == P("data")  # (10, 512): 5 rows per device
+    assert run[0].state_shardings["dense1-weight"].spec == P()
+    assert run[0].input_shardings["images"].spec == P("data", None, None, None)
+
+
+def test_on_4_devices_the_tutorials_10_unit_split_layer_raises_a_clear_error(monkeypatch):
+    jax.devices()
+    monkeypatch.setitem(settings_impl._settings, "cpu_device_num", None)
+    monkeypatch.setitem(settings_impl._settings, "gpu_device_num", None)
+    message = r"'dense2-weight' .*axis 0 has size 10.* 4 devices"
+    # CheckPoint.init() warns that it skips the job; the job's call raises the error
+    with pytest.warns(UserWarning, match=message), pytest.raises(JobDefinitionError, match=message):
+        _tutorial_run(4)
+    assert "dense2-weight" not in _store() and "dense1-weight" not in _store()

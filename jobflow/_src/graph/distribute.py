@@ -232,7 +232,10 @@ def partition_spec(axis_names: tuple, layout: tuple, ndim: int, activation: bool
         if isinstance(d, SplitDistribute):
             dims[d.axis].append(axis_name)
     free = P.UNCONSTRAINED if activation and any(isinstance(d, AutoDistribute) for d in layout) else None
-    return P(*[free if not a else a[0] if len(a) == 1 else tuple(a) for a in dims])
+    entries = [free if not a else a[0] if len(a) == 1 else tuple(a) for a in dims]
+    while entries and entries[-1] is None:  # P("data") rather than P("data", None): one spelling
+        entries.pop()
+    return P(*entries)
 
 
 # ------------------------------------------------------------ OneFlow's deprecated aliases

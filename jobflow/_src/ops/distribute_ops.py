@@ -63,12 +63,14 @@ def _cast(x: jax.Array, value: NamedSharding | None, grad: NamedSharding | None)
     return cast(x)
 
 
-def _apply(where: str, x: Any, value: tuple, grad: tuple) -> jax.Array:
-    ctx = _trace.require(where.split("(")[0])
+def _apply(op: str, x: Any, value: tuple, grad: tuple, args: tuple[str, str]) -> jax.Array:
+    """``x`` cast by ``op``; ``args`` name the value and gradient arguments in errors."""
+    ctx = _trace.require(op)
     if not isinstance(x, jax.Array):
-        raise TypeError(f"{where} needs an array (a blob of the job body); got {type(x).__name__}")
+        raise TypeError(f"{op} needs an array (a blob of the job body); got {type(x).__name__}")
     mesh = None if ctx.discover else ctx.mesh
-    return _cast(x, _sharding(where, x, value, mesh), _sharding(f"{where} gradient", x, grad, mesh))
+    value_sharding = _sharding(f"{op}({args[0]})", x, value, mesh)
+    return _cast(x, value_sharding, _sharding(f"{op}({args[1]})", x, grad, mesh))
 
 
 def parallel_cast(
@@ -89,10 +91,9 @@ def parallel_cast(
       TypeError: a distribute of a wrong type (the message echoes it).
       ValueError: a ``split`` axis ``input`` does not have.
     """
-    where = "parallel_cast(distribute)"
-    value = _dist.as_layout(where, distribute)
+    value = _dist.as_layout("parallel_cast(distribute)", distribute)
     grad = _dist.as_layout("parallel_cast(gradient_distribute)", gradient_distribute)
-    return _apply("parallel_cast", input, value, grad)
+    return _apply("parallel_cast", input, value, grad, ("distribute", "gradient_distribute"))
 
 
 def hierarchical_parallel_cast(
@@ -121,4 +122,5 @@ def hierarchical_parallel_cast(
             "hierarchical_parallel_cast(grad_parallel_distribution)",
             parallel_distribution=grad_parallel_distribution,
         )
-    return _apply("hierarchical_parallel_cast", input, value, grad)
+    args = ("parallel_distribution", "grad_parallel_distribution")
+    return _apply("hierarchical_parallel_cast", input, value, grad, args)

@@ -4,7 +4,7 @@ Started by ``jobflow launch -n 2 --cpu-devices 2 tests/embedding_multiprocess_wo
 the two processes form one JAX runtime with 4 CPU devices and train a small
 recommendation model whose embedding table is split by rows over all 4 devices, looked up
 with ``flow.gather``, once with ``LazyAdam`` and once with indexed-slices SGD. Each process
-writes ``OUT/rank<r>.npz``. The test runs :func:`train` in one process on 4 devices as the
+writes ``OUT/rank<r>.npz``; together they save a checkpoint ``OUT/ckpt-<optimizer>``. The test runs :func:`train` in one process on 4 devices as the
 reference.
 """
 
@@ -79,6 +79,7 @@ def main(out: pathlib.Path) -> None:
         arrays[f"{optimizer}:table_fully_addressable"] = table.is_fully_addressable
         arrays[f"{optimizer}:local_shards"] = np.array([s.data.shape for s in table.addressable_shards])
         arrays.update({f"{optimizer}:var:{k}": v for k, v in values.items()})
+        flow.checkpoint.save(str(out / f"ckpt-{optimizer}"))  # gathers the split table; rank 0 writes
     np.savez(out / f"rank{rank}.npz", world=world, **arrays)
     print(f"rank {rank}/{world} done")
 

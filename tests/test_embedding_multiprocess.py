@@ -4,7 +4,9 @@
 ``(32, 8)`` table split by rows (``get_variable(distribute=flow.distribute.split(0))``)
 over 2 processes x 2 CPU devices, looked up with ``flow.gather``, trained with LazyAdam and
 with indexed-slices SGD. The expectation is the same jobs in this process on 4 devices
-(within 1e-5), and, independently, that the rows no batch looked up never moved.
+(within 1e-5), and, independently, that the rows no batch looked up never moved. Their
+checkpoint (the table gathered from both processes) loads into this one process on 1 and
+on 8 devices.
 """
 
 import importlib.util
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 
 import jobflow as flow
+from jobflow._src.runtime import session as session_impl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -52,11 +55,12 @@ def ranks(tmp_path_factory):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [dict(np.load(out / f"rank{r}.npz")) for r in (0, 1)]
+    return [dict(np.load(out / f"rank{r}.npz")) for r in (0, 1)], out
 
 
 @pytest.mark.parametrize("optimizer", ["lazy_adam", "sgd"])
 def test_two_processes_by_two_devices_equal_one_process_by_four(ranks, optimizer):
+    ranks, _ = ranks
     worker = _worker()
     for r in ranks:
         assert r["world"] == 2
@@ -81,3 +85,17 @@ def test_two_processes_by_two_devices_equal_one_process_by_four(ranks, optimizer
     start = flow.get_all_variables()["embedding"].numpy()
     np.testing.assert_array_equal(table[worker.ROWS // 2 :], start[worker.ROWS // 2 :])
     assert not np.allclose(table[: worker.ROWS // 2], start[: worker.ROWS // 2])
+
+
+@pytest.mark.parametrize("devices", ["0:0", "0:0-7"])
+def test_their_checkpoint_loads_into_one_process(ranks, devices):
+    ranks, out = ranks
+    worker = _worker()
+    worker.build_job(flow.scope.placement("cpu", devices), "lazy_adam").compile()
+    flow.checkpoint.load(str(out / "ckpt-lazy_adam"))
+    table = flow.get_all_variables()["embedding"].numpy()
+    assert table.tobytes() == ranks[0]["lazy_adam:var:embedding"].tobytes()
+    stored = session_impl.default_session().store["embedding-m"]
+    assert {s.data.shape for s in stored.addressable_shards} == {
+        (worker.ROWS // len(stored.sharding.device_set), worker.DIM)
+    }

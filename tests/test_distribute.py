@@ -391,3 +391,24 @@ def test_on_4_devices_the_tutorials_10_unit_split_layer_raises_a_clear_error(mon
     with pytest.warns(UserWarning, match=message), pytest.raises(JobDefinitionError, match=message):
         _tutorial_run(4)
     assert "dense2-weight" not in _store() and "dense1-weight" not in _store()
+
+
+def test_a_job_sharing_a_split_variable_uses_its_own_layout():
+    train = _train_job("dense_split0", flow.distribute.split(0), "momentum", FOUR)
+    for b in _batches(2):
+        train(*b)
+    assert _store()["h-weight"].sharding.spec == P("data")
+    cfg = flow.function_config().default_placement_scope(flow.scope.placement("cpu", "0:0-2"))
+    net = _dense_net(None)  # the same variables, no layout: replicated on these 3 devices
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def predict(x: tp.Numpy.Placeholder((6, FEATURES))) -> tp.Numpy:
+        return net(x, None)
+
+    x = np.random.default_rng(0).normal(size=(6, FEATURES)).astype(np.float32)
+    w = {k: np.asarray(v) for k, v in _store().items()}
+    h = np.tanh(x @ w["h-weight"].T + w["h-bias"])
+    np.testing.assert_allclose(predict(x), h @ w["o-weight"].T + w["o-bias"], rtol=1e-5, atol=1e-6)
+    assert predict.state_shardings["h-weight"].spec == P()
+    np.testing.assert_allclose(np.asarray(train(*_batches(1)[0])).shape, (BATCH,))  # the train job still runs
+    assert _store()["h-weight"].sharding.spec == P("data")

@@ -72,11 +72,12 @@ MODELS = {
 }
 
 
-def _train_job(model, distribute, optimizer, placement):
+def _train_job(model, distribute, optimizer, placement, zero=False):
     build, _, _ = MODELS[model]
     cfg = flow.function_config()
     if placement is not None:
         cfg.default_placement_scope(placement)
+    cfg.shard_optimizer_state(zero)
     net = build(distribute)
 
     @flow.global_function(type="train", function_config=cfg)
@@ -104,9 +105,9 @@ def _batches(steps=STEPS):
     ]
 
 
-def _run(model, optimizer, placement, distribute):
+def _run(model, optimizer, placement, distribute, zero=False):
     flow.clear_default_session()
-    train = _train_job(model, distribute, optimizer, placement)
+    train = _train_job(model, distribute, optimizer, placement, zero)
     losses = np.stack([train(*b) for b in _batches()])
     store = session_impl.default_session().store
     return train, losses, {k: np.asarray(v) for k, v in store.items()}
@@ -175,6 +176,16 @@ def test_data_and_model_parallel_on_a_2x2_mesh_equal_one_device(optimizer):
     assert run[0].input_shardings["x"].spec == P("data", None)  # the batch splits over "data" only
     # each device holds half the split weight: it is replicated over "data"
     assert {s.data.shape for s in store["h-weight"].addressable_shards} == {(HIDDEN // 2, FEATURES)}
+
+
+def test_on_a_2x2_mesh_zero_splits_the_other_slots_over_all_four_devices():
+    ref = _run("dense_split0", "adam", None, None)
+    run = _run("dense_split0", "adam", MESH_2X2, flow.distribute.split(0), zero=True)
+    _assert_equal_runs(run, ref)
+    store = _store()
+    assert store["h-weight-m"].sharding.spec == P("model")  # the variable's layout wins
+    assert store["o-weight-m"].sharding.spec == P(("data", "model"))  # (4, 16): rows over all 4
+    assert store["o-weight"].sharding.spec == P()
 
 
 def test_a_two_entry_layout_names_both_mesh_axes():
@@ -391,3 +402,24 @@ def test_on_4_devices_the_tutorials_10_unit_split_layer_raises_a_clear_error(mon
     with pytest.warns(UserWarning, match=message), pytest.raises(JobDefinitionError, match=message):
         _tutorial_run(4)
     assert "dense2-weight" not in _store() and "dense1-weight" not in _store()
+
+
+def test_a_job_sharing_a_split_variable_uses_its_own_layout():
+    train = _train_job("dense_split0", flow.distribute.split(0), "momentum", FOUR)
+    for b in _batches(2):
+        train(*b)
+    assert _store()["h-weight"].sharding.spec == P("data")
+    cfg = flow.function_config().default_placement_scope(flow.scope.placement("cpu", "0:0-2"))
+    net = _dense_net(None)  # the same variables, no layout: replicated on these 3 devices
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def predict(x: tp.Numpy.Placeholder((6, FEATURES))) -> tp.Numpy:
+        return net(x, None)
+
+    x = np.random.default_rng(0).normal(size=(6, FEATURES)).astype(np.float32)
+    w = {k: np.asarray(v) for k, v in _store().items()}
+    h = np.tanh(x @ w["h-weight"].T + w["h-bias"])
+    np.testing.assert_allclose(predict(x), h @ w["o-weight"].T + w["o-bias"], rtol=1e-5, atol=1e-6)
+    assert predict.state_shardings["h-weight"].spec == P()
+    np.testing.assert_allclose(np.asarray(train(*_batches(1)[0])).shape, (BATCH,))  # the train job still runs
+    assert _store()["h-weight"].sharding.spec == P("data")

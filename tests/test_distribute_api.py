@@ -175,3 +175,8 @@ def test_placement_hierarchy_must_multiply_to_the_device_count():
     mesh = flow.scope.placement("cpu", "0:0-3", [2, 2]).mesh()
     assert mesh.axis_names == ("data", "model") and mesh.devices.shape == (2, 2)
     assert flow.scope.placement("cpu", "0:0-3", (4,)).mesh().axis_names == ("data",)
+
+
+def test_prelu_model_distribute_is_alphas_distribute():
+    specs = _spec_of(lambda x: flow.layers.prelu(x, model_distribute=flow.distribute.split(0), name="p"))
+    assert specs["p-alpha"].distribute == (flow.distribute.split(0),)

@@ -14,6 +14,7 @@ from jax.sharding import PartitionSpec as P
 
 import jobflow as flow
 import jobflow.typing as tp
+from jobflow._src.core import trace as trace_impl
 from jobflow._src.ops import distribute_ops
 from jobflow._src.runtime import session as session_impl
 
@@ -120,6 +121,32 @@ def test_gradient_distribute_constrains_the_cotangent_and_not_the_value():
     np.testing.assert_allclose(
         jax.jit(jax.grad(loss))(jnp.ones((8, 12))), np.cos(np.ones((8, 12))), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "grad_mode, grad, expected",
+    [
+        ("restore", None, []),
+        (None, None, []),
+        ("identity", None, ['[{}, {"data"}]']),
+        ("manual", ["S(0)"], ['[{"data"}, {}]']),
+    ],
+)
+def test_hierarchical_parallel_cast_grad_modes_constrain_the_cotangent(grad_mode, grad, expected):
+    ctx = trace_impl.TraceContext("j", True, False, None, mesh=Mesh(np.asarray(jax.devices()[:4]), ("data",)))
+
+    def loss(x):
+        with trace_impl.active(ctx):
+            y = flow.hierarchical_parallel_cast(
+                x, ["S(1)"], grad_mode=grad_mode, grad_parallel_distribution=grad
+            )
+        return jnp.sum(jnp.sin(y))
+
+    text = jax.jit(jax.grad(loss)).lower(jnp.ones((8, 12))).as_text()
+    constraints = [
+        line.split("<@mesh, ")[1].split(">")[0] for line in text.splitlines() if "sharding_constraint" in line
+    ]
+    assert sorted(constraints) == sorted(['[{}, {"data"}]', *expected])  # the value's, then the cotangent's
 
 
 def test_in_the_mirrored_view_a_cast_does_nothing():

@@ -4,7 +4,7 @@ activation inside a job body.
 ``parallel_cast(x, distribute=d)`` returns ``x`` unchanged in value and asks XLA to lay it
 out as ``d`` says (``jax.lax.with_sharding_constraint``); ``gradient_distribute=g`` asks
 the same of the gradient flowing back into ``x`` (a ``jax.custom_vjp`` whose backward
-constrains the cotangent). XLA inserts whatever communication the layouts need, so the
+constrains the cotangent; without ``g`` the gradient's layout is left to XLA). XLA inserts whatever communication the layouts need, so the
 results are those of a job without the casts; only where the pieces live (and so the
 collectives and the memory) changes.
 
@@ -45,9 +45,15 @@ def _sharding(where: str, x: jax.Array, layout: tuple, mesh) -> NamedSharding | 
 
 
 def _cast(x: jax.Array, value: NamedSharding | None, grad: NamedSharding | None) -> jax.Array:
-    """``x`` constrained to ``value``, its cotangent to ``grad`` (either may be None)."""
-    if grad is None:
-        return x if value is None else jax.lax.with_sharding_constraint(x, value)
+    """``x`` constrained to ``value``, its cotangent to ``grad`` (either may be None).
+
+    A ``custom_vjp``: the value's constraint does not reach the cotangent (JAX's own
+    transpose of ``with_sharding_constraint`` would constrain it too); without ``grad`` the
+    cotangent's layout is XLA's choice, as OneFlow's cast without ``gradient_distribute``
+    leaves it to its SBP deduction.
+    """
+    if value is None and grad is None:
+        return x
 
     @jax.custom_vjp
     def cast(v):
@@ -57,7 +63,7 @@ def _cast(x: jax.Array, value: NamedSharding | None, grad: NamedSharding | None)
         return cast(v), None
 
     def bwd(_, g):
-        return (jax.lax.with_sharding_constraint(g, grad),)
+        return (g if grad is None else jax.lax.with_sharding_constraint(g, grad),)
 
     cast.defvjp(fwd, bwd)
     return cast(x)
@@ -106,9 +112,10 @@ def hierarchical_parallel_cast(
     """OneFlow's ``hierarchical_parallel_cast``: :func:`parallel_cast` with one distribute
     (or ``"S(k)"`` / ``"B"`` string) per axis of the placement's hierarchy.
 
-    ``grad_mode``: ``"restore"`` (OneFlow's default; the gradient is left to XLA) or
-    ``"manual"`` (the gradient takes ``grad_parallel_distribution``); ``"identity"`` is
-    ``"restore"`` here (XLA chooses the gradient's layout).
+    ``grad_mode``: ``"restore"`` (OneFlow's default: the gradient goes back to the input's
+    layout; jobflow leaves it to XLA, which propagates the input's), ``"identity"`` (the
+    gradient takes ``parallel_distribution`` too) or ``"manual"`` (the gradient takes
+    ``grad_parallel_distribution``).
     """
     if grad_mode not in (None, "restore", "identity", "manual"):
         raise ValueError(
@@ -116,7 +123,7 @@ def hierarchical_parallel_cast(
             f"got grad_mode={grad_mode!r}"
         )
     value = _dist.as_layout("hierarchical_parallel_cast", parallel_distribution=parallel_distribution)
-    grad: tuple = ()
+    grad: tuple = value if grad_mode == "identity" else ()
     if grad_mode == "manual":
         grad = _dist.as_layout(
             "hierarchical_parallel_cast(grad_parallel_distribution)",

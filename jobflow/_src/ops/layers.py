@@ -369,7 +369,8 @@ def prelu(
     model_distribute: Any = None,
 ) -> jax.Array:
     """``max(0, x) + alpha * min(0, x)`` with a learned ``-alpha`` of shape
-    ``inputs.shape[1:]`` (1 along ``shared_axes``); ``alpha`` starts at 0 by default."""
+    ``inputs.shape[1:]`` (1 along ``shared_axes``); ``alpha`` starts at 0 by default.
+    ``model_distribute`` is ``alpha``'s ``get_variable(distribute=...)``, as in OneFlow."""
     name = _name(name, "PRelu")
     shape = list(inputs.shape[1:])
     for a in shared_axes or ():
@@ -382,6 +383,7 @@ def prelu(
         initializer=alpha_initializer or _vars.constant_initializer(0),
         regularizer=alpha_regularizer,
         trainable=trainable,
+        distribute=model_distribute,
     )
     a = jnp.reshape(alpha, (1, *shape)).astype(inputs.dtype)
     return jnp.where(inputs > 0, inputs, a * inputs)

@@ -393,6 +393,15 @@ def state_names(definition, disc, plans, guard) -> tuple[list[str], list[str]]:
 # -------------------------------------------------------------------------------- the plan
 
 
+def _state_shardings(definition, session, disc, plans, sharding_for, names) -> dict:
+    """``{name: NamedSharding}`` of the state the job uses, from this job's own specs (its
+    variables' layouts, its slots') where it has them, else the store's: a job that lays a
+    shared variable out differently from the job that created it reads it resharded."""
+    own = {s.name: s for s in _slot_specs(definition, plans, None, disc.specs)}
+    own.update(disc.specs)
+    return {n: sharding_for(own.get(n, session.specs[n])) for n in names}
+
+
 def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     """The :class:`Plan` of ``definition`` for per-step input ``shapes``; creates its state
     in ``session``'s store (see the module docstring for the order). ``on_discovery()`` is
@@ -434,7 +443,7 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         grad_names=[n for p in plans for n in p.var_names],
         mutable=mutable,
         readonly=readonly,
-        shardings={n: sharding_for(session.specs[n]) for n in (*mutable, *readonly)},
+        shardings=_state_shardings(definition, session, disc, plans, sharding_for, (*mutable, *readonly)),
         layouts=_sharding.input_layouts(mesh, definition.placeholders, shapes, definition.mirrored),
         amp_dtype=definition.amp_dtype(devices),
     )

@@ -26,7 +26,7 @@ from jax.sharding import NamedSharding
 from jobflow._src.core import trace as _trace
 from jobflow._src.graph import distribute as _dist
 
-__all__ = ["parallel_cast", "hierarchical_parallel_cast"]
+__all__ = ["parallel_cast", "hierarchical_parallel_cast", "cast_to_current_logical_view"]
 
 
 def _sharding(where: str, x: jax.Array, layout: tuple, mesh) -> NamedSharding | None:
@@ -131,3 +131,11 @@ def hierarchical_parallel_cast(
         )
     args = ("parallel_distribution", "grad_parallel_distribution")
     return _apply("hierarchical_parallel_cast", input, value, grad, args)
+
+
+def cast_to_current_logical_view(x: jax.Array) -> jax.Array:
+    """``x`` itself (OneFlow's cast between a consistent and a mirrored blob, an identity in
+    value): a jobflow job runs in one view, so every array of its body already is of it
+    (global arrays in the consistent view, this device's in the mirrored view)."""
+    _trace.require("cast_to_current_logical_view")
+    return x

@@ -423,3 +423,45 @@ def test_a_job_sharing_a_split_variable_uses_its_own_layout():
     assert predict.state_shardings["h-weight"].spec == P()
     np.testing.assert_allclose(np.asarray(train(*_batches(1)[0])).shape, (BATCH,))  # the train job still runs
     assert _store()["h-weight"].sharding.spec == P("data")
+
+
+def _accumulating_run(placement, distribute):
+    flow.clear_default_session()
+    cfg = flow.function_config()
+    if placement is not None:
+        cfg.default_placement_scope(placement)
+    cfg.train.gradient_accumulation_steps(2)
+
+    @flow.global_function(type="train", function_config=cfg)
+    def train(
+        x: tp.Numpy.Placeholder((16, FEATURES)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)
+    ) -> tp.Numpy:
+        init = flow.xavier_uniform_initializer()
+        h = flow.layers.dense(
+            x,
+            HIDDEN,
+            activation=flow.math.tanh,
+            kernel_initializer=init,
+            model_distribute=distribute,
+            name="h",
+        )
+        h = flow.parallel_cast(h, distribute=distribute)
+        loss = flow.nn.sparse_softmax_cross_entropy_with_logits(
+            y, flow.layers.dense(h, CLASSES, kernel_initializer=init, name="o")
+        )
+        flow.optimizer.Adam(0.001).minimize(loss)
+        return loss
+
+    rng = np.random.default_rng(4)
+    xs = rng.normal(size=(6, 16, FEATURES)).astype(np.float32)
+    ys = rng.integers(0, CLASSES, (6, 16)).astype(np.int32)
+    losses = [train(xs[i], ys[i]) for i in range(3)]
+    losses.extend(train.run_steps(xs[3:], ys[3:]))
+    return train, np.stack(losses), {k: np.asarray(v) for k, v in _store().items()}
+
+
+def test_gradient_accumulation_and_run_steps_with_split_variables_equal_one_device():
+    ref = _accumulating_run(None, None)
+    run = _accumulating_run(MESH_2X2, flow.distribute.split(1))
+    _assert_equal_runs(run, ref)
+    assert _store()["h-weight"].sharding.spec == P(None, "model")

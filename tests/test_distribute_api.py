@@ -180,3 +180,21 @@ def test_placement_hierarchy_must_multiply_to_the_device_count():
 def test_prelu_model_distribute_is_alphas_distribute():
     specs = _spec_of(lambda x: flow.layers.prelu(x, model_distribute=flow.distribute.split(0), name="p"))
     assert specs["p-alpha"].distribute == (flow.distribute.split(0),)
+
+
+def test_cast_to_current_logical_view_returns_its_input_in_either_view():
+    cfg = flow.function_config()
+    cfg.default_logical_view(flow.scope.mirrored_view())
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def mirrored(x: tp.ListNumpy.Placeholder((2,))) -> tp.ListNumpy:
+        return flow.cast_to_current_logical_view(x) + 1
+
+    @flow.global_function(type="predict")
+    def consistent(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:
+        return flow.cast_to_current_logical_view(x) * 3
+
+    np.testing.assert_array_equal(mirrored([np.arange(2, dtype=np.float32)])[0], [1, 2])
+    np.testing.assert_array_equal(consistent(np.arange(2, dtype=np.float32)), [0, 3])
+    with pytest.raises(RuntimeError, match="inside the body"):
+        flow.cast_to_current_logical_view(np.ones(2))

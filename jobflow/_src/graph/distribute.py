@@ -24,14 +24,15 @@ their ``*_enabled`` queries.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import re
 import warnings
 from typing import Any
 
 from jax.sharding import PartitionSpec as P
 
+from jobflow._src.core import checks as _checks
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
 from jobflow._src.graph import scope as _scope
 
 __all__ = [
@@ -107,14 +108,10 @@ def split(axis: int) -> SplitDistribute:
         used (a variable of rank 2 takes ``split(0)`` or ``split(1)``).
 
     Raises:
-      TypeError: ``axis`` is not an int (a bool is not an int here).
-      ValueError: ``axis`` is negative.
+      ArgumentError: ``axis`` is not an int (a bool is not an int here) or is negative
+        (a ``TypeError`` and a ``ValueError``).
     """
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"flow.distribute.split(axis) needs an int axis; got axis={axis!r}")
-    if axis < 0:
-        raise ValueError(f"flow.distribute.split(axis) needs an axis >= 0; got axis={axis!r}")
-    return SplitDistribute(int(axis))
+    return SplitDistribute(_checks.integer("flow.distribute.split", "axis", axis, low=0))
 
 
 def broadcast() -> BroadcastDistribute:
@@ -134,7 +131,7 @@ _VALID = "flow.distribute.split(axis), flow.distribute.broadcast() or flow.distr
 def assert_is_valid_distribute(distribute: Any) -> None:
     """Raises ``TypeError`` unless ``distribute`` is a :class:`Distribute` (OneFlow's check)."""
     if not isinstance(distribute, Distribute):
-        raise TypeError(f"not a valid distribute: expected {_VALID}; got {distribute!r}")
+        raise ArgumentError(f"not a valid distribute: expected {_VALID}; got {distribute!r}")
 
 
 _SBP_RE = re.compile(r"^\s*(?:S\(\s*(\d+)\s*\)|(B))\s*$")
@@ -148,7 +145,7 @@ def _one(where: str, value: Any) -> Distribute:
         m = _SBP_RE.match(value)
         if m is not None:
             return split(int(m.group(1))) if m.group(1) is not None else broadcast()
-    raise TypeError(f"{where} must be {_VALID} (or OneFlow's 'S(k)' / 'B'); got {value!r}")
+    raise ArgumentError(f"{where} must be {_VALID} (or OneFlow's 'S(k)' / 'B'); got {value!r}")
 
 
 def as_layout(where: str, distribute: Any = None, parallel_distribution: Any = None) -> tuple:
@@ -160,7 +157,7 @@ def as_layout(where: str, distribute: Any = None, parallel_distribution: Any = N
     both is an error, as in OneFlow. ``where`` names the call in error messages.
     """
     if distribute is not None and parallel_distribution is not None:
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: give distribute or parallel_distribution, not both; got "
             f"distribute={distribute!r}, parallel_distribution={parallel_distribution!r}"
         )
@@ -175,7 +172,7 @@ def as_layout(where: str, distribute: Any = None, parallel_distribution: Any = N
     if isinstance(items, str):
         items = items.split(",")
     if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= 2:
-        raise TypeError(
+        raise ArgumentError(
             f"{where} parallel_distribution must be a list of one or two distributes (one per "
             f"axis of the placement's hierarchy); got {parallel_distribution!r}"
         )
@@ -187,7 +184,7 @@ def check_layout_rank(where: str, layout: tuple, shape: tuple) -> None:
     ``shape`` does not have."""
     for d in layout:
         if isinstance(d, SplitDistribute) and d.axis >= len(shape):
-            raise ValueError(
+            raise ArgumentError(
                 f"{where}: {d!r} splits axis {d.axis}, but the array has shape {tuple(shape)} "
                 f"(rank {len(shape)}); use an axis in [0, {len(shape)})"
             )

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
 
 __all__ = [
     "namespace",
@@ -191,7 +192,7 @@ def _check_hierarchy(hierarchy) -> tuple | None:
         not isinstance(h, bool) and isinstance(h, numbers.Integral) and int(h) >= 1 for h in hierarchy
     )
     if not ok:
-        raise ValueError(
+        raise ArgumentError(
             f"placement hierarchy must be None or a list of one or two ints >= 1 "
             f"((data, model) for a 2-D mesh); got hierarchy={hierarchy!r}"
         )

@@ -482,10 +482,11 @@ def get_variable(
 
     Raises:
       ValueError: if the name is already defined, in this or another job, with another
-        shape or dtype (the message names both definitions); if ``distribute`` splits an
-        axis the shape does not have. A split axis the job's device count does not divide
-        raises ``JobDefinitionError`` when the job is planned (its first call).
-      TypeError: ``distribute`` / ``parallel_distribution`` is not a distribute.
+        shape or dtype (the message names both definitions). A split axis the job's device
+        count does not divide raises ``JobDefinitionError`` when the job is planned (its
+        first call).
+      ArgumentError (a ``TypeError`` and a ``ValueError``): ``distribute`` /
+        ``parallel_distribution`` is not a distribute, or splits an axis the shape lacks.
     """
     from jobflow._src.graph import initializer_conf as _initializer_conf
 

@@ -23,10 +23,12 @@ from typing import Any
 import jax
 from jax.sharding import NamedSharding
 
+from jobflow._src.core import checks as _checks
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
 from jobflow._src.graph import distribute as _dist
 
-__all__ = ["parallel_cast", "hierarchical_parallel_cast"]
+__all__ = ["parallel_cast", "hierarchical_parallel_cast", "cast_to_current_logical_view"]
 
 
 def _sharding(where: str, x: jax.Array, layout: tuple, mesh) -> NamedSharding | None:
@@ -36,7 +38,7 @@ def _sharding(where: str, x: jax.Array, layout: tuple, mesh) -> NamedSharding | 
     if not layout or mesh is None or mesh.size == 1:
         return None
     if len(_dist.mesh_layout(mesh.axis_names, layout)) > len(mesh.axis_names):
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: the 2-D layout {_dist.layout_text(layout)} needs a placement with "
             f"hierarchy=(data, model); the job's mesh is one-dimensional"
         )
@@ -73,7 +75,7 @@ def _apply(op: str, x: Any, value: tuple, grad: tuple, args: tuple[str, str]) ->
     """``x`` cast by ``op``; ``args`` name the value and gradient arguments in errors."""
     ctx = _trace.require(op)
     if not isinstance(x, jax.Array):
-        raise TypeError(f"{op} needs an array (a blob of the job body); got {type(x).__name__}")
+        raise ArgumentError(f"{op} needs an array (a blob of the job body); got {type(x).__name__}")
     mesh = None if ctx.discover else ctx.mesh
     value_sharding = _sharding(f"{op}({args[0]})", x, value, mesh)
     return _cast(x, value_sharding, _sharding(f"{op}({args[1]})", x, grad, mesh))
@@ -94,8 +96,8 @@ def parallel_cast(
       gradient_distribute: the same for the gradient that flows back into ``input``.
 
     Raises:
-      TypeError: a distribute of a wrong type (the message echoes it).
-      ValueError: a ``split`` axis ``input`` does not have.
+      ArgumentError (a ``TypeError`` and a ``ValueError``): a distribute of a wrong type
+        (the message echoes it), or a ``split`` axis ``input`` does not have.
     """
     value = _dist.as_layout("parallel_cast(distribute)", distribute)
     grad = _dist.as_layout("parallel_cast(gradient_distribute)", gradient_distribute)
@@ -117,10 +119,9 @@ def hierarchical_parallel_cast(
     gradient takes ``parallel_distribution`` too) or ``"manual"`` (the gradient takes
     ``grad_parallel_distribution``).
     """
-    if grad_mode not in (None, "restore", "identity", "manual"):
-        raise ValueError(
-            f"hierarchical_parallel_cast(grad_mode) must be 'restore', 'identity' or 'manual'; "
-            f"got grad_mode={grad_mode!r}"
+    if grad_mode is not None:
+        _checks.choice(
+            "hierarchical_parallel_cast", "grad_mode", grad_mode, ("restore", "identity", "manual")
         )
     value = _dist.as_layout("hierarchical_parallel_cast", parallel_distribution=parallel_distribution)
     grad: tuple = value if grad_mode == "identity" else ()
@@ -131,3 +132,11 @@ def hierarchical_parallel_cast(
         )
     args = ("parallel_distribution", "grad_parallel_distribution")
     return _apply("hierarchical_parallel_cast", input, value, grad, args)
+
+
+def cast_to_current_logical_view(x: jax.Array) -> jax.Array:
+    """``x`` itself (OneFlow's cast between a consistent and a mirrored blob, an identity in
+    value): a jobflow job runs in one view, so every array of its body already is of it
+    (global arrays in the consistent view, this device's in the mirrored view)."""
+    _trace.require("cast_to_current_logical_view")
+    return x

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
 from jobflow._src.graph import distribute as _distribute
 from jobflow._src.graph import variables as _vars
 from jobflow._src.ops import array_ops as _ops
@@ -52,7 +53,7 @@ def _dense_layouts(model_distribute: Any) -> tuple[Any, Any]:
         # columns, the bias replicated (it has no axis 1)
         bias = model_distribute if model_distribute.axis == 0 else _distribute.broadcast()
         return model_distribute, bias
-    raise ValueError(
+    raise ArgumentError(
         f"layers.dense(model_distribute) must be flow.distribute.auto(), broadcast(), split(0) "
         f"or split(1); got model_distribute={model_distribute!r}"
     )

@@ -47,6 +47,7 @@ from jax.sharding import PartitionSpec as P
 
 from jobflow._src.core.errors import JobDefinitionError, JobInputError
 from jobflow._src.graph import distribute as _dist
+from jobflow._src.graph import scope as _scope
 
 __all__ = [
     "AXIS",
@@ -72,8 +73,8 @@ __all__ = [
     "bytes_per_device",
 ]
 
-AXIS = "data"
-MODEL_AXIS = "model"
+AXIS = _scope.DATA_AXIS  # "data": the batch's mesh axis
+MODEL_AXIS = _scope.MODEL_AXIS  # "model": a 2-D mesh's axis for split variables
 
 
 def is_mirrored(config) -> bool:

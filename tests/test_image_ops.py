@@ -178,6 +178,11 @@ def test_crop_mirror_normalize_matches_numpy_per_image(layout):
     )
     ref = _cmn_reference(dense, mirror, 31, 17, 0.5, 0.5, 5.0, 3.0, layout)
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+    # Bit for bit the kernel's float32 arithmetic: (float(x) - mean) * (1.0f / std).
+    window = dense[:, 4:35, 16:33].astype(np.float32)  # y0 = int(9 * 0.5) = 4, x0 = int(33 * 0.5) = 16
+    window[1:3] = window[1:3, :, ::-1]
+    exact = (window - np.float32(5.0)) * (np.float32(1) / np.float32(3.0))
+    np.testing.assert_array_equal(out, exact.transpose(0, 3, 1, 2) if layout == "NCHW" else exact)
 
 
 def test_crop_mirror_normalize_dense_batch_without_crop_or_with_a_larger_crop():

@@ -418,20 +418,24 @@ def _crop_batch(
 def _normalize_into(
     crops: np.ndarray, mirror: np.ndarray | None, mean: np.ndarray, inv_std: np.ndarray, nchw: bool
 ) -> np.ndarray:
-    """``(float32(x) - mean[c]) * inv_std[c]`` of the (mirrored) crops, in the output layout."""
-    if mirror is not None and mirror.any():
-        flipped = np.array(crops)
-        flipped[mirror != 0] = crops[mirror != 0, :, ::-1]
-        crops = flipped
+    """``(float32(x) - mean[c]) * inv_std[c]`` of the (mirrored) crops, in the output layout.
+
+    One cast-copy per image (mirrored and laid out as it goes), then two in-place passes
+    whose inner loops run over whole rows (per-channel planes, or rows tiled with the
+    channel values): numpy's loops over a trailing axis of 3 would be several times slower.
+    """
     n, h, w, c = crops.shape
-    if not nchw:
-        out = np.subtract(crops, mean, dtype=np.float32)
-        return np.multiply(out, inv_std, out=out)
-    src = crops.transpose(0, 3, 1, 2)
-    out = np.empty((n, c, h, w), dtype=np.float32)
-    for k in range(c):
-        np.subtract(src[:, k], mean[k], out=out[:, k], dtype=np.float32)
-        np.multiply(out[:, k], inv_std[k], out=out[:, k])
+    out = np.empty((n, c, h, w) if nchw else (n, h, w, c), dtype=np.float32)
+    for i in range(n):
+        src = crops[i, :, ::-1] if mirror is not None and mirror[i] else crops[i]
+        out[i] = src.transpose(2, 0, 1) if nchw else src
+    if nchw:
+        out -= mean[:, None, None]
+        out *= inv_std[:, None, None]
+    else:
+        rows = out.reshape(n, h, w * c)
+        rows -= np.tile(mean, w)
+        rows *= np.tile(inv_std, w)
     return out
 
 

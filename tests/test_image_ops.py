@@ -288,10 +288,14 @@ def test_random_crop_falls_back_after_num_attempts():
 
 
 def test_random_crop_too_wide_an_image_takes_the_widest_window_in_range():
-    # 40x400: even the smallest area (0.08 * 16000 = 1280 px) needs w > 40 * 1.333 = 53: H x maxW.
-    for seed in range(5):
-        y, x, h, w = ops.random_crop_window(40, 400, seed)
-        assert (y, h, w) == (0, 40, 53) and 0 <= x <= 347
+    # 40x1000: the widest in-range window, 40 x int(40 * 1.333333) = 53 = 2120 px, is below the
+    # smallest area 0.08 * 40000 = 3200 px: OneFlow takes H x maxW without drawing.
+    windows = ops.random_crop_windows([40] * 50, [1000] * 50, rng=0)
+    assert (windows[:, 0] == 0).all() and (windows[:, 2:] == (40, 53)).all()
+    assert 0 <= windows[:, 1].min() and windows[:, 1].max() <= 947 and len(set(windows[:, 1])) > 40
+    # 1000x40, the other way round: maxH = int(40 / 0.75) = 53 rows of the full width
+    y, x, h, w = ops.random_crop_window(1000, 40, rng=1)
+    assert (x, h, w) == (0, 53, 40) and 0 <= y <= 947
 
 
 def test_random_crop_bad_arguments():

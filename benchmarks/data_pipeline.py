@@ -1,0 +1,235 @@
+"""The data pipeline: decode + augment throughput against a PyTorch ``DataLoader`` over the
+same JPEGs with the same transforms, and training throughput of a small CNN whose job reads
+OFRecord against the same job fed preloaded numpy.
+
+The data set is made here, in a temporary directory: random smooth-with-noise JPEGs of
+ImageNet-like varied sizes, written once as files (for the ``DataLoader``) and once as
+OFRecord parts (for jobflow). Both sides decode with OpenCV and do OneFlow-Benchmark's
+ResNet-50 training chain: a random crop (area 8-100 %, aspect ratio 3/4-4/3), a resize to
+224x224 (area averaging when shrinking, bilinear when growing), a coin-flip mirror, and a
+per-channel normalization to float32 NCHW.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from benchmarks import _harness as h
+from jobflow._src.data import image_ops
+
+MEAN = (123.68, 116.779, 103.939)
+STD = (58.393, 57.12, 57.375)
+WORKERS = 2  # the machine's cores: the DataLoader's worker processes and jobflow's threads
+
+
+# ----------------------------------------------------------------------------- the data set
+
+
+def _jpeg(rng: np.random.Generator, height: int, width: int) -> bytes:
+    """A JPEG (quality 90) of smooth random colour blobs with sensor-like noise: it
+    compresses and decodes like a photo, unlike white noise."""
+    small = rng.integers(0, 256, (height // 24 + 2, width // 24 + 2, 3), dtype=np.uint8)
+    base = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    image = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return data.tobytes()
+
+
+def make_dataset(root: str, n: int, sizes: tuple[int, int], parts: int = 4, seed: int = 0) -> tuple:
+    """``n`` JPEGs with sides in ``sizes``: files ``root/jpeg/*.jpg`` and OFRecord parts
+    ``root/ofrecord/part-0000k`` (features ``encoded`` and ``class/label``). Returns the
+    file paths and the labels."""
+    from jobflow._src.data.ofrecord import OFRecordWriter
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(root, "jpeg"))
+    paths, labels = [], rng.integers(0, 10, n).astype(np.int32)
+    with OFRecordWriter(os.path.join(root, "ofrecord"), part_num=parts) as writer:
+        for i in range(n):
+            data = _jpeg(rng, *rng.integers(sizes[0], sizes[1] + 1, 2))
+            paths.append(os.path.join(root, "jpeg", f"{i:05d}.jpg"))
+            with open(paths[-1], "wb") as f:
+                f.write(data)
+            writer.write({"encoded": data, "class/label": labels[i]})
+    return paths, labels
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+
+def _torch_dataset(paths, labels, size: int):
+    import torch
+
+    class JpegFiles(torch.utils.data.Dataset):
+        """Reads a file, decodes it with OpenCV, and applies the same chain per image, as
+        a PyTorch user writes it (the crop window drawn by the same rule)."""
+
+        def __init__(self):
+            self.mean = np.float32(MEAN)[:, None, None]
+            self.std = np.float32(STD)[:, None, None]
+            self.rng = None
+
+        def __len__(self):
+            return len(paths)
+
+        def __getitem__(self, i):
+            if self.rng is None:  # one stream per worker process
+                self.rng = np.random.default_rng(torch.initial_seed() % 2**32)
+            with open(paths[i], "rb") as f:
+                image = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+            y, x, hh, ww = image_ops.random_crop_window(image.shape[0], image.shape[1], self.rng)
+            flag = cv2.INTER_LINEAR if size * size >= hh * ww else cv2.INTER_AREA
+            image = cv2.resize(image[y : y + hh, x : x + ww], (size, size), interpolation=flag)
+            if self.rng.random() < 0.5:
+                image = image[:, ::-1]
+            chw = (image.transpose(2, 0, 1).astype(np.float32) - self.mean) / self.std
+            return torch.from_numpy(chw), int(labels[i])
+
+    return JpegFiles()
+
+
+class TorchLoader:
+    """One epoch of a ``DataLoader`` (shuffled, ``WORKERS`` persistent worker processes)."""
+
+    def __init__(self, paths, labels, size: int, batch: int):
+        import torch
+
+        torch.set_num_threads(1)
+        self.loader = torch.utils.data.DataLoader(
+            _torch_dataset(paths, labels, size),
+            batch_size=batch,
+            shuffle=True,
+            num_workers=WORKERS,
+            persistent_workers=True,
+            drop_last=True,
+        )
+
+    def epoch(self) -> int:
+        images = 0
+        for x, _ in self.loader:
+            images += x.shape[0]
+        return images
+
+
+# ----------------------------------------------------------------------------- jobflow
+
+
+def augment_batch(records, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """OneFlow-Benchmark's training chain on one batch of serialized OFRecords:
+    ``OFRecordImageDecoderRandomCrop -> image.Resize -> random.CoinFlip ->
+    image.CropMirrorNormalize`` (and ``OFRecordRawDecoder`` for the labels)."""
+    from jobflow._src.data import decoders
+
+    messages = decoders.parse_batch(records)
+    images = decoders.decode_image_random_crop(messages, "encoded", rng=rng)
+    labels = decoders.decode_raw(messages, "class/label", shape=(), dtype=np.int32)
+    resized, _, _ = image_ops.resize(images, target_size=(size, size))
+    mirror = image_ops.coin_flip(len(records), rng=rng)
+    return image_ops.crop_mirror_normalize(resized, mirror, mean=MEAN, std=STD), labels
+
+
+class ThreadedChain:
+    """The chain run as jobflow's pipeline runs it: a reader hands batches of records to
+    ``WORKERS`` threads, each computing whole batches into a bounded queue."""
+
+    def __init__(self, data_dir: str, parts: int, size: int, batch: int, seed: int = 0):
+        from jobflow._src.data.source import OFRecordSource
+
+        self.source = OFRecordSource(
+            data_dir,
+            parts,
+            part_name_suffix_length=5,
+            random_shuffle=True,
+            shuffle_after_epoch=True,
+            seed=seed,
+        )
+        self.size, self.batch, self.seed, self.calls = size, batch, seed, 0
+        self.lock = threading.Lock()
+
+    def batches(self, count: int):
+        """Yields ``count`` batches computed by the worker threads (started here, joined
+        at the end, so nothing is computed ahead between measurements)."""
+        out: queue.Queue = queue.Queue(maxsize=2 * WORKERS)
+        todo = iter(range(count))
+        self.calls += 1
+
+        def work():
+            while True:
+                with self.lock:
+                    index = next(todo, None)
+                    records = None if index is None else self.source.next_records(self.batch)
+                if index is None:
+                    return
+                rng = np.random.default_rng((self.seed, self.calls, index))
+                out.put(augment_batch(records, self.size, rng))
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(WORKERS)]
+        for t in threads:
+            t.start()
+        for _ in range(count):
+            yield out.get()
+        for t in threads:
+            t.join()
+
+    def epoch(self, count: int) -> int:
+        return sum(x.shape[0] for x, _ in self.batches(count))
+
+
+# ----------------------------------------------------------------------------- the sections
+
+
+def _throughput_rows(scale) -> tuple[list, list]:
+    n = 512 if scale["rounds"] < 5 else 1536
+    batch, size = 32, 224
+    rounds = max(3, scale["rounds"] // 2)
+    with tempfile.TemporaryDirectory() as root:
+        paths, labels = make_dataset(root, n, (200, 400))
+        kib = np.mean([os.path.getsize(p) for p in paths]) / 1024
+        contenders = {
+            "jobflow (OneFlow's ops, 2 threads)": (
+                ThreadedChain(os.path.join(root, "ofrecord"), 4, size, batch),
+                True,
+            ),
+            "PyTorch DataLoader (2 workers)": (TorchLoader(paths, labels, size, batch), False),
+        }
+        names = list(contenders)
+        rates: dict = {name: [] for name in names}
+        for r in range(rounds + 1):  # round 0 warms up (worker start, first decodes)
+            for name in names[r % 2 :] + names[: r % 2]:
+                loop, is_jobflow = contenders[name]
+                start = time.perf_counter()
+                images = loop.epoch(n // batch) if is_jobflow else loop.epoch()
+                if r:
+                    rates[name].append(images / (time.perf_counter() - start))
+    ours, theirs = names
+    ratio = h.median([a / b for a, b in zip(rates[ours], rates[theirs])])
+    rows = [
+        {"benchmark": f"decode + augment to {size}x{size}", "implementation": name, "value": h.median(rates[name]),
+         "unit": "images/s", "ratio": ratio if name == ours else 1.0, "spread": h.spread(rates[name])}
+        for name in names
+    ]  # fmt: skip
+    notes = [
+        f"Decode + augment: {n} JPEGs of 200-400 px a side (mean {kib:.0f} KiB),"
+        f" batch {batch}, one epoch per round, {rounds} interleaved rounds; ratio: median of per-round "
+        "jobflow / DataLoader images/s (target >= 1.0)."
+    ]
+    return rows, notes
+
+
+def data_pipeline(scale) -> dict:
+    """Decode + augment throughput: jobflow's host pipeline vs a PyTorch DataLoader."""
+    rows, notes = _throughput_rows(scale)
+    return {
+        "title": "Data pipeline",
+        "columns": ["benchmark", "implementation", "value", "unit", "ratio", "spread"],
+        "rows": rows,
+        "notes": notes,
+    }

@@ -19,11 +19,29 @@ from jobflow._src.data.ofrecord import write_records as write_records
 from jobflow._src.data.ops import DataIterator as DataIterator
 from jobflow._src.data.ops import decode_random as decode_random
 from jobflow._src.data.ops import iterate as iterate
+from jobflow._src.data.record_ops import OFRecordBytesDecoder as OFRecordBytesDecoder
+from jobflow._src.data.record_ops import OFRecordBytesDecoder as ofrecord_bytes_decoder
+from jobflow._src.data.record_ops import OFRecordImageDecoder as OFRecordImageDecoder
+from jobflow._src.data.record_ops import OFRecordImageDecoder as ofrecord_image_decoder
+from jobflow._src.data.record_ops import OFRecordImageDecoderRandomCrop as OFRecordImageDecoderRandomCrop
+from jobflow._src.data.record_ops import OFRecordImageDecoderRandomCrop as ofrecord_image_decoder_random_crop
+from jobflow._src.data.record_ops import OFRecordRawDecoder as OFRecordRawDecoder
+from jobflow._src.data.record_ops import OFRecordRawDecoder as ofrecord_raw_decoder
+from jobflow._src.data.record_ops import ofrecord_reader as ofrecord_reader
 from jobflow._src.data.source import OFRecordSource as OFRecordSource
 from jobflow._src.io.mnist import load_mnist as load_mnist
 
 __all__ = [
     "load_mnist",
+    "ofrecord_reader",
+    "OFRecordRawDecoder",
+    "ofrecord_raw_decoder",
+    "OFRecordBytesDecoder",
+    "ofrecord_bytes_decoder",
+    "OFRecordImageDecoder",
+    "ofrecord_image_decoder",
+    "OFRecordImageDecoderRandomCrop",
+    "ofrecord_image_decoder_random_crop",
     "decode_random",
     "iterate",
     "DataIterator",

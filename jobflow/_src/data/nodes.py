@@ -67,6 +67,7 @@ class DataNode:
       seed: the op's own seed, or None (the job's seed).
       name: the op's ``name`` argument.
       key: the op's other arguments, for comparing two graphs.
+      state_bytes: the most bytes of JSON its source's ``state()`` takes (readers).
     """
 
     op: str
@@ -80,6 +81,7 @@ class DataNode:
     seed: int | None = None
     name: str | None = None
     key: tuple = ()
+    state_bytes: int = 0
 
     @property
     def shape(self) -> tuple | None:
@@ -116,7 +118,7 @@ class JobData:
         self.lazy: dict[int, list] = {}
 
 
-def job_data(ctx) -> JobData:
+def job_data(ctx: Any) -> JobData:
     """The :class:`JobData` of trace context ``ctx`` (made in discovery)."""
     if ctx.data is None:
         if not ctx.discover:

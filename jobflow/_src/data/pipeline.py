@@ -28,9 +28,7 @@ import numpy as np
 from jobflow._src.core.errors import DataError
 from jobflow._src.data import nodes as _nodes
 
-__all__ = ["Pipeline", "encode_state", "decode_state", "STATE_BYTES"]
-
-STATE_BYTES = 1 << 16  # the store entry of a job's position: JSON, zero padded
+__all__ = ["Pipeline", "encode_state", "decode_state"]
 
 
 def _seed_for(seed: int, k: int) -> int:
@@ -82,6 +80,13 @@ class Pipeline:
         assert node.source is not None
         seed = self.seed if node.seed is None else node.seed
         return node.source(_seed_for(seed, k), self.rank, self.world)
+
+    @property
+    def state_bytes(self) -> int:
+        """The size of the position's store entry (JSON, zero padded): room for every
+        reader's state (its shuffle buffer), a multiple of 4 KiB."""
+        need = 4096 + sum(n.state_bytes for _, n in self.readers)
+        return -(-need // 4096) * 4096
 
     # -- the position ---------------------------------------------------------------------
     def _position(self, index: int) -> dict:
@@ -225,14 +230,15 @@ class Pipeline:
             self._next, self._ended = position["batch"], False
         for source, s in zip(self.sources, position["sources"]):
             source.restore(s)
+            getattr(source, "close", lambda: None)()  # reopened when read again
 
 
-def encode_state(state: dict, what: str = "data position") -> np.ndarray:
-    """``state`` as the uint8 store entry: its JSON, zero padded to ``STATE_BYTES``."""
+def encode_state(state: dict, size: int) -> np.ndarray:
+    """``state`` as a uint8 store entry of ``size`` bytes: its JSON, zero padded."""
     raw = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
-    if len(raw) > STATE_BYTES:
-        raise DataError(f"the {what} takes {len(raw)} bytes of JSON; at most {STATE_BYTES} fit")
-    out = np.zeros((STATE_BYTES,), np.uint8)
+    if len(raw) > size:
+        raise DataError(f"the data position takes {len(raw)} bytes of JSON; its entry holds {size}")
+    out = np.zeros((size,), np.uint8)
     out[: len(raw)] = np.frombuffer(raw, np.uint8)
     return out
 

@@ -139,9 +139,9 @@ def attach(definition, session, dense: tuple, shapes: tuple):
     feed = DataFeed(pipe, entry, len(definition.placeholders), micro)
     spec = VariableSpec(
         name=entry,
-        shape=(_pipeline.STATE_BYTES,),
+        shape=(pipe.state_bytes,),
         dtype=np.dtype(np.uint8),
-        init=lambda _s: _pipeline.encode_state(pipe.state()),
+        init=lambda _s: _pipeline.encode_state(pipe.state(), pipe.state_bytes),
         trainable=False,
         kind="system",
         origin=f"job {definition.name!r}",
@@ -166,7 +166,8 @@ def flush(session) -> None:
     for entry, pipe in session.data.items():
         if entry in session.store:
             old = session.store[entry]
-            session.store[entry] = jax.device_put(_pipeline.encode_state(pipe.state()), old.sharding)
+            value = _pipeline.encode_state(pipe.state(), pipe.state_bytes)
+            session.store[entry] = jax.device_put(value, old.sharding)
 
 
 def check(session, host: Mapping) -> list[str]:

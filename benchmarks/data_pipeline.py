@@ -68,11 +68,12 @@ def _torch_dataset(paths, labels, size: int):
 
     class JpegFiles(torch.utils.data.Dataset):
         """Reads a file, decodes it with OpenCV, and applies the same chain per image, as
-        a PyTorch user writes it (the crop window drawn by the same rule)."""
+        a PyTorch user writes it: the crop window drawn by the same rule, OpenCV's resize
+        and flip, then torchvision's ``ToTensor`` / ``Normalize`` arithmetic in torch ops."""
 
         def __init__(self):
-            self.mean = np.float32(MEAN)[:, None, None]
-            self.std = np.float32(STD)[:, None, None]
+            self.mean = torch.tensor(MEAN, dtype=torch.float32)[:, None, None]
+            self.std = torch.tensor(STD, dtype=torch.float32)[:, None, None]
             self.rng = None
 
         def __len__(self):
@@ -87,11 +88,17 @@ def _torch_dataset(paths, labels, size: int):
             flag = cv2.INTER_LINEAR if size * size >= hh * ww else cv2.INTER_AREA
             image = cv2.resize(image[y : y + hh, x : x + ww], (size, size), interpolation=flag)
             if self.rng.random() < 0.5:
-                image = image[:, ::-1]
-            chw = (image.transpose(2, 0, 1).astype(np.float32) - self.mean) / self.std
-            return torch.from_numpy(chw), int(labels[i])
+                image = cv2.flip(image, 1)
+            chw = torch.from_numpy(image).permute(2, 0, 1).float()
+            return chw.sub_(self.mean).div_(self.std), int(labels[i])
 
     return JpegFiles()
+
+
+def _one_cv2_thread(_worker_id):
+    """OpenCV's own thread pool off in each worker process: 2 processes x 2 OpenCV threads
+    oversubscribe 2 cores (measured: ~15 % more images/s without it)."""
+    cv2.setNumThreads(1)
 
 
 class TorchLoader:
@@ -108,6 +115,7 @@ class TorchLoader:
             num_workers=WORKERS,
             persistent_workers=True,
             drop_last=True,
+            worker_init_fn=_one_cv2_thread,
         )
 
     def epoch(self) -> int:

@@ -11,6 +11,9 @@ from jobflow._src.data.decoders import decode_bytes as decode_bytes
 from jobflow._src.data.decoders import decode_image as decode_image
 from jobflow._src.data.decoders import decode_image_random_crop as decode_image_random_crop
 from jobflow._src.data.decoders import decode_raw as decode_raw
+from jobflow._src.data.image_nodes import (
+    ofrecord_image_classification_reader as ofrecord_image_classification_reader,
+)
 from jobflow._src.data.ofrecord import OFRecordWriter as OFRecordWriter
 from jobflow._src.data.ofrecord import iter_records as iter_records
 from jobflow._src.data.ofrecord import parse_record as parse_record
@@ -34,6 +37,7 @@ from jobflow._src.io.mnist import load_mnist as load_mnist
 __all__ = [
     "load_mnist",
     "ofrecord_reader",
+    "ofrecord_image_classification_reader",
     "OFRecordRawDecoder",
     "ofrecord_raw_decoder",
     "OFRecordBytesDecoder",

@@ -6,7 +6,8 @@ import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
-from jobflow.errors import ArgumentError
+from jobflow.errors import ArgumentError, DataError
+from tests import data_fixtures as fx
 
 
 def _sgd(lr=0.1):
@@ -189,3 +190,193 @@ def test_coin_flip_stays_a_device_op_in_a_job():
     a, b = flips(), flips()
     assert a.dtype == np.int8 and abs(a.mean() - 0.25) < 0.03 and not np.array_equal(a, b)
     assert "System-Data-flips" not in flow.get_all_variables()  # no data pipeline
+
+
+# ------------------------------------------------------------------------ OFRecord jobs
+
+
+def test_bert_style_job_reads_int_features_and_trains(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert")
+
+    @flow.global_function(type="train")
+    def pretrain() -> tp.Numpy:
+        return fx.bert_model(*fx.bert_inputs(data_dir))
+
+    losses = [float(pretrain().mean()) for _ in range(60)]
+    assert np.mean(losses[-6:]) < 0.25 * losses[0]
+    learned = flow.get_all_variables()
+
+    flow.clear_default_session()
+    flow.config.seed(0)
+
+    @flow.global_function(type="train")
+    def fed(
+        ids: tp.Numpy.Placeholder((8, fx.SEQ), flow.int32), labels: tp.Numpy.Placeholder((8,), flow.int32)
+    ):
+        return fx.bert_model(ids, labels)
+
+    batches = flow.data.iterate(fx.bert_inputs(data_dir), seed=0)  # the job's seed: the same records
+    fed_losses = [float(np.asarray(fed(*next(batches)).get()).mean()) for _ in range(60)]
+    assert fed_losses == losses
+    for name, value in flow.get_all_variables().items():
+        if not name.startswith("System-"):
+            np.testing.assert_array_equal(value, learned[name], err_msg=name)
+
+
+def test_bert_records_are_the_dataset_in_the_sources_order(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=12)
+
+    @flow.global_function(type="predict")
+    def read() -> tuple[tp.Numpy, tp.Numpy]:
+        return fx.bert_inputs(data_dir, batch_size=4, shuffle=False)
+
+    records = flow.data.OFRecordSource(data_dir, data_part_num=2)  # independent: ofrec's reader
+    for _ in range(5):  # past the end of the epoch (12 records, batches of 4)
+        ids, labels = read()
+        want = [flow.data.parse_record(r) for r in records.next_records(4)]
+        np.testing.assert_array_equal(ids, np.stack([w["input_ids"] for w in want]))
+        np.testing.assert_array_equal(labels, np.array([w["next_sentence_labels"][0] for w in want]))
+
+
+def test_resnet_style_job_reads_images_and_trains(tmp_path):
+    data_dir = fx.image_dataset(tmp_path / "images")
+
+    @flow.global_function(type="train")
+    def train() -> tp.Numpy:
+        return fx.resnet_model(*fx.resnet_inputs(data_dir))
+
+    @flow.global_function(type="predict")
+    def peek() -> tuple[tp.Numpy, tp.Numpy]:
+        return fx.resnet_inputs(data_dir)
+
+    losses = [float(train().mean()) for _ in range(30)]
+    assert np.mean(losses[-5:]) < 0.2 * losses[0]
+    images, labels = peek()
+    assert images.shape == (8, 3, 12, 12) and images.dtype == np.float32
+    assert labels.dtype == np.int32 and set(labels.tolist()) <= {0, 1}
+    bright = images.mean(axis=(1, 2, 3)) > 0  # normalized: label-1 images are bright
+    np.testing.assert_array_equal(bright, labels == 1)
+
+
+def test_resnet_style_pipeline_matches_the_image_ops(tmp_path):
+    """The in-job images are the host image ops applied to the decoded records, with the
+    coin flips drawn by the pipeline (independently recomputed here from the same stream)."""
+    data_dir = fx.image_dataset(tmp_path / "images", records=8)
+
+    @flow.global_function(type="predict")
+    def peek() -> tuple[tp.Numpy, tp.Numpy]:
+        rec = flow.data.ofrecord_reader(data_dir, batch_size=4, data_part_num=2)
+        image = flow.data.OFRecordImageDecoder(rec, "encoded")
+        rsz, _, _ = flow.image.Resize(image, target_size=[10, 10])
+        return flow.image.CropMirrorNormalize(rsz, flow.random.coin_flip(4, probability=0.5)), rsz
+
+    got, resized = peek()
+    records = flow.data.OFRecordSource(data_dir, data_part_num=2).next_records(4)
+    decoded = flow.data.decode_image(records, "encoded")
+    want_rsz = np.stack([cv2_resize(im, 10, 10) for im in decoded])
+    np.testing.assert_array_equal(resized, want_rsz)
+    assert got.shape == (4, 3, 10, 10)
+    flipped = [np.array_equal(got[i], want_rsz[i].transpose(2, 0, 1)[:, :, ::-1]) for i in range(4)]
+    plain = [np.array_equal(got[i], want_rsz[i].transpose(2, 0, 1).astype(np.float32)) for i in range(4)]
+    assert all(f != p for f, p in zip(flipped, plain))  # each image either mirrored or not
+
+
+def cv2_resize(image, w, h):
+    import cv2
+
+    interp = cv2.INTER_LINEAR if w * h > image.shape[0] * image.shape[1] else cv2.INTER_AREA
+    return cv2.resize(image, (w, h), interpolation=interp)
+
+
+def test_resnet_style_job_on_four_devices(tmp_path):
+    data_dir = fx.image_dataset(tmp_path / "images")
+
+    def define(n):
+        @flow.global_function(type="train", function_config=_placement(n))
+        def train() -> tp.Numpy:
+            images, labels = fx.resnet_inputs(data_dir)
+            fx.resnet_model(images, labels)
+            return images
+
+        return train
+
+    one = define(1)
+    ref = [one() for _ in range(3)]
+    w1 = flow.get_all_variables()["conv-weight"]
+    flow.clear_default_session()
+    flow.config.seed(0)
+    four = define(4)
+    for a in ref:
+        np.testing.assert_array_equal(four(), a)
+    assert len(four.devices) == 4
+    np.testing.assert_allclose(flow.get_all_variables()["conv-weight"], w1, rtol=1e-5, atol=1e-6)
+
+
+def test_missing_dataset_is_a_clear_error_and_creates_nothing(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="nowhere.*part-0"):
+        flow.data.ofrecord_reader(missing, batch_size=2)
+
+    @flow.global_function(type="predict")
+    def read() -> tp.Numpy:
+        rec = flow.data.ofrecord_reader(missing, batch_size=2)
+        return flow.data.OFRecordRawDecoder(rec, "x", shape=(), dtype=flow.int32)
+
+    with pytest.raises(DataError, match="nowhere"):
+        read()
+    with pytest.warns(UserWarning, match="read"):
+        assert flow.get_all_variables() == {}
+
+
+def test_shape_mismatch_names_the_feature(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=4)
+
+    @flow.global_function(type="predict")
+    def read() -> tp.Numpy:
+        rec = flow.data.ofrecord_reader(data_dir, batch_size=2, data_part_num=2)
+        return flow.data.OFRecordRawDecoder(rec, "input_ids", shape=(fx.SEQ - 3,), dtype=flow.int32)
+
+    with pytest.raises(DataError, match="input_ids"):
+        read()
+    with pytest.raises(DataError, match="input_ids"):  # the failed batch is not skipped
+        read()
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda d: flow.data.ofrecord_reader(d, batch_size=0), r"batch_size=0"),
+        (lambda d: flow.data.ofrecord_reader(d, data_part_num=3), r"part-2"),
+        (lambda d: flow.data.OFRecordRawDecoder(np.zeros(3), "x", (1,), flow.int32), r"input_blob"),
+        (
+            lambda d: flow.data.OFRecordRawDecoder(flow.data.ofrecord_reader(d), "x", (1,), flow.float16),
+            r"dtype",
+        ),
+        (lambda d: flow.data.OFRecordImageDecoder(flow.data.ofrecord_reader(d), ""), r"blob_name=''"),
+        (
+            lambda d: flow.image.CropMirrorNormalize(
+                flow.data.OFRecordImageDecoder(flow.data.ofrecord_reader(d), "encoded")
+            ),
+            r"crop_h, crop_w",
+        ),
+        (
+            lambda d: flow.image.Resize(flow.data.ofrecord_reader(d), target_size=[4, 4]),
+            r"image.Resize\(image\) takes list or tensor; got the records output",
+        ),
+    ],
+)
+def test_bad_data_op_arguments(tmp_path, build, match):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=4)
+    with pytest.raises((ArgumentError, DataError), match=match):
+        build(data_dir)
+
+
+def test_resize_with_oneflows_deprecated_arguments_returns_the_images(tmp_path):
+    data_dir = fx.image_dataset(tmp_path / "images", records=4)
+    rec = flow.data.ofrecord_reader(data_dir, batch_size=2, data_part_num=2)
+    image = flow.data.OFRecordImageDecoder(rec, "encoded")
+    with pytest.warns(DeprecationWarning, match="deprecated"):  # once, when the op is called
+        rsz = flow.image.Resize(image, resize_x=6, resize_y=5, color_space="BGR")
+    assert rsz.shape == (2, 5, 6, 3)
+    batch = next(flow.data.iterate(rsz))
+    assert batch.shape == (2, 5, 6, 3) and batch.dtype == np.uint8

@@ -10,6 +10,7 @@ import pytest
 import jobflow as flow
 import jobflow.typing as tp
 from jobflow.errors import CheckpointError
+from tests import data_fixtures as fx
 
 
 def _define_random():
@@ -51,7 +52,8 @@ def assert_same_run(a, b):
     (batches_a, vars_a), (batches_b, vars_b) = a, b
     assert len(batches_a) == len(batches_b)
     for x, y in zip(batches_a, batches_b):
-        np.testing.assert_array_equal(x, y)
+        for u, v in zip(x, y) if isinstance(x, tuple) else [(x, y)]:
+            np.testing.assert_array_equal(u, v)
     assert vars_a.keys() == vars_b.keys()
     for name in vars_a:
         np.testing.assert_array_equal(vars_a[name], vars_b[name], err_msg=name)
@@ -59,6 +61,59 @@ def assert_same_run(a, b):
 
 def test_decode_random_resume_is_bitwise(tmp_path):
     assert_same_run(*run_interrupted(_define_random, str(tmp_path / "ckpt"), total=7, stop_at=3))
+
+
+@pytest.mark.parametrize("stop_at", [1, 5, 8])  # inside the first epoch, at its end, in the second
+def test_bert_style_resume_with_shuffling_is_bitwise(tmp_path, stop_at):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=40)  # 5 batches an epoch
+
+    def define():
+        @flow.global_function(type="train")
+        def pretrain() -> tuple[tp.Numpy, tp.Numpy]:
+            ids, labels = fx.bert_inputs(data_dir)  # random_shuffle and shuffle_after_epoch
+            return fx.bert_model(ids, labels), ids
+
+        return pretrain
+
+    full, resumed = run_interrupted(define, str(tmp_path / "ckpt"), total=12, stop_at=stop_at)
+    assert_same_run(full, resumed)
+    orders = [ids.tolist() for _, ids in full[0]]
+    assert orders[:5] != orders[5:10]  # the second epoch is shuffled differently
+
+
+def test_resnet_style_resume_with_augmentation_is_bitwise(tmp_path):
+    data_dir = fx.image_dataset(tmp_path / "images", records=24)  # 3 batches an epoch
+
+    def define():
+        @flow.global_function(type="train")
+        def train() -> tuple[tp.Numpy, tp.Numpy]:
+            images, labels = fx.resnet_inputs(data_dir)  # random crops, coin flips, shuffling
+            return fx.resnet_model(images, labels), images
+
+        return train
+
+    assert_same_run(*run_interrupted(define, str(tmp_path / "ckpt"), total=8, stop_at=4))
+
+
+def test_resume_in_the_oneflow_format_too(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=16)
+
+    def define():
+        @flow.global_function(type="train")
+        def pretrain() -> tp.Numpy:
+            return fx.bert_model(*fx.bert_inputs(data_dir))
+
+        return pretrain
+
+    job = _fresh(define)
+    full = [job() for _ in range(6)]
+    job = _fresh(define)
+    [job() for _ in range(3)]
+    flow.checkpoint.save(str(tmp_path / "of"), format="oneflow")
+    job = _fresh(define)
+    flow.checkpoint.load(str(tmp_path / "of"))
+    for want in full[3:]:
+        np.testing.assert_array_equal(job(), want)
 
 
 def test_the_position_is_a_store_entry_of_the_checkpoint(tmp_path):

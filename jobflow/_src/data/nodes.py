@@ -32,7 +32,7 @@ from jobflow._src.core.errors import ArgumentError, DataError, JobDefinitionErro
 
 __all__ = ["DataNode", "Batch", "JobData", "emit", "node_of", "register_lazy", "topological", "evaluate"]
 
-KINDS = ("records", "list", "tensor")
+KINDS = ("records", "list", "tensor", "tuple")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,8 @@ class DataNode:
       op: the OneFlow name of the op that made it (for messages).
       inputs: the nodes it reads.
       kind: ``"records"`` (a list of serialized records), ``"list"`` (a list of arrays of
-        varying shapes, e.g. decoded images) or ``"tensor"`` (one array of ``shape``).
+        varying shapes, e.g. decoded images), ``"tensor"`` (one array of ``shape``) or
+        ``"tuple"`` (the outputs of an op with several, each read by its own node).
       batch_size: rows per batch (all processes together).
       compute: ``compute(input values, Batch) -> value``; None for a reader.
       sample_shape / dtype: a tensor's shape without the batch axis, and its dtype.

@@ -14,6 +14,8 @@ Sections (all by default, in this order):
   sharding      per-device memory of replicated vs sharded state: an MLP with the ZeRO
                 switches, an embedding table split by rows (8 CPU devices)
   summary       MLP step time with per-step TensorBoard summaries vs without
+  data_pipeline decode + augment throughput vs a PyTorch DataLoader; a CNN reading
+                OFRecord in the job vs fed preloaded numpy
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -30,7 +32,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import _harness, sections
+from benchmarks import _harness, data_pipeline, sections
 
 SECTIONS = {
     "train_step": sections.train_step,
@@ -42,6 +44,7 @@ SECTIONS = {
     "accumulation": sections.accumulation,
     "sharding": sections.sharding,
     "summary": sections.summary_overhead,
+    "data_pipeline": data_pipeline.data_pipeline,
 }
 
 SCALES = {

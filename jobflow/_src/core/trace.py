@@ -45,6 +45,8 @@ class TraceContext:
         ``CustomScheduler``, a metric for ``ReduceLROnPlateau.step``), keyed by the
         schedule's ``feed_key``. The job returns them from the traced body and passes
         them to ``apply_plans`` as an argument.
+      data: the in-job data record of this trace (``data.nodes.JobData``: the data ops'
+        nodes whose batches reach the step as hidden inputs), made by the first data op.
     """
 
     job_name: str
@@ -62,6 +64,7 @@ class TraceContext:
     mesh: Any = None
     feeds: dict = dataclasses.field(default_factory=dict)
     label_ranges: list = dataclasses.field(default_factory=list)
+    data: Any = None
     _rng_count: int = 0
     _names: dict = dataclasses.field(default_factory=dict)
 

@@ -36,6 +36,7 @@ from jobflow._src.graph import env as _env
 from jobflow._src.graph import scope as _scope
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.optimizer.base import OptimizerPlan, build_plans
+from jobflow._src.runtime import data_feed as _data_feed
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime.session import StoreAccess
@@ -55,6 +56,7 @@ class Discovery:
     placements: list  # placements entered in the body
     out_avals: Any
     label_args: tuple = ()  # (argument index, num_classes, op) of arguments used as labels
+    data_nodes: tuple = ()  # the dense outputs of the body's flow.data ops, in order (hidden inputs)
 
     @property
     def optimizer(self):
@@ -80,6 +82,9 @@ class Plan:
       shardings: ``{state name: NamedSharding}`` of ``mutable + readonly``.
       layouts: one ``sharding.InputLayout`` per argument.
       amp_dtype: the low dtype of mixed precision on these devices, or None.
+      definition: the job's definition as the step sees it: with one hidden placeholder
+        per flow.data output after the arguments (``data_feed.attach``).
+      data: the ``data_feed.DataFeed`` of those hidden inputs, or None.
     """
 
     shapes: tuple
@@ -95,6 +100,8 @@ class Plan:
     shardings: dict
     layouts: list
     amp_dtype: Any
+    definition: Any = None
+    data: Any = None
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -131,6 +138,7 @@ def discover(definition, shapes) -> Discovery:
         ctx.placements,
         out_avals,
         tuple(label_args),
+        tuple(ctx.data.dense) if ctx.data is not None else (),
     )
 
 
@@ -413,6 +421,10 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     if on_discovery is not None:
         on_discovery()
     disc = discover(definition, _steps.micro_shapes(definition.placeholders, shapes, micro))
+    feed, extra = None, []
+    if disc.data_nodes:  # hidden inputs after the arguments
+        definition, shapes, feed, data_spec = _data_feed.attach(definition, session, disc.data_nodes, shapes)
+        extra = [data_spec]
     mesh = job_mesh(definition, disc)
     devices = list(mesh.devices.flat)
     definition.check_divisible(shapes, _sharding.data_size(mesh))
@@ -430,7 +442,11 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     )
     plans = _optimizer_plans(definition, session, disc) if guard is not None else []
     sharding_for = functools.partial(_sharding.state_sharding, mesh, config=definition.config)
-    create_state(session, definition, disc, system_specs(definition, disc, guard), plans, sharding_for)
+    create_state(
+        session, definition, disc, [*system_specs(definition, disc, guard), *extra], plans, sharding_for
+    )
+    if feed is not None:
+        _data_feed.register(session, feed)
     mutable, readonly = state_names(definition, disc, plans, guard)
     return Plan(
         shapes=shapes,
@@ -446,4 +462,6 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         shardings=_state_shardings(definition, session, disc, plans, sharding_for, (*mutable, *readonly)),
         layouts=_sharding.input_layouts(mesh, definition.placeholders, shapes, definition.mirrored),
         amp_dtype=definition.amp_dtype(devices),
+        definition=definition,
+        data=feed,
     )

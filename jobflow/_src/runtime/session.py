@@ -81,6 +81,7 @@ class Session:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # the executor and the callback errors
         self.callback_errors: list[BaseException] = []  # raised by callbacks, not yet re-raised
+        self.layout_warnings: set[tuple[str, str]] = set()  # (job, variable): uneven splits warned of
 
     @property
     def lock(self) -> threading.RLock:

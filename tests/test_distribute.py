@@ -311,6 +311,7 @@ def test_an_uneven_split_warns_once_per_job_and_variable_across_calls_and_jobs()
         job(x)
         job.run_steps(np.stack([x, x]))
     assert len(record) == 1
+    assert record[0].filename == __file__  # it points at the job's call, not into jobflow
 
 
 def test_split_of_an_axis_the_variable_lacks_raises_and_creates_nothing():

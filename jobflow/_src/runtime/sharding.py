@@ -47,6 +47,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jobflow._src.core import tracebacks as _tracebacks
 from jobflow._src.core.errors import JobDefinitionError, JobInputError, LayoutWarning
 from jobflow._src.graph import distribute as _dist
 from jobflow._src.graph import scope as _scope
@@ -159,7 +160,7 @@ def check_layouts(job_name: str, specs, mesh, mirrored: bool, warned: set | None
                 f"variable and its optimizer slots whole along axis {axis} on those devices "
                 f"(replicated: the values are the same, the memory is not divided)",
                 LayoutWarning,
-                stacklevel=2,
+                stacklevel=_tracebacks.user_stacklevel(),
             )
 
 

@@ -436,7 +436,9 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         _sharding.data_size(mesh),
         definition.mirrored,
     )
-    _sharding.check_layouts(definition.name, disc.specs.values(), mesh, definition.mirrored)
+    _sharding.check_layouts(
+        definition.name, disc.specs.values(), mesh, definition.mirrored, session.layout_warnings
+    )
     guard = (
         StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
     )

@@ -83,6 +83,7 @@ class Session:
         self._lock = threading.Lock()  # the executor and the callback errors
         self.callback_errors: list[BaseException] = []  # raised by callbacks, not yet re-raised
         self.data: dict[str, Any] = {}  # System-Data-<job> -> the job's flow.data pipeline
+        self.layout_warnings: set[tuple[str, str]] = set()  # (job, variable): uneven splits warned of
 
     @property
     def lock(self) -> threading.RLock:

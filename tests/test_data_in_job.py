@@ -380,3 +380,40 @@ def test_resize_with_oneflows_deprecated_arguments_returns_the_images(tmp_path):
     assert rsz.shape == (2, 5, 6, 3)
     batch = next(flow.data.iterate(rsz))
     assert batch.shape == (2, 5, 6, 3) and batch.dtype == np.uint8
+
+
+def test_data_ops_under_oneflows_cpu_placement_do_not_pin_the_job(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=16)
+
+    @flow.global_function(type="train")
+    def pretrain() -> tp.Numpy:
+        with flow.scope.placement("cpu", "0:0"):  # as OneFlow-Benchmark's programs do
+            ids, labels = fx.bert_inputs(data_dir)
+        with flow.scope.placement("cpu", "0:0-3"):
+            return fx.bert_model(ids, labels)
+
+    pretrain()
+    assert len(pretrain.devices) == 4
+
+
+def test_gpu_decode_path_and_image_decode(tmp_path):
+    data_dir = fx.image_dataset(tmp_path / "images", records=8)
+
+    @flow.global_function(type="predict")
+    def read() -> tuple[tp.Numpy, tp.Numpy]:
+        rec = flow.data.ofrecord_reader(data_dir, batch_size=4, data_part_num=2)
+        encoded = flow.data.OFRecordBytesDecoder(rec, "encoded")
+        cropped = flow.data.ImageDecoderRandomCropResize(
+            encoded, target_width=8, target_height=6, num_workers=3
+        )
+        images = flow.image.decode(encoded)
+        same = flow.image.CropMirrorNormalize(flow.image.Resize(images, target_size=[5, 5])[0])
+        return cropped, same
+
+    cropped, same = read()
+    assert cropped.shape == (4, 6, 8, 3) and cropped.dtype == np.uint8
+    records = flow.data.OFRecordSource(data_dir, data_part_num=2).next_records(4)
+    want = np.stack([cv2_resize(im, 5, 5) for im in flow.data.decode_image(records, "encoded")])
+    np.testing.assert_array_equal(same, want.transpose(0, 3, 1, 2).astype(np.float32))
+    labels = np.array([flow.data.parse_record(r)["class/label"][0] for r in records])
+    np.testing.assert_array_equal(cropped.mean(axis=(1, 2, 3)) > 110, labels == 1)

@@ -29,6 +29,7 @@ import numpy as np
 
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import ArgumentError, DataError, JobDefinitionError
+from jobflow._src.graph import scope as _scope
 
 __all__ = ["DataNode", "Batch", "JobData", "emit", "node_of", "register_lazy", "topological", "evaluate"]
 
@@ -110,6 +111,9 @@ class JobData:
         data op handed one finds its node.
       lazy: ``id(value) -> (value, make_node)`` of device values with a host twin
         (``flow.random.coin_flip`` feeding a data op).
+      placements: the placements entered around data ops (OneFlow's programs put their
+        data ops under a CPU placement): the data runs on the host, so when a job names
+        several placements these do not count (``plan.job_devices``).
     """
 
     def __init__(self, inputs: Sequence | None = None) -> None:
@@ -117,6 +121,7 @@ class JobData:
         self.inputs = None if inputs is None else list(inputs)
         self.values: dict[int, tuple[Any, DataNode]] = {}
         self.lazy: dict[int, list] = {}
+        self.placements: list = []
 
 
 def job_data(ctx: Any) -> JobData:
@@ -135,9 +140,14 @@ def emit(node: DataNode) -> Any:
     """What a data op returns: ``node`` itself outside a job body and for a node that is
     not a dense tensor; inside a job body, the step's array for a tensor node."""
     ctx = _trace.current()
-    if ctx is None or node.kind != "tensor":
+    if ctx is None:
         return node
     data = job_data(ctx)
+    where = _scope.current_placement()
+    if where is not None:
+        data.placements.append(where)
+    if node.kind != "tensor":
+        return node
     k = len(data.dense)
     data.dense.append(node)
     if data.inputs is None:  # discovery: only the shape matters

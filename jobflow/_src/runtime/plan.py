@@ -56,6 +56,7 @@ class Discovery:
     out_avals: Any
     label_args: tuple = ()  # (argument index, num_classes, op) of arguments used as labels
     data_nodes: tuple = ()  # the dense outputs of the body's flow.data ops, in order (hidden inputs)
+    data_placements: tuple = ()  # placements entered around flow.data ops (the host runs them)
 
     @property
     def optimizer(self):
@@ -137,6 +138,7 @@ def discover(definition, shapes) -> Discovery:
         out_avals,
         tuple(label_args),
         tuple(ctx.data.dense) if ctx.data is not None else (),
+        tuple(ctx.data.placements) if ctx.data is not None else (),
     )
 
 
@@ -162,9 +164,12 @@ def _check_minimize(job_name: str, calls: int) -> None:
 
 def job_devices(definition, disc: Discovery) -> list:
     """The devices of the job's one placement: its ``default_placement_scope`` or the one its
-    body enters (they must agree), else the default placement."""
+    body enters (they must agree), else the default placement. When they name several, those
+    entered around ``flow.data`` ops only (OneFlow's CPU data placement) are left out."""
     chosen = definition.config.settings["default_placement_scope"]
     named = set(disc.placements) | ({chosen} if chosen is not None else set())
+    if len(named) > 1:  # data ops run on the host: the placements around them do not count
+        named -= set(disc.data_placements)
     if len(named) > 1:
         raise JobDefinitionError(
             f"job {definition.name!r} uses several placements (its default_placement_scope and those "

@@ -269,13 +269,23 @@ def test_random_crop_is_deterministic_for_a_seed():
     assert not all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, c))
 
 
-def test_random_crop_falls_back_after_num_attempts():
+def _windows_one_by_one(n, height, width, rng, attempts, area, ratio=(0.75, 1.333333)):
+    return [ops.random_crop_window(height, width, rng, attempts, area, ratio) for _ in range(n)]
+
+
+def _windows_batched(n, height, width, rng, attempts, area, ratio=(0.75, 1.333333)):
+    params = ops._crop_params(attempts, area, ratio)
+    return [tuple(int(v) for v in w) for w in ops.random_crop_windows([height] * n, [width] * n, rng, params)]
+
+
+@pytest.mark.parametrize("draw", [_windows_one_by_one, _windows_batched])
+def test_random_crop_falls_back_after_num_attempts(draw):
     # 100x200, area exactly 0.5 (target 10000 px): h = 100 / sqrt(ratio) fits only for ratio >= 1,
     # half of the log-uniform range [0.75, 1.333]. The fallback is the widest in-range window
     # (100 x int(100 * 1.333333) = 133) shrunk to 10000 px: sqrt(10000 / 13300) = 0.8671,
     # h = int(100 * 0.8671) = 86, w = int(133 * 0.8671) = 115.
     gen = np.random.default_rng(7)
-    windows = [ops.random_crop_window(100, 200, gen, 1, (0.5, 0.5), (0.75, 1.333333)) for _ in range(400)]
+    windows = draw(400, 100, 200, gen, 1, (0.5, 0.5))
     fallback = [w for w in windows if w[2:] == (86, 115)]
     for y, x, h, w in windows:
         assert 0 <= y <= 100 - h and 0 <= x <= 200 - w
@@ -283,7 +293,7 @@ def test_random_crop_falls_back_after_num_attempts():
             assert h <= 100 and 1.0 <= w / h <= 1.333334 and abs(w * h - 10000) <= w + h
     assert 0.35 < len(fallback) / 400 < 0.65
     assert len({(y, x) for y, x, _, _ in fallback}) > 10  # the fallback's anchor is random too
-    windows = [ops.random_crop_window(100, 200, gen, 10, (0.5, 0.5)) for _ in range(400)]
+    windows = draw(400, 100, 200, gen, 10, (0.5, 0.5))
     assert sum(w[2:] == (86, 115) for w in windows) <= 4  # 0.5 ** 10 per draw
 
 

@@ -491,11 +491,6 @@ def crop_mirror_normalize(
 # ----------------------------------------------------------------------------- random crop, flip, coin flip
 
 
-def _round_half_away(x: float) -> int:
-    """C's ``roundf`` for the positive values it gets here."""
-    return int(math.floor(x + 0.5))
-
-
 def _fallback_window(
     height: int, width: int, area_hi: float, min_wh: float, max_wh: float, max_w: int, max_h: int
 ) -> tuple[int, int]:
@@ -584,9 +579,33 @@ def random_crop_window(
     """
     checks.integer("image.random_crop", "height", height, low=1)
     checks.integer("image.random_crop", "width", width, low=1)
-    params = _crop_params(num_attempts, random_area, random_aspect_ratio)
-    y, x, h, w = (int(v) for v in random_crop_windows([height], [width], rng, params)[0])
-    return y, x, h, w
+    return _window(height, width, _rng(rng), _crop_params(num_attempts, random_area, random_aspect_ratio))
+
+
+def _window(height: int, width: int, gen: np.random.Generator, params: tuple) -> tuple[int, int, int, int]:
+    """One window by the rule of :func:`random_crop_windows`, in scalar code (a single
+    image: a tenth of the vectorized path's numpy calls)."""
+    num_attempts, area_lo, area_hi, min_wh, max_wh = params
+    f32 = np.float32
+    min_area = f32(width * height) * f32(area_lo)
+    max_w = max(1, int(f32(height) * max_wh))
+    max_h = max(1, int(f32(width) * (f32(1) / min_wh)))
+    if height * max_w < min_area:
+        h, w = height, max_w
+    elif width * max_h < min_area:
+        h, w = max_h, width
+    else:
+        log_lo, log_hi = math.log(min_wh), math.log(max_wh)
+        for _ in range(num_attempts):
+            target_area = f32(gen.uniform(area_lo, area_hi)) * f32(height * width)
+            ratio = f32(math.exp(gen.uniform(log_lo, log_hi)))
+            w = max(1, math.floor(float(np.sqrt(target_area * ratio)) + 0.5))
+            h = max(1, math.floor(float(np.sqrt(target_area / ratio)) + 0.5))
+            if w <= width and h <= height and min_wh <= f32(w) / f32(h) <= max_wh:
+                break
+        else:
+            h, w = _fallback_window(height, width, area_hi, float(min_wh), float(max_wh), max_w, max_h)
+    return int(gen.random() * (height - h + 1)), int(gen.random() * (width - w + 1)), h, w
 
 
 def random_crop(

@@ -82,3 +82,27 @@ def test_processes_compute_their_share_of_rows():
 def test_bad_arguments(args, kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         flow.data.iterate(*(args or (_normal(),)), **kwargs)
+
+
+def test_a_failed_read_is_retried_and_close_rewinds(tmp_path):
+    import os
+
+    from tests import data_fixtures as fx
+
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=8)
+    ids, _ = fx.bert_inputs(data_dir, batch_size=4, shuffle=False)
+    it = flow.data.iterate(ids, prefetch=1)
+    first = next(it)
+    os.rename(os.path.join(data_dir, "part-1"), os.path.join(data_dir, "moved"))
+    with pytest.raises(Exception, match="part-1"):  # the reader reached the missing part
+        for _ in range(3):
+            next(it)
+    os.rename(os.path.join(data_dir, "moved"), os.path.join(data_dir, "part-1"))
+    state = it.state()
+    later = [next(it) for _ in range(3)]  # read again: it goes on where it stopped
+    it.close()  # threads stopped, read-ahead dropped; the position is kept
+    after_close = next(it)
+    it.restore(state)
+    np.testing.assert_array_equal(np.stack([next(it) for _ in range(3)]), np.stack(later))
+    np.testing.assert_array_equal(next(it), after_close)
+    assert first.shape == (4, 8)

@@ -74,6 +74,7 @@ class Pipeline:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._stop = False
         self._ended = False
+        self._rewind: dict | None = None  # the position to restore before reading again (after close)
 
     def _open(self, k: int, node: _nodes.DataNode) -> Any:
         """The source of reader node ``k`` (its shuffling seeded from the pipeline's seed)."""
@@ -121,7 +122,7 @@ class Pipeline:
             for source, s in zip(self.sources, state["sources"]):
                 source.restore(s)
             self._queue.clear()
-            self._next = state["batch"]
+            self._next, self._rewind = state["batch"], None
             self._stop = self._ended = False
 
     # -- taking batches -------------------------------------------------------------------
@@ -136,10 +137,10 @@ class Pipeline:
             while len(self._queue) < n and not self._ended:
                 self._cond.wait()
             items = list(self._queue)[:n]
-        results = [future.result() for _, _, future in items]
-        if len(results) < n:  # the producer stopped: its last batch failed
-            raise DataError("the data pipeline stopped")  # pragma: no cover (the failed batch raised)
-        return results
+            if self._ended and len(self._queue) <= n and self._queue[-1][0] == self._next:
+                self._queue.pop()  # a failed read (the reader stopped): the next peek reads it again
+                self._thread, self._ended = None, False
+        return [future.result() for _, _, future in items]
 
     def advance(self, n: int = 1) -> None:
         """Takes the next ``n`` batches (after :meth:`peek`): the position moves past them."""
@@ -160,6 +161,10 @@ class Pipeline:
         with self._cond:
             if self._thread is not None or self._ended:
                 return
+            if self._rewind is not None:
+                for source, state in zip(self.sources, self._rewind["sources"]):
+                    source.restore(state)
+                self._rewind = None
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, "jobflow-data")
             self._stop = False
@@ -219,18 +224,20 @@ class Pipeline:
                 future.cancel()
 
     def close(self) -> None:
-        """Stops the threads; the pipeline can restart (its position is kept)."""
+        """Stops the threads and closes the files; the pipeline can restart from its
+        position (the readers move back to it when they read again)."""
         position = self.state()
         self._halt()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         with self._cond:
+            if self._queue:  # batches were read ahead: rewind before reading again
+                self._rewind = position
             self._queue.clear()
             self._next, self._ended = position["batch"], False
-        for source, s in zip(self.sources, position["sources"]):
-            source.restore(s)
-            getattr(source, "close", lambda: None)()  # reopened when read again
+        for source in self.sources:
+            getattr(source, "close", lambda: None)()
 
 
 def encode_state(state: dict, size: int) -> np.ndarray:

@@ -54,7 +54,7 @@ class Pipeline:
         seed: int,
         rank: int = 0,
         world: int = 1,
-        prefetch: int = 2,
+        prefetch: int = 4,
         workers: int = 2,
     ) -> None:
         self.outputs = list(outputs)

@@ -110,7 +110,15 @@ class Pipeline:
                 f"the data position holds {len(sources) if isinstance(sources, list) else 'no'} reader "
                 f"states; the job's pipeline has {len(self.sources)} readers"
             ]
-        return []
+        problems = []
+        for (_, node), source, s in zip(self.readers, self.sources, sources):
+            check = getattr(source, "_checked_position", None)  # OFRecordSource: no file is read
+            if check is not None:
+                try:
+                    check(s)
+                except ValueError as e:
+                    problems.append(f"{node.op}: {e}")
+        return problems
 
     def restore(self, state: dict) -> None:
         """Continues from ``state`` (from :meth:`state`): what was read ahead is dropped."""

@@ -417,3 +417,17 @@ def test_gpu_decode_path_and_image_decode(tmp_path):
     np.testing.assert_array_equal(same, want.transpose(0, 3, 1, 2).astype(np.float32))
     labels = np.array([flow.data.parse_record(r)["class/label"][0] for r in records])
     np.testing.assert_array_equal(cropped.mean(axis=(1, 2, 3)) > 110, labels == 1)
+
+
+def test_run_steps_takes_one_batch_per_step():
+    @flow.global_function(type="train")
+    def train(scale: tp.Numpy.Placeholder((1, 1))) -> tp.Numpy:
+        x = flow.data.decode_random((3,), flow.float32, batch_size=4)
+        w = flow.get_variable("w", (3, 1), initializer=flow.zeros_initializer())
+        _sgd().minimize(flow.math.reduce_mean(flow.matmul(x, w) * scale))
+        return x
+
+    stacked = train.run_steps(np.ones((3, 1, 1), np.float32))
+    it = flow.data.iterate(flow.data.decode_random((3,), flow.float32, batch_size=4))
+    np.testing.assert_array_equal(stacked, np.stack([next(it) for _ in range(3)]))
+    np.testing.assert_array_equal(train(np.ones((1, 1), np.float32)), next(it))  # then the 4th

@@ -11,6 +11,7 @@ from jobflow._src.data.decoders import decode_bytes as decode_bytes
 from jobflow._src.data.decoders import decode_image as decode_image
 from jobflow._src.data.decoders import decode_image_random_crop as decode_image_random_crop
 from jobflow._src.data.decoders import decode_raw as decode_raw
+from jobflow._src.data.decoders import parse_batch as parse_batch
 from jobflow._src.data.image_nodes import image_decoder_random_crop_resize as ImageDecoderRandomCropResize
 from jobflow._src.data.image_nodes import (
     image_decoder_random_crop_resize as image_decoder_random_crop_resize,
@@ -61,6 +62,7 @@ __all__ = [
     "iter_records",
     "parse_record",
     "serialize_record",
+    "parse_batch",
     "decode_raw",
     "decode_bytes",
     "decode_image",

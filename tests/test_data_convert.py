@@ -118,3 +118,8 @@ def test_empty_image_folder_and_existing_output(tmp_path, capsys):
     assert convert(tmp_path / "v.npy", "-o", tmp_path / "out") == 1
     assert "pass --overwrite" in capsys.readouterr().out
     assert convert(tmp_path / "v.npy", "-o", tmp_path / "out", "--overwrite") == 0
+
+
+def test_data_without_a_subcommand_prints_usage(capsys):
+    assert main(["data"]) == 2
+    assert "jobflow data convert INPUT... -o OUTPUT" in capsys.readouterr().out

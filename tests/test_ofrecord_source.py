@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import jobflow as flow
 from jobflow._src.data.cpp_random import MinstdRand0, seed_seq_generate
@@ -175,9 +177,14 @@ def test_restore_rejects_other_settings_and_keeps_position(tmp_path):
     other = OFRecordSource(str(tmp_path), random_shuffle=True, shuffle_buffer_size=2, seed=2)
     with pytest.raises(flow.errors.ArgumentError, match=r"other settings: seed=2 \(this source: 1\)"):
         source.restore(other.state())
-    bad = dict(before, buffer=[[0, 5]])
-    with pytest.raises(flow.errors.ArgumentError, match="inconsistent"):
-        source.restore(bad)
+    for bad in [
+        dict(before, buffer=[[0, 5]]),  # two records buffered
+        dict(before, parts=[0, 0]),  # not the part order of its epoch
+        dict(before, offset=10**9),  # past the end of its file
+        dict(before, rng=None),
+    ]:
+        with pytest.raises(flow.errors.ArgumentError, match="inconsistent"):
+            source.restore(bad)
     with pytest.raises(flow.errors.ArgumentError, match="malformed"):
         source.restore({k: v for k, v in before.items() if k != "offset"})
     with pytest.raises(flow.errors.DataError, match="byte offset 1"):  # not a record boundary
@@ -206,3 +213,49 @@ def test_writer_then_source_reads_oneflow_padded_names(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000", "train-001"]
     source = OFRecordSource(str(tmp_path), 2, part_name_prefix="train-", part_name_suffix_length=3)
     assert ids(source.next_records(4)) == [0, 2, 1, 3]
+
+
+def test_empty_parts_with_shuffle_after_epoch(tmp_path):
+    # one record in eight parts: after each epoch the part holding it moves in the order,
+    # so the reader may pass up to 2 * 8 - 1 empty parts between two records
+    make_dataset(tmp_path, [1] + [0] * 7)
+    source = OFRecordSource(str(tmp_path), 8, shuffle_after_epoch=True, seed=0)
+    assert ids(source.next_records(20)) == [0] * 20
+    assert source.epoch == 19
+    state = source.state()
+    assert ids(source.next_records(3)) == [0] * 3
+    source.restore(state)
+    assert source.epoch == 19
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=1, max_size=5),
+    world=st.integers(1, 3),
+    random_shuffle=st.booleans(),
+    shuffle_after_epoch=st.booleans(),
+    buffer=st.integers(1, 10),
+    seed=st.integers(-(2**40), 2**40),
+    cut=st.integers(0, 60),
+)
+def test_restore_property(
+    tmp_path_factory, sizes, world, random_shuffle, shuffle_after_epoch, buffer, seed, cut
+):
+    world = min(world, len(sizes))
+    path = tmp_path_factory.mktemp("ds")
+    make_dataset(path, sizes)
+    for rank in range(world):
+        kwargs = dict(
+            random_shuffle=random_shuffle,
+            shuffle_buffer_size=buffer,
+            shuffle_after_epoch=shuffle_after_epoch,
+            seed=seed,
+            rank=rank,
+            world=world,
+        )
+        reference = OFRecordSource(str(path), len(sizes), **kwargs).next_records(cut + 25)
+        first = OFRecordSource(str(path), len(sizes), **kwargs)
+        first.next_records(cut)
+        resumed = OFRecordSource(str(path), len(sizes), **kwargs)
+        resumed.restore(json.loads(json.dumps(first.state())))
+        assert reference[cut:] == resumed.next_records(25)

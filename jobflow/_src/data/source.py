@@ -170,8 +170,11 @@ class OFRecordSource:
             it.close()
 
     def _next_in_stream(self) -> tuple[int, int, bytes]:
-        """``(part, byte offset, record)``: the next record of this rank's endless stream."""
-        for _ in range(len(self._parts) + 1):
+        """``(part, byte offset, record)``: the next record of this rank's endless stream.
+
+        Ends: each pass of the loop moves to the next file, and a whole epoch without a
+        record raises in :meth:`_end_epoch`, so at most two epochs' files are visited."""
+        while True:
             part = self._parts[self._file_index]
             if self._iter is None:
                 self._iter = iter_records(self.paths[part], start=self._offset, validate=self.validate)
@@ -186,7 +189,6 @@ class OFRecordSource:
             self._offset = 0
             if self._file_index == len(self._parts):
                 self._end_epoch()
-        raise AssertionError("unreachable: _end_epoch raises for an epoch without records")
 
     def _end_epoch(self) -> None:
         if self._records_in_epoch == 0:
@@ -283,6 +285,8 @@ class OFRecordSource:
                 and checks.integer(owner, "offset", pos["offset"]) >= 0
                 and checks.integer(owner, "records_in_epoch", pos["records_in_epoch"]) >= 0
                 and (pos["rng"] is None) == (not self.random_shuffle)
+                and parts == self.parts_of_epoch(pos["epoch"])
+                and pos["offset"] <= os.path.getsize(self.paths[parts[pos["file_index"]]])
             )
             if pos["buffer"] is not None:
                 pos["buffer"] = [(int(p), int(o)) for p, o in pos["buffer"]]
@@ -290,7 +294,7 @@ class OFRecordSource:
                 ok = ok and all(0 <= p < self.data_part_num and o >= 0 for p, o in pos["buffer"])
             if pos["rng"] is not None:
                 MinstdRand0(checks.integer(owner, "rng", pos["rng"]))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OSError) as e:
             raise ArgumentError(
                 f"{owner}(state) is malformed ({type(e).__name__}: {e}); got {state!r:.200}"
             ) from None

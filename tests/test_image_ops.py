@@ -274,8 +274,8 @@ def _windows_one_by_one(n, height, width, rng, attempts, area, ratio=(0.75, 1.33
 
 
 def _windows_batched(n, height, width, rng, attempts, area, ratio=(0.75, 1.333333)):
-    params = ops._crop_params(attempts, area, ratio)
-    return [tuple(int(v) for v in w) for w in ops.random_crop_windows([height] * n, [width] * n, rng, params)]
+    windows = ops.random_crop_windows([height] * n, [width] * n, rng, attempts, area, ratio)
+    return [tuple(int(v) for v in w) for w in windows]
 
 
 @pytest.mark.parametrize("draw", [_windows_one_by_one, _windows_batched])
@@ -295,6 +295,17 @@ def test_random_crop_falls_back_after_num_attempts(draw):
     assert len({(y, x) for y, x, _, _ in fallback}) > 10  # the fallback's anchor is random too
     windows = draw(400, 100, 200, gen, 10, (0.5, 0.5))
     assert sum(w[2:] == (86, 115) for w in windows) <= 4  # 0.5 ** 10 per draw
+
+
+def test_random_crop_windows_do_not_depend_on_the_batch_size_and_match_the_scalar_path():
+    heights, widths = [120, 50, 300, 64], [90, 400, 310, 64]
+    batch = ops.random_crop_windows(heights, widths, rng=11)
+    first = ops.random_crop_windows(heights[:1], widths[:1], rng=11)
+    np.testing.assert_array_equal(first[0], batch[0])
+    gen = np.random.default_rng(11)
+    one_by_one = [ops.random_crop_window(h, w, gen) for h, w in zip(heights, widths)]
+    # the same draws, float32 arithmetic in both: equal up to exp's last bit (numpy's vs libm's)
+    assert sum(tuple(b) == o for b, o in zip(batch.tolist(), one_by_one)) >= 3
 
 
 def test_random_crop_too_wide_an_image_takes_the_widest_window_in_range():

@@ -94,6 +94,7 @@ class DataNode:
     name: str | None = None
     key: tuple = ()
     state_bytes: int = 0
+    derived: dict = dataclasses.field(default_factory=dict, repr=False)  # nodes made once from this one
 
     @property
     def shape(self) -> tuple | None:

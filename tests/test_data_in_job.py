@@ -431,3 +431,40 @@ def test_run_steps_takes_one_batch_per_step():
     it = flow.data.iterate(flow.data.decode_random((3,), flow.float32, batch_size=4))
     np.testing.assert_array_equal(stacked, np.stack([next(it) for _ in range(3)]))
     np.testing.assert_array_equal(train(np.ones((1, 1), np.float32)), next(it))  # then the 4th
+
+
+def test_calls_from_several_threads_take_distinct_batches():
+    import threading
+
+    @flow.global_function(type="predict")
+    def read() -> tp.Numpy:
+        return flow.data.decode_random((2,), flow.float32, batch_size=3)
+
+    got, lock = [], threading.Lock()
+
+    def worker():
+        for _ in range(10):
+            batch = read()
+            with lock:
+                got.append(batch)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    it = flow.data.iterate(flow.data.decode_random((2,), flow.float32, batch_size=3))
+    want = sorted(next(it).tobytes() for _ in range(30))
+    assert sorted(b.tobytes() for b in got) == want  # each batch once, none skipped
+
+
+def test_the_mirrored_view_is_refused_clearly():
+    cfg = flow.function_config()
+    cfg.default_logical_view(flow.scope.mirrored_view())
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def read(x: tp.ListNumpy.Placeholder((1, 2))) -> tp.ListNumpy:
+        return flow.data.decode_random((2,), flow.float32, batch_size=2) + x
+
+    with pytest.raises(flow.errors.JobDefinitionError, match="mirrored view"):
+        read([np.zeros((1, 2), np.float32)])

@@ -107,3 +107,29 @@ def test_a_failed_read_is_retried_and_close_rewinds(tmp_path):
     np.testing.assert_array_equal(np.stack([next(it) for _ in range(3)]), np.stack(later))
     np.testing.assert_array_equal(next(it), after_close)
     assert first.shape == (4, 8)
+
+
+def test_taking_more_batches_than_are_prefetched_never_stalls():
+    import threading
+
+    it = flow.data.iterate(_normal(), prefetch=4)
+    reference = flow.data.iterate(_normal(), prefetch=1)
+    got = []
+
+    def run():
+        import time
+
+        got.extend(it.pipeline.take(1))
+        deadline = time.monotonic() + 20
+        while len(it.pipeline._queue) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the queue fills to 4 (3 after the take): the reader sleeps until 2
+        time.sleep(0.1)
+        got.extend(it.pipeline.take(4))  # more than are left: the reader must wake
+        got.extend(it.pipeline.take(9))  # more than ever prefetched
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the pipeline stalled"
+    want = [next(reference) for _ in range(14)]
+    np.testing.assert_array_equal(np.stack([b[0] for b in got]), np.stack(want))

@@ -74,6 +74,7 @@ class Pipeline:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._stop = False
         self._ended = False
+        self._urgent = False  # a call waits for batches the queue does not hold
         self._rewind: dict | None = None  # the position to restore before reading again (after close)
 
     def _open(self, k: int, node: _nodes.DataNode) -> Any:
@@ -143,6 +144,8 @@ class Pipeline:
             self._want = max(self._want, n)
             self._cond.notify_all()
             while len(self._queue) < n and not self._ended:
+                self._urgent = True  # wakes a reader that waits for the queue to drain
+                self._cond.notify_all()
                 self._cond.wait()
             items = list(self._queue)[:n]
             if self._ended and len(self._queue) <= n and self._queue[-1][0] == self._next:
@@ -155,7 +158,8 @@ class Pipeline:
         with self._cond:
             for _ in range(n):
                 self._queue.popleft()
-            self._cond.notify_all()
+            if len(self._queue) <= max(self.prefetch, self._want) // 2:
+                self._cond.notify_all()  # the reader refills (in bursts: fewer thread hand-offs)
 
     def take(self, n: int = 1) -> list[tuple]:
         """:meth:`peek` then :meth:`advance`."""
@@ -182,8 +186,11 @@ class Pipeline:
     def _produce(self) -> None:
         while True:
             with self._cond:
-                while not self._stop and len(self._queue) >= max(self.prefetch, self._want):
-                    self._cond.wait()
+                full = max(self.prefetch, self._want)
+                if len(self._queue) >= full:  # full: sleep until half of it is taken, or a call waits
+                    while not self._stop and not self._urgent and len(self._queue) > full // 2:
+                        self._cond.wait()
+                self._urgent = False
                 if self._stop:
                     return
                 if not self._read_one():

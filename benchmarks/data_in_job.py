@@ -133,9 +133,7 @@ def chain(data_dir: str, batch: int, size: int, steps: int) -> dict:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    print(
-        f"machine: {os.cpu_count()} CPUs; jax devices: {flow.config.env.device_count() if hasattr(flow.config.env, 'device_count') else '?'}"
-    )
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     o = overhead(50 if quick else 300)
     print(f"per call (us): in-job decode_random {o['in_job']:.0f}, preloaded placeholder {o['fed']:.0f}")
     with tempfile.TemporaryDirectory() as root:

@@ -54,7 +54,7 @@ def test_resize_auto_is_area_when_shrinking_and_bilinear_when_growing():
 
 def test_resize_fixed_dtype_conversion_and_gray_images():
     im = _image(9, 7, seed=6)
-    out, _, _ = ops.resize([im], target_size=(14, 18), dtype=np.float32)
+    out, _, _ = ops.resize([im], target_size=(np.int64(14), 18), dtype=np.float32)  # numpy ints are ints
     np.testing.assert_array_equal(
         out[0], cv2.resize(im, (14, 18), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     )

@@ -224,7 +224,9 @@ def _resize_fixed(
     if (
         not isinstance(target_size, (list, tuple))
         or len(target_size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in target_size)
+        or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and int(s) > 0 for s in target_size
+        )
     ):
         raise ArgumentError(
             f"{owner}(target_size) must be (width, height), two ints > 0, when keep_aspect_ratio is False; "
@@ -234,7 +236,7 @@ def _resize_fixed(
         raise ArgumentError(f"{owner}(channels) must be 1 or 3; got channels={channels!r}")
     if dtype not in (_UINT8, _FLOAT32):
         raise ArgumentError(f"{owner}(dtype) must be uint8 or float32; got dtype={dtype!r}")
-    res_w, res_h = target_size
+    res_w, res_h = (int(s) for s in target_size)
     out = np.empty((len(images), res_h, res_w, channels), dtype=dtype)
     for i, image in enumerate(images):
         if image.shape[2] != channels:
@@ -250,11 +252,11 @@ def _resize_keep(
     images: list[np.ndarray], target_size: Any, min_size: Any, max_size: Any, resize_side: str, interp: str
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     owner = "image.Resize"
-    if isinstance(target_size, bool) or not isinstance(target_size, int):
+    if isinstance(target_size, bool) or not isinstance(target_size, numbers.Integral):
         raise ArgumentError(
             f"{owner}(target_size) must be an int when keep_aspect_ratio is True; got target_size={target_size!r}"
         )
-    checks.integer(owner, "target_size", target_size, low=1)
+    target_size = checks.integer(owner, "target_size", target_size, low=1)
     min_size = 0 if min_size is None else checks.integer(owner, "min_size", min_size, high=target_size)
     max_size = 0 if max_size is None else checks.integer(owner, "max_size", max_size)
     if 0 < max_size < target_size:

@@ -468,3 +468,16 @@ def test_the_mirrored_view_is_refused_clearly():
 
     with pytest.raises(flow.errors.JobDefinitionError, match="mirrored view"):
         read([np.zeros((1, 2), np.float32)])
+
+
+def test_input_value_checks_see_the_arguments_only():
+    cfg = flow.function_config()
+    cfg.check_input_values(True)
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def read(scale: tp.Numpy.Placeholder((1, 1))) -> tp.Numpy:
+        return flow.data.decode_random((2,), flow.float32, batch_size=3) * scale
+
+    assert read(np.ones((1, 1), np.float32)).shape == (3, 2)
+    with pytest.raises(flow.errors.JobInputError, match="scale"):
+        read(np.full((1, 1), np.nan, np.float32))

@@ -110,6 +110,7 @@ def _with_hidden(definition, hidden: list):
 
     ext.fn = fn
     ext.placeholders = [*definition.placeholders, *hidden]
+    ext.hidden = len(hidden)
     return ext
 
 

@@ -16,10 +16,12 @@ have.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import concurrent.futures
 import json
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,17 @@ from jobflow._src.core.errors import DataError
 from jobflow._src.data import nodes as _nodes
 
 __all__ = ["Pipeline", "encode_state", "decode_state"]
+
+
+_running: weakref.WeakSet = weakref.WeakSet()  # pipelines whose reader thread was started
+
+
+@atexit.register
+def _stop_readers() -> None:
+    """Stops every reader thread before the interpreter finalizes: a daemon thread still
+    inside a C extension (OpenCV, protobuf) when it does may abort the process."""
+    for pipe in list(_running):
+        pipe._halt()
 
 
 def _seed_for(seed: int, k: int) -> int:
@@ -182,6 +195,7 @@ class Pipeline:
             self._stop = False
             self._thread = threading.Thread(target=self._produce, name="jobflow-data-reader", daemon=True)
             self._thread.start()
+            _running.add(self)
 
     def _produce(self) -> None:
         while True:

@@ -395,6 +395,17 @@ def test_data_ops_under_oneflows_cpu_placement_do_not_pin_the_job(tmp_path):
     pretrain()
     assert len(pretrain.devices) == 4
 
+    flow.clear_default_session()
+
+    @flow.global_function(type="train")
+    def default_placement() -> tp.Numpy:
+        with flow.scope.placement("cpu", "0:0-1"):  # data only: the model takes the default placement
+            ids, labels = fx.bert_inputs(data_dir)
+        return fx.bert_model(ids, labels)
+
+    default_placement()
+    assert default_placement.devices == flow.scope.placement("cpu", "0:0").devices()  # the default: 1 CPU
+
 
 def test_gpu_decode_path_and_image_decode(tmp_path):
     data_dir = fx.image_dataset(tmp_path / "images", records=8)

@@ -49,9 +49,10 @@ class _TracedOptimizer:
     optimizer = None
 
 
-def run_body(definition, variables: dict, key, inputs, amp_dtype):
+def run_body(definition, variables: dict, key, inputs, amp_dtype, mesh=None):
     """``(outputs, trace context)`` of the job function on ``inputs``, reading ``variables``
-    (and drawing random numbers from ``key``), with empty scope stacks."""
+    (and drawing random numbers from ``key``), with empty scope stacks; ``mesh``: the job's
+    mesh for layout hints (``parallel_cast``), None in the mirrored view."""
     ctx = _trace.TraceContext(
         definition.name,
         definition.is_train,
@@ -60,13 +61,14 @@ def run_body(definition, variables: dict, key, inputs, amp_dtype):
         variables=variables,
         rng=key,
         amp_dtype=amp_dtype,
+        mesh=mesh,
     )
     with _trace.active(ctx), _scope.fresh_stacks():
         out = definition.fn(*inputs)
     return out, ctx
 
 
-def _train_forward(definition, amp_dtype, traced: _TracedOptimizer) -> Callable:
+def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, mesh=None) -> Callable:
     """``forward((model, params), key, inputs, scale) -> (outputs, (updates, loss, grads,
     feeds))``: the body inside ``jax.value_and_grad`` of ``scale * loss`` over ``params``.
 
@@ -78,7 +80,7 @@ def _train_forward(definition, amp_dtype, traced: _TracedOptimizer) -> Callable:
         model, params = shared
 
         def loss_fn(params):
-            out, ctx = run_body(definition, {**model, **params}, key, inputs, amp_dtype)
+            out, ctx = run_body(definition, {**model, **params}, key, inputs, amp_dtype, mesh)
             traced.optimizer = ctx.minimize_calls[0][0]  # the update runs this trace's optimizer
             losses = [l for _, ls in ctx.minimize_calls for l in ls]
             total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
@@ -91,11 +93,11 @@ def _train_forward(definition, amp_dtype, traced: _TracedOptimizer) -> Callable:
     return forward
 
 
-def _predict_forward(definition, amp_dtype) -> Callable:
+def _predict_forward(definition, amp_dtype, mesh=None) -> Callable:
     """``forward((model, _), key, inputs, _scale) -> (outputs, (updates, None, None, None))``."""
 
     def forward(shared, key, inputs, scale):
-        out, ctx = run_body(definition, shared[0], key, inputs, amp_dtype)
+        out, ctx = run_body(definition, shared[0], key, inputs, amp_dtype, mesh)
         return out, (dict(ctx.updates), None, None, None)
 
     return forward
@@ -105,10 +107,11 @@ def make_forward(definition, plan, traced: _TracedOptimizer) -> Callable:
     """The forward (and backward) pass of one call: :func:`_train_forward` or
     :func:`_predict_forward`, run once per micro-batch with gradient accumulation and
     once per device in the mirrored view (gradients averaged in both cases)."""
+    mesh = None if definition.mirrored else plan.mesh
     if definition.is_train:
-        forward = _train_forward(definition, plan.amp_dtype, traced)
+        forward = _train_forward(definition, plan.amp_dtype, traced, mesh)
     else:
-        forward = _predict_forward(definition, plan.amp_dtype)
+        forward = _predict_forward(definition, plan.amp_dtype, mesh)
     micro = definition.accumulation_steps
     if micro > 1:
         axes = _steps.split_axes(definition.placeholders)

@@ -171,7 +171,8 @@ def _named_placements(definition, disc: Discovery) -> list:
     programs put their data ops under one (the host runs them in any case) and their model
     under another placement or none (the default placement)."""
     chosen = definition.config.settings["default_placement_scope"]
-    entered = [p for p in disc.placements if not (p.device_tag == "cpu" and p in disc.data_placements)]
+    data_only = getattr(disc, "data_placements", ())  # (a Discovery-like stand-in may not have them)
+    entered = [p for p in disc.placements if not (p.device_tag == "cpu" and p in data_only)]
     return list(dict.fromkeys([*([chosen] if chosen is not None else []), *entered]))
 
 

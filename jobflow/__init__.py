@@ -52,6 +52,7 @@ from jobflow._src.core.dtypes import uint8 as uint8
 from jobflow._src.core.errors import NonFiniteStepsError as NonFiniteStepsError
 from jobflow._src.core.version import __version__ as __version__
 from jobflow._src.data.image_nodes import Resize as image_resize  # noqa: F401 - OneFlow's alias
+from jobflow._src.data.image_nodes import decode as image_decode  # noqa: F401 - OneFlow's alias
 from jobflow._src.data.image_nodes import flip as image_flip  # noqa: F401 - OneFlow's alias
 from jobflow._src.data.image_nodes import normalize as image_normalize  # noqa: F401 - OneFlow's alias
 from jobflow._src.data.image_nodes import random_crop as image_random_crop  # noqa: F401 - OneFlow's alias

@@ -12,6 +12,10 @@ from jobflow._src.data.decoders import decode_image as decode_image
 from jobflow._src.data.decoders import decode_image_random_crop as decode_image_random_crop
 from jobflow._src.data.decoders import decode_raw as decode_raw
 from jobflow._src.data.decoders import parse_batch as parse_batch
+from jobflow._src.data.image_nodes import image_decoder_random_crop_resize as ImageDecoderRandomCropResize
+from jobflow._src.data.image_nodes import (
+    image_decoder_random_crop_resize as image_decoder_random_crop_resize,
+)
 from jobflow._src.data.image_nodes import (
     ofrecord_image_classification_reader as ofrecord_image_classification_reader,
 )
@@ -39,6 +43,8 @@ __all__ = [
     "load_mnist",
     "ofrecord_reader",
     "ofrecord_image_classification_reader",
+    "ImageDecoderRandomCropResize",
+    "image_decoder_random_crop_resize",
     "OFRecordRawDecoder",
     "ofrecord_raw_decoder",
     "OFRecordBytesDecoder",

@@ -9,6 +9,7 @@ from jobflow._src.data.image_nodes import CropMirrorNormalize as CropMirrorNorma
 from jobflow._src.data.image_nodes import CropMirrorNormalize as crop_mirror_normalize
 from jobflow._src.data.image_nodes import Resize as Resize
 from jobflow._src.data.image_nodes import Resize as resize
+from jobflow._src.data.image_nodes import decode as decode
 from jobflow._src.data.image_nodes import flip as flip
 from jobflow._src.data.image_nodes import normalize as normalize
 from jobflow._src.data.image_nodes import random_crop as random_crop
@@ -21,6 +22,7 @@ __all__ = [
     "resize",
     "target_resize",
     "random_crop",
+    "decode",
     "flip",
     "normalize",
 ]

@@ -380,3 +380,115 @@ def test_resize_with_oneflows_deprecated_arguments_returns_the_images(tmp_path):
     assert rsz.shape == (2, 5, 6, 3)
     batch = next(flow.data.iterate(rsz))
     assert batch.shape == (2, 5, 6, 3) and batch.dtype == np.uint8
+
+
+def test_data_ops_under_oneflows_cpu_placement_do_not_pin_the_job(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=16)
+
+    @flow.global_function(type="train")
+    def pretrain() -> tp.Numpy:
+        with flow.scope.placement("cpu", "0:0"):  # as OneFlow-Benchmark's programs do
+            ids, labels = fx.bert_inputs(data_dir)
+        with flow.scope.placement("cpu", "0:0-3"):
+            return fx.bert_model(ids, labels)
+
+    pretrain()
+    assert len(pretrain.devices) == 4
+
+    flow.clear_default_session()
+
+    @flow.global_function(type="train")
+    def default_placement() -> tp.Numpy:
+        with flow.scope.placement("cpu", "0:0-1"):  # data only: the model takes the default placement
+            ids, labels = fx.bert_inputs(data_dir)
+        return fx.bert_model(ids, labels)
+
+    default_placement()
+    assert default_placement.devices == flow.scope.placement("cpu", "0:0").devices()  # the default: 1 CPU
+
+
+def test_gpu_decode_path_and_image_decode(tmp_path):
+    data_dir = fx.image_dataset(tmp_path / "images", records=8)
+
+    @flow.global_function(type="predict")
+    def read() -> tuple[tp.Numpy, tp.Numpy]:
+        rec = flow.data.ofrecord_reader(data_dir, batch_size=4, data_part_num=2)
+        encoded = flow.data.OFRecordBytesDecoder(rec, "encoded")
+        cropped = flow.data.ImageDecoderRandomCropResize(
+            encoded, target_width=8, target_height=6, num_workers=3
+        )
+        images = flow.image.decode(encoded)
+        same = flow.image.CropMirrorNormalize(flow.image.Resize(images, target_size=[5, 5])[0])
+        return cropped, same
+
+    cropped, same = read()
+    assert cropped.shape == (4, 6, 8, 3) and cropped.dtype == np.uint8
+    records = flow.data.OFRecordSource(data_dir, data_part_num=2).next_records(4)
+    want = np.stack([cv2_resize(im, 5, 5) for im in flow.data.decode_image(records, "encoded")])
+    np.testing.assert_array_equal(same, want.transpose(0, 3, 1, 2).astype(np.float32))
+    labels = np.array([flow.data.parse_record(r)["class/label"][0] for r in records])
+    np.testing.assert_array_equal(cropped.mean(axis=(1, 2, 3)) > 110, labels == 1)
+
+
+def test_run_steps_takes_one_batch_per_step():
+    @flow.global_function(type="train")
+    def train(scale: tp.Numpy.Placeholder((1, 1))) -> tp.Numpy:
+        x = flow.data.decode_random((3,), flow.float32, batch_size=4)
+        w = flow.get_variable("w", (3, 1), initializer=flow.zeros_initializer())
+        _sgd().minimize(flow.math.reduce_mean(flow.matmul(x, w) * scale))
+        return x
+
+    stacked = train.run_steps(np.ones((3, 1, 1), np.float32))
+    it = flow.data.iterate(flow.data.decode_random((3,), flow.float32, batch_size=4))
+    np.testing.assert_array_equal(stacked, np.stack([next(it) for _ in range(3)]))
+    np.testing.assert_array_equal(train(np.ones((1, 1), np.float32)), next(it))  # then the 4th
+
+
+def test_calls_from_several_threads_take_distinct_batches():
+    import threading
+
+    @flow.global_function(type="predict")
+    def read() -> tp.Numpy:
+        return flow.data.decode_random((2,), flow.float32, batch_size=3)
+
+    got, lock = [], threading.Lock()
+
+    def worker():
+        for _ in range(10):
+            batch = read()
+            with lock:
+                got.append(batch)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    it = flow.data.iterate(flow.data.decode_random((2,), flow.float32, batch_size=3))
+    want = sorted(next(it).tobytes() for _ in range(30))
+    assert sorted(b.tobytes() for b in got) == want  # each batch once, none skipped
+
+
+def test_the_mirrored_view_is_refused_clearly():
+    cfg = flow.function_config()
+    cfg.default_logical_view(flow.scope.mirrored_view())
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def read(x: tp.ListNumpy.Placeholder((1, 2))) -> tp.ListNumpy:
+        return flow.data.decode_random((2,), flow.float32, batch_size=2) + x
+
+    with pytest.raises(flow.errors.JobDefinitionError, match="mirrored view"):
+        read([np.zeros((1, 2), np.float32)])
+
+
+def test_input_value_checks_see_the_arguments_only():
+    cfg = flow.function_config()
+    cfg.check_input_values(True)
+
+    @flow.global_function(type="predict", function_config=cfg)
+    def read(scale: tp.Numpy.Placeholder((1, 1))) -> tp.Numpy:
+        return flow.data.decode_random((2,), flow.float32, batch_size=3) * scale
+
+    assert read(np.ones((1, 1), np.float32)).shape == (3, 2)
+    with pytest.raises(flow.errors.JobInputError, match="scale"):
+        read(np.full((1, 1), np.nan, np.float32))

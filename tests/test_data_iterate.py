@@ -26,8 +26,9 @@ def test_batches_are_the_seeded_streams():
     a = [next(it) for _ in range(3)]
     np.testing.assert_array_equal(a[0], first)
     assert not np.array_equal(a[0], a[1])
-    # batch i of node k draws from numpy's default_rng((seed, k, i, rank)): an independent check
-    expected = np.random.default_rng((3, 0, 2, 0)).normal(0.0, 1.0, (4, 3)).astype(np.float32)
+    # batch i of node k draws from numpy's Philox keyed by (seed << 32 | k << 16 | rank, i)
+    philox = np.random.Generator(np.random.Philox(key=[3 << 32, 2]))
+    expected = philox.normal(0.0, 1.0, (4, 3)).astype(np.float32)
     np.testing.assert_array_equal(a[2], expected)
     b = next(flow.data.iterate(_normal(), seed=4))
     assert not np.array_equal(a[0], b)
@@ -82,3 +83,53 @@ def test_processes_compute_their_share_of_rows():
 def test_bad_arguments(args, kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         flow.data.iterate(*(args or (_normal(),)), **kwargs)
+
+
+def test_a_failed_read_is_retried_and_close_rewinds(tmp_path):
+    import os
+
+    from tests import data_fixtures as fx
+
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=8)
+    ids, _ = fx.bert_inputs(data_dir, batch_size=4, shuffle=False)
+    it = flow.data.iterate(ids, prefetch=1)
+    first = next(it)
+    os.rename(os.path.join(data_dir, "part-1"), os.path.join(data_dir, "moved"))
+    with pytest.raises(Exception, match="part-1"):  # the reader reached the missing part
+        for _ in range(3):
+            next(it)
+    os.rename(os.path.join(data_dir, "moved"), os.path.join(data_dir, "part-1"))
+    state = it.state()
+    later = [next(it) for _ in range(3)]  # read again: it goes on where it stopped
+    it.close()  # threads stopped, read-ahead dropped; the position is kept
+    after_close = next(it)
+    it.restore(state)
+    np.testing.assert_array_equal(np.stack([next(it) for _ in range(3)]), np.stack(later))
+    np.testing.assert_array_equal(next(it), after_close)
+    assert first.shape == (4, 8)
+
+
+def test_taking_more_batches_than_are_prefetched_never_stalls():
+    import threading
+
+    it = flow.data.iterate(_normal(), prefetch=4)
+    reference = flow.data.iterate(_normal(), prefetch=1)
+    got = []
+
+    def run():
+        import time
+
+        got.extend(it.pipeline.take(1))
+        deadline = time.monotonic() + 20
+        while len(it.pipeline._queue) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the queue fills to 4 (3 after the take): the reader sleeps until 2
+        time.sleep(0.1)
+        got.extend(it.pipeline.take(4))  # more than are left: the reader must wake
+        got.extend(it.pipeline.take(9))  # more than ever prefetched
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the pipeline stalled"
+    want = [next(reference) for _ in range(14)]
+    np.testing.assert_array_equal(np.stack([b[0] for b in got]), np.stack(want))

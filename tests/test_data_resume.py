@@ -161,3 +161,33 @@ def _batches_from(start):
     for _ in range(start):
         next(it)
     return it
+
+
+def test_a_position_of_other_reader_settings_loads_nothing(tmp_path):
+    data_dir = fx.bert_dataset(tmp_path / "bert", records=16)
+
+    def define(buffer):
+        @flow.global_function(type="train")
+        def pretrain() -> tp.Numpy:
+            rec = flow.data.ofrecord_reader(
+                data_dir, batch_size=4, data_part_num=2, random_shuffle=True, shuffle_buffer_size=buffer
+            )
+            ids = flow.data.OFRecordRawDecoder(rec, "input_ids", shape=(fx.SEQ,), dtype=flow.int32)
+            labels = flow.data.OFRecordRawDecoder(rec, "next_sentence_labels", shape=(), dtype=flow.int32)
+            fx.bert_model(ids, labels)
+            return ids
+
+        return pretrain
+
+    job = _fresh(lambda: define(16))
+    job()
+    flow.checkpoint.save(str(tmp_path / "c"))
+    job = _fresh(lambda: define(17))
+    first = job()
+    before = {k: np.asarray(v) for k, v in flow.get_all_variables().items()}
+    with pytest.raises(CheckpointError, match="System-Data-pretrain.*shuffle_buffer_size"):
+        flow.checkpoint.load(str(tmp_path / "c"))
+    after = flow.get_all_variables()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+    assert not np.array_equal(job(), first)  # the pipeline went on

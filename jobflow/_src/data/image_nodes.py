@@ -19,6 +19,7 @@ import numpy as np
 from jobflow._src.core import checks
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.core.errors import ArgumentError
+from jobflow._src.data import decoders as _decoders
 from jobflow._src.data import image_ops as _image
 from jobflow._src.data import nodes as _nodes
 from jobflow._src.data import record_ops as _records
@@ -31,6 +32,8 @@ __all__ = [
     "flip",
     "normalize",
     "ofrecord_image_classification_reader",
+    "decode",
+    "image_decoder_random_crop_resize",
 ]
 
 _IMAGES = ("list", "tensor")
@@ -348,3 +351,87 @@ def ofrecord_image_classification_reader(
     images = _records.OFRecordImageDecoder(reader, image_feature_name, color_space)
     labels = _records.OFRecordRawDecoder(reader, label_feature_name, (), _dtypes.as_dtype("int32"))
     return images, labels
+
+
+def _decode_all(encoded: list, color_space: str, op: str) -> list[np.ndarray]:
+    """Each encoded image decoded to HWC uint8 (``decoders.decode_image``'s rules)."""
+    return [
+        _decoders._finish(_decoders._imdecode(data, color_space, "images", i, op), color_space)
+        for i, data in enumerate(encoded)
+    ]
+
+
+def decode(
+    images_bytes_buffer: Any, dtype: Any = np.uint8, color_space: str = "BGR", name: str | None = None
+) -> Any:
+    """OneFlow's ``flow.image.decode``: encoded images (``flow.data.OFRecordBytesDecoder``'s
+    output) decoded to HWC images of ``dtype`` (uint8 or float32), a list."""
+    owner = "image.decode"
+    source = _nodes.node_of(images_bytes_buffer, owner, "images_bytes_buffer", ("list",))
+    out_dtype = _dtypes.as_dtype(dtype)
+    if out_dtype not in (np.dtype(np.uint8), np.dtype(np.float32)):
+        raise ArgumentError(f"{owner}(dtype) must be uint8 or float32; got dtype={dtype!r}")
+    checks.choice(owner, "color_space", color_space, tuple(_CHANNELS))
+
+    def compute(inputs: list, _batch: _nodes.Batch) -> list:
+        return [im.astype(out_dtype, copy=False) for im in _decode_all(inputs[0], color_space, owner)]
+
+    node = _nodes.DataNode(
+        owner, (source,), "list", source.batch_size, compute, name=name, key=(str(out_dtype), color_space)
+    )
+    return _nodes.emit(node)
+
+
+def image_decoder_random_crop_resize(
+    input_blob: Any,
+    target_width: int,
+    target_height: int,
+    num_attempts: int | None = None,
+    seed: int | None = None,
+    random_area: Sequence[float] | None = None,
+    random_aspect_ratio: Sequence[float] | None = None,
+    num_workers: int | None = None,
+    warmup_size: int | None = None,
+    max_num_pixels: int | None = None,
+    name: str | None = None,
+) -> Any:
+    """OneFlow's ``flow.data.ImageDecoderRandomCropResize`` (its GPU-decode path): encoded
+    images (``OFRecordBytesDecoder``'s output) decoded (BGR), cropped to a random window
+    (``image.random_crop``'s rule) and resized to ``target_width x target_height``: a dense
+    ``(N, target_height, target_width, 3)`` uint8 batch. The tuning arguments
+    (``num_workers``, ``warmup_size``, ``max_num_pixels``) are checked and have no effect."""
+    owner = "data.ImageDecoderRandomCropResize"
+    source = _nodes.node_of(input_blob, owner, "input_blob", ("list",))
+    width = checks.integer(owner, "target_width", target_width, low=1)
+    height = checks.integer(owner, "target_height", target_height, low=1)
+    for arg, value in (
+        ("num_workers", num_workers),
+        ("warmup_size", warmup_size),
+        ("max_num_pixels", max_num_pixels),
+    ):
+        if value is not None:
+            checks.integer(owner, arg, value, low=1)
+    if seed is not None:
+        seed = checks.integer(owner, "seed", seed)
+    attempts = 10 if num_attempts is None else checks.integer(owner, "num_attempts", num_attempts, low=1)
+    area = (0.08, 1.0) if random_area is None else tuple(random_area)
+    ratio = (0.75, 1.333333) if random_aspect_ratio is None else tuple(random_aspect_ratio)
+    _image.random_crop([np.zeros((2, 2, 3), np.uint8)], attempts, area, ratio, rng=0)  # checks
+
+    def compute(inputs: list, batch: _nodes.Batch) -> np.ndarray:
+        crops = _image.random_crop(_decode_all(inputs[0], "BGR", owner), attempts, area, ratio, rng=batch.rng)
+        return _image.resize(crops, target_size=(width, height))[0]
+
+    node = _nodes.DataNode(
+        owner,
+        (source,),
+        "tensor",
+        source.batch_size,
+        compute,
+        (height, width, 3),
+        np.dtype(np.uint8),
+        seed=seed,
+        name=name,
+        key=(width, height, attempts, area, ratio),
+    )
+    return _nodes.emit(node)

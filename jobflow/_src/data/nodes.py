@@ -14,9 +14,9 @@ pipeline per job from them. Outputs that are not dense tensors (records, images 
 varying size) stay nodes in a job body too: only data ops take them.
 
 Determinism: the nodes of a pipeline are numbered in a fixed order (:func:`topological`),
-and a random op of node ``k`` draws batch ``i`` from ``numpy.random.default_rng((seed,
-k, i, rank))``: batch ``i`` depends only on the records of batch ``i`` and that stream,
-never on threads or timing.
+and a random op of node ``k`` draws batch ``i`` from its own stream (:func:`stream`: numpy's
+Philox keyed by ``(seed, k, i, rank)``): batch ``i`` depends only on the records of batch
+``i`` and that stream, never on threads or timing.
 """
 
 from __future__ import annotations
@@ -29,8 +29,19 @@ import numpy as np
 
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import ArgumentError, DataError, JobDefinitionError
+from jobflow._src.graph import scope as _scope
 
-__all__ = ["DataNode", "Batch", "JobData", "emit", "node_of", "register_lazy", "topological", "evaluate"]
+__all__ = [
+    "DataNode",
+    "Batch",
+    "JobData",
+    "emit",
+    "node_of",
+    "register_lazy",
+    "topological",
+    "stream",
+    "evaluate",
+]
 
 KINDS = ("records", "list", "tensor", "tuple")
 
@@ -83,6 +94,7 @@ class DataNode:
     name: str | None = None
     key: tuple = ()
     state_bytes: int = 0
+    derived: dict = dataclasses.field(default_factory=dict, repr=False)  # nodes made once from this one
 
     @property
     def shape(self) -> tuple | None:
@@ -110,6 +122,9 @@ class JobData:
         data op handed one finds its node.
       lazy: ``id(value) -> (value, make_node)`` of device values with a host twin
         (``flow.random.coin_flip`` feeding a data op).
+      placements: the placements entered around data ops (OneFlow's programs put their
+        data ops under a CPU placement): the data runs on the host, so when a job names
+        several placements these do not count (``plan.job_devices``).
     """
 
     def __init__(self, inputs: Sequence | None = None) -> None:
@@ -117,6 +132,7 @@ class JobData:
         self.inputs = None if inputs is None else list(inputs)
         self.values: dict[int, tuple[Any, DataNode]] = {}
         self.lazy: dict[int, list] = {}
+        self.placements: list = []
 
 
 def job_data(ctx: Any) -> JobData:
@@ -135,9 +151,14 @@ def emit(node: DataNode) -> Any:
     """What a data op returns: ``node`` itself outside a job body and for a node that is
     not a dense tensor; inside a job body, the step's array for a tensor node."""
     ctx = _trace.current()
-    if ctx is None or node.kind != "tensor":
+    if ctx is None:
         return node
     data = job_data(ctx)
+    where = _scope.current_placement()
+    if where is not None:
+        data.placements.append(where)
+    if node.kind != "tensor":
+        return node
     k = len(data.dense)
     data.dense.append(node)
     if data.inputs is None:  # discovery: only the shape matters
@@ -234,6 +255,14 @@ def rows_of(node: DataNode, world: int) -> int:
     return node.batch_size // world
 
 
+def stream(seed: int, node: int, index: int, rank: int) -> np.random.Generator:
+    """The random stream of node ``node`` for batch ``index`` in process ``rank``: numpy's
+    Philox (a counter-based generator: distinct keys give independent streams) keyed by
+    ``((seed mod 2**32) << 32 | node << 16 | rank, index)``."""
+    key0 = ((int(seed) & 0xFFFFFFFF) << 32) | ((int(node) & 0xFFFF) << 16) | (int(rank) & 0xFFFF)
+    return np.random.Generator(np.random.Philox(key=[key0, int(index) & 0xFFFFFFFFFFFFFFFF]))
+
+
 def evaluate(order: Sequence[DataNode], records: dict, seed: int, index: int, rank: int, world: int) -> dict:
     """``{node: value}`` of batch ``index``: ``records`` holds each reader's records."""
     values: dict = {}
@@ -242,7 +271,7 @@ def evaluate(order: Sequence[DataNode], records: dict, seed: int, index: int, ra
             values[node] = records[node]
             continue
         own = seed if node.seed is None else node.seed
-        batch = Batch(index, rows_of(node, world), np.random.default_rng((own, k, index, rank)))
+        batch = Batch(index, rows_of(node, world), stream(own, k, index, rank))
         value = node.compute([values[p] for p in node.inputs], batch)
         if node.kind == "tensor":
             value = _checked_tensor(node, value, batch.rows)

@@ -16,10 +16,12 @@ have.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import concurrent.futures
 import json
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,17 @@ from jobflow._src.core.errors import DataError
 from jobflow._src.data import nodes as _nodes
 
 __all__ = ["Pipeline", "encode_state", "decode_state"]
+
+
+_running: weakref.WeakSet = weakref.WeakSet()  # pipelines whose reader thread was started
+
+
+@atexit.register
+def _stop_readers() -> None:
+    """Stops every reader thread before the interpreter finalizes: a daemon thread still
+    inside a C extension (OpenCV, protobuf) when it does may abort the process."""
+    for pipe in list(_running):
+        pipe._halt()
 
 
 def _seed_for(seed: int, k: int) -> int:
@@ -54,7 +67,7 @@ class Pipeline:
         seed: int,
         rank: int = 0,
         world: int = 1,
-        prefetch: int = 2,
+        prefetch: int = 4,
         workers: int = 2,
     ) -> None:
         self.outputs = list(outputs)
@@ -74,6 +87,8 @@ class Pipeline:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._stop = False
         self._ended = False
+        self._urgent = False  # a call waits for batches the queue does not hold
+        self._rewind: dict | None = None  # the position to restore before reading again (after close)
 
     def _open(self, k: int, node: _nodes.DataNode) -> Any:
         """The source of reader node ``k`` (its shuffling seeded from the pipeline's seed)."""
@@ -109,7 +124,15 @@ class Pipeline:
                 f"the data position holds {len(sources) if isinstance(sources, list) else 'no'} reader "
                 f"states; the job's pipeline has {len(self.sources)} readers"
             ]
-        return []
+        problems = []
+        for (_, node), source, s in zip(self.readers, self.sources, sources):
+            check = getattr(source, "_checked_position", None)  # OFRecordSource: no file is read
+            if check is not None:
+                try:
+                    check(s)
+                except ValueError as e:
+                    problems.append(f"{node.op}: {e}")
+        return problems
 
     def restore(self, state: dict) -> None:
         """Continues from ``state`` (from :meth:`state`): what was read ahead is dropped."""
@@ -121,7 +144,7 @@ class Pipeline:
             for source, s in zip(self.sources, state["sources"]):
                 source.restore(s)
             self._queue.clear()
-            self._next = state["batch"]
+            self._next, self._rewind = state["batch"], None
             self._stop = self._ended = False
 
     # -- taking batches -------------------------------------------------------------------
@@ -134,19 +157,22 @@ class Pipeline:
             self._want = max(self._want, n)
             self._cond.notify_all()
             while len(self._queue) < n and not self._ended:
+                self._urgent = True  # wakes a reader that waits for the queue to drain
+                self._cond.notify_all()
                 self._cond.wait()
             items = list(self._queue)[:n]
-        results = [future.result() for _, _, future in items]
-        if len(results) < n:  # the producer stopped: its last batch failed
-            raise DataError("the data pipeline stopped")  # pragma: no cover (the failed batch raised)
-        return results
+            if self._ended and len(self._queue) <= n and self._queue[-1][0] == self._next:
+                self._queue.pop()  # a failed read (the reader stopped): the next peek reads it again
+                self._thread, self._ended = None, False
+        return [future.result() for _, _, future in items]
 
     def advance(self, n: int = 1) -> None:
         """Takes the next ``n`` batches (after :meth:`peek`): the position moves past them."""
         with self._cond:
             for _ in range(n):
                 self._queue.popleft()
-            self._cond.notify_all()
+            if len(self._queue) <= max(self.prefetch, self._want) // 2:
+                self._cond.notify_all()  # the reader refills (in bursts: fewer thread hand-offs)
 
     def take(self, n: int = 1) -> list[tuple]:
         """:meth:`peek` then :meth:`advance`."""
@@ -160,17 +186,25 @@ class Pipeline:
         with self._cond:
             if self._thread is not None or self._ended:
                 return
+            if self._rewind is not None:
+                for source, state in zip(self.sources, self._rewind["sources"]):
+                    source.restore(state)
+                self._rewind = None
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, "jobflow-data")
             self._stop = False
             self._thread = threading.Thread(target=self._produce, name="jobflow-data-reader", daemon=True)
             self._thread.start()
+            _running.add(self)
 
     def _produce(self) -> None:
         while True:
             with self._cond:
-                while not self._stop and len(self._queue) >= max(self.prefetch, self._want):
-                    self._cond.wait()
+                full = max(self.prefetch, self._want)
+                if len(self._queue) >= full:  # full: sleep until half of it is taken, or a call waits
+                    while not self._stop and not self._urgent and len(self._queue) > full // 2:
+                        self._cond.wait()
+                self._urgent = False
                 if self._stop:
                     return
                 if not self._read_one():
@@ -219,18 +253,20 @@ class Pipeline:
                 future.cancel()
 
     def close(self) -> None:
-        """Stops the threads; the pipeline can restart (its position is kept)."""
+        """Stops the threads and closes the files; the pipeline can restart from its
+        position (the readers move back to it when they read again)."""
         position = self.state()
         self._halt()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         with self._cond:
+            if self._queue:  # batches were read ahead: rewind before reading again
+                self._rewind = position
             self._queue.clear()
             self._next, self._ended = position["batch"], False
-        for source, s in zip(self.sources, position["sources"]):
-            source.restore(s)
-            getattr(source, "close", lambda: None)()  # reopened when read again
+        for source in self.sources:
+            getattr(source, "close", lambda: None)()
 
 
 def encode_state(state: dict, size: int) -> np.ndarray:

@@ -84,6 +84,20 @@ def ofrecord_reader(
     return _nodes.emit(node)
 
 
+def _parsed(reader: _nodes.DataNode) -> _nodes.DataNode:
+    """The reader's records parsed once per batch (``decoders.parse_batch``): every decoder
+    of one reader reads the same ``OFRecord`` messages."""
+    node = reader.derived.get("parsed")
+    if node is None:
+
+        def compute(inputs: list, _batch: _nodes.Batch) -> list:
+            return _decoders.parse_batch(inputs[0])
+
+        node = _nodes.DataNode("data.parse_batch", (reader,), "records", reader.batch_size, compute)
+        reader.derived["parsed"] = node
+    return node
+
+
 def OFRecordRawDecoder(
     input_blob: Any,
     blob_name: str,
@@ -97,7 +111,7 @@ def OFRecordRawDecoder(
     ``dtype`` (OneFlow's ``flow.data.OFRecordRawDecoder``; the conversion rules are
     ``decoders.decode_raw``'s). In a job body: the step's array of the batch."""
     owner = "data.OFRecordRawDecoder"
-    reader = _nodes.node_of(input_blob, owner, "input_blob", ("records",))
+    reader = _parsed(_nodes.node_of(input_blob, owner, "input_blob", ("records",)))
     blob_name = _name(owner, "blob_name", blob_name)
     args = (blob_name, tuple(shape) if isinstance(shape, list) else shape, dtype)
     flags = (dim1_varying_length, auto_zero_padding)
@@ -125,7 +139,7 @@ def OFRecordBytesDecoder(input_blob: Any, blob_name: str, name: str | None = Non
     """Feature ``blob_name`` (one ``bytes`` value per record) of each record: a list of
     bytes per batch (OneFlow's ``flow.data.OFRecordBytesDecoder``), for data ops."""
     owner = "data.OFRecordBytesDecoder"
-    reader = _nodes.node_of(input_blob, owner, "input_blob", ("records",))
+    reader = _parsed(_nodes.node_of(input_blob, owner, "input_blob", ("records",)))
     blob_name = _name(owner, "blob_name", blob_name)
 
     def compute(inputs: list, _batch: _nodes.Batch) -> list:
@@ -142,7 +156,7 @@ def OFRecordImageDecoder(
     image (OneFlow's ``flow.data.OFRecordImageDecoder``): a list of images per batch, for
     the ``flow.image`` ops."""
     owner = "data.OFRecordImageDecoder"
-    reader = _nodes.node_of(input_blob, owner, "input_blob", ("records",))
+    reader = _parsed(_nodes.node_of(input_blob, owner, "input_blob", ("records",)))
     blob_name = _name(owner, "blob_name", blob_name)
     _decoders.decode_image([], blob_name, color_space)  # checks color_space
 
@@ -170,7 +184,7 @@ def OFRecordImageDecoderRandomCrop(
     ``decoders.random_crop_window``'s), drawn from the node's stream (``seed``, else the
     job's)."""
     owner = "data.OFRecordImageDecoderRandomCrop"
-    reader = _nodes.node_of(input_blob, owner, "input_blob", ("records",))
+    reader = _parsed(_nodes.node_of(input_blob, owner, "input_blob", ("records",)))
     blob_name = _name(owner, "blob_name", blob_name)
     if seed is not None:
         seed = checks.integer(owner, "seed", seed)

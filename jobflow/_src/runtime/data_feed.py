@@ -29,7 +29,7 @@ import numpy as np
 
 from jobflow._src.core import names as store_names
 from jobflow._src.core import trace as _trace
-from jobflow._src.core.errors import JobDefinitionError
+from jobflow._src.core.errors import DataError, JobDefinitionError
 from jobflow._src.data import nodes as _nodes
 from jobflow._src.data import pipeline as _pipeline
 from jobflow._src.graph import env as _env
@@ -110,6 +110,7 @@ def _with_hidden(definition, hidden: list):
 
     ext.fn = fn
     ext.placeholders = [*definition.placeholders, *hidden]
+    ext.hidden = len(hidden)
     return ext
 
 
@@ -139,9 +140,9 @@ def attach(definition, session, dense: tuple, shapes: tuple):
     feed = DataFeed(pipe, entry, len(definition.placeholders), micro)
     spec = VariableSpec(
         name=entry,
-        shape=(pipe.state_bytes,),
+        shape=(entry_bytes(pipe),),
         dtype=np.dtype(np.uint8),
-        init=lambda _s: _pipeline.encode_state(pipe.state(), pipe.state_bytes),
+        init=lambda _s: _entry_value(pipe),
         trainable=False,
         kind="system",
         origin=f"job {definition.name!r}",
@@ -161,13 +162,45 @@ def register(session, feed: DataFeed) -> None:
 # ------------------------------------------------------------------ the session's hooks
 
 
+def entry_bytes(pipe: _pipeline.Pipeline) -> int:
+    """The size of a pipeline's position entry: room for every process's position."""
+    return pipe.state_bytes if pipe.world == 1 else pipe.world * pipe.state_bytes + 4096
+
+
+def _entry_value(pipe: _pipeline.Pipeline) -> np.ndarray:
+    """The position entry: the pipeline's position, or with several processes
+    ``{"ranks": [position of process 0, ...]}`` (a collective: every process calls it)."""
+    if pipe.world == 1:
+        return _pipeline.encode_state(pipe.state(), entry_bytes(pipe))
+    from jax.experimental import multihost_utils
+
+    mine = _pipeline.encode_state(pipe.state(), pipe.state_bytes)
+    rows = np.asarray(multihost_utils.process_allgather(mine))
+    ranks = [_pipeline.decode_state(row) for row in rows.reshape(pipe.world, -1)]
+    return _pipeline.encode_state({"ranks": ranks}, entry_bytes(pipe))
+
+
+def _local_position(pipe: _pipeline.Pipeline, value) -> object:
+    """This process's position in a loaded entry (raises ``DataError``)."""
+    state = _pipeline.decode_state(value)
+    if isinstance(state, dict) and "ranks" in state:
+        ranks = state["ranks"]
+        if not isinstance(ranks, list) or len(ranks) != pipe.world:
+            got = len(ranks) if isinstance(ranks, list) else ranks
+            raise DataError(f"the position was saved by {got} processes; this run has {pipe.world}")
+        return ranks[pipe.rank]
+    if pipe.world != 1:
+        raise DataError(f"the position was saved by 1 process; this run has {pipe.world}")
+    return state
+
+
 def flush(session) -> None:
-    """Writes every pipeline's position into its store entry (before the store is read)."""
+    """Writes every pipeline's position into its store entry (before the store is read;
+    with several processes a collective)."""
     for entry, pipe in session.data.items():
         if entry in session.store:
             old = session.store[entry]
-            value = _pipeline.encode_state(pipe.state(), pipe.state_bytes)
-            session.store[entry] = jax.device_put(value, old.sharding)
+            session.store[entry] = jax.device_put(_entry_value(pipe), old.sharding)
 
 
 def check(session, host: Mapping) -> list[str]:
@@ -176,7 +209,7 @@ def check(session, host: Mapping) -> list[str]:
     for entry, pipe in session.data.items():
         if entry in host:
             try:
-                problems += [f"{entry}: {p}" for p in pipe.check_state(_pipeline.decode_state(host[entry]))]
+                problems += [f"{entry}: {p}" for p in pipe.check_state(_local_position(pipe, host[entry]))]
             except ValueError as e:
                 problems.append(f"{entry}: {e}")
     return problems
@@ -186,4 +219,4 @@ def restore(session, host: Mapping) -> None:
     """Continues every pipeline whose entry is among ``host`` from the loaded position."""
     for entry, pipe in session.data.items():
         if entry in host:
-            pipe.restore(_pipeline.decode_state(host[entry]))
+            pipe.restore(_local_position(pipe, host[entry]))

@@ -180,7 +180,11 @@ class JobDefinition:
       placeholders: ``[(argument name, tp.Placeholder)]`` in signature order.
       return_spec: the parsed return annotation (``runtime.typing.ReturnSpec``).
       waits: True when a call waits for its result (``tp.Numpy``-style annotations).
+      hidden: how many of ``placeholders``, at the end, are hidden inputs (flow.data
+        batches, ``data_feed.attach``): 0 for the definition ``@global_function`` makes.
     """
+
+    hidden = 0
 
     def __init__(self, fn, type: str, config: FunctionConfig):
         self.fn = fn

@@ -115,7 +115,9 @@ def value_checks(definition, label_args) -> ValueChecks | None:
     """
     if not definition.config.settings.get("check_input_values"):
         return None
-    placeholders = definition.placeholders
+    placeholders = definition.placeholders[
+        : len(definition.placeholders) - definition.hidden
+    ]  # the arguments
     return ValueChecks(
         definition.name,
         tuple(name for name, _ in placeholders),

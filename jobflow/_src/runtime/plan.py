@@ -57,6 +57,7 @@ class Discovery:
     out_avals: Any
     label_args: tuple = ()  # (argument index, num_classes, op) of arguments used as labels
     data_nodes: tuple = ()  # the dense outputs of the body's flow.data ops, in order (hidden inputs)
+    data_placements: tuple = ()  # placements entered around flow.data ops (the host runs them)
 
     @property
     def optimizer(self):
@@ -139,6 +140,7 @@ def discover(definition, shapes) -> Discovery:
         out_avals,
         tuple(label_args),
         tuple(ctx.data.dense) if ctx.data is not None else (),
+        tuple(ctx.data.placements) if ctx.data is not None else (),
     )
 
 
@@ -163,9 +165,15 @@ def _check_minimize(job_name: str, calls: int) -> None:
 
 
 def _named_placements(definition, disc: Discovery) -> list:
-    """The job's ``default_placement_scope`` then the placements its body enters, each once."""
+    """The job's ``default_placement_scope`` then the placements its body enters, each once.
+
+    A CPU placement the body entered around ``flow.data`` ops does not count: OneFlow's
+    programs put their data ops under one (the host runs them in any case) and their model
+    under another placement or none (the default placement)."""
     chosen = definition.config.settings["default_placement_scope"]
-    return list(dict.fromkeys([*([chosen] if chosen is not None else []), *disc.placements]))
+    data_only = getattr(disc, "data_placements", ())  # (a Discovery-like stand-in may not have them)
+    entered = [p for p in disc.placements if not (p.device_tag == "cpu" and p in data_only)]
+    return list(dict.fromkeys([*([chosen] if chosen is not None else []), *entered]))
 
 
 def _used_placements(definition, disc: Discovery) -> list:

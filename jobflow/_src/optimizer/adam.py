@@ -159,6 +159,8 @@ class Adam(Optimizer):
         (PyTorch's AMSGrad; OneFlow >= 0.5 has it too).
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     _lazy = False
     # Which corrected form do_bias_correction=True selects (see adam_rule).
     _corrected_form = "oneflow"

@@ -79,6 +79,8 @@ class SGD(Optimizer):
       nesterov: (keyword only; jobflow's addition) Nesterov momentum.
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     def __init__(
         self,
         lr_scheduler: LearningRate,

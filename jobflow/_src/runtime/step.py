@@ -34,7 +34,9 @@ from jobflow._src.core import names as store_names
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.counters import increment
 from jobflow._src.graph import scope as _scope
+from jobflow._src.optimizer import sparse_rows as _rows
 from jobflow._src.optimizer.base import apply_plans
+from jobflow._src.runtime import plan as _plan
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 
@@ -49,9 +51,10 @@ class _TracedOptimizer:
     optimizer = None
 
 
-def run_body(definition, variables: dict, key, inputs, amp_dtype):
+def run_body(definition, variables: dict, key, inputs, amp_dtype, row_grads=None):
     """``(outputs, trace context)`` of the job function on ``inputs``, reading ``variables``
-    (and drawing random numbers from ``key``), with empty scope stacks."""
+    (and drawing random numbers from ``key``), with empty scope stacks; ``row_grads``: the
+    differentiated rows of the row-sparse tables (``TraceContext.row_grads``)."""
     ctx = _trace.TraceContext(
         definition.name,
         definition.is_train,
@@ -60,33 +63,51 @@ def run_body(definition, variables: dict, key, inputs, amp_dtype):
         variables=variables,
         rng=key,
         amp_dtype=amp_dtype,
+        row_grads=row_grads or {},
     )
     with _trace.active(ctx), _scope.fresh_stacks():
         out = definition.fn(*inputs)
     return out, ctx
 
 
-def _train_forward(definition, amp_dtype, traced: _TracedOptimizer) -> Callable:
+def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, gathered=None) -> Callable:
     """``forward((model, params), key, inputs, scale) -> (outputs, (updates, loss, grads,
     feeds))``: the body inside ``jax.value_and_grad`` of ``scale * loss`` over ``params``.
 
     ``loss`` is the sum over the ``minimize`` losses of ``mean(loss)`` in float32;
-    ``updates`` (values ops wrote) and ``feeds`` are not differentiated.
+    ``updates`` (values ops wrote) and ``feeds`` are not differentiated. The tables of
+    ``gathered`` (``plan.row_sparse_tables``) are read from ``model`` and not
+    differentiated: each of their gathers adds a zero array of the rows' shape that is,
+    and their gradient is ``sparse_rows.coalesce(ids, row gradients)``, O(rows gathered).
     """
+    gathered = gathered or {}
 
     def forward(shared, key, inputs, scale):
         model, params = shared
+        dense = {n: v for n, v in params.items() if n not in gathered}
+        zeros = {
+            n: [jnp.zeros(r.shape, r.dtype) for r in _plan.row_shapes(model[n].shape, model[n].dtype, sites)]
+            for n, sites in gathered.items()
+        }
 
-        def loss_fn(params):
-            out, ctx = run_body(definition, {**model, **params}, key, inputs, amp_dtype)
+        def loss_fn(dense, zeros):
+            out, ctx = run_body(definition, {**model, **dense}, key, inputs, amp_dtype, zeros)
             traced.optimizer = ctx.minimize_calls[0][0]  # the update runs this trace's optimizer
             losses = [l for _, ls in ctx.minimize_calls for l in ls]
             total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
             updates = jax.lax.stop_gradient(dict(ctx.updates))
-            return total * scale, (out, updates, total, jax.lax.stop_gradient(dict(ctx.feeds)))
+            ids = {n: [jnp.asarray(i) for i in ctx.gathered_ids.get(n, [])] for n in gathered}
+            return total * scale, (out, updates, total, jax.lax.stop_gradient(dict(ctx.feeds)), ids)
 
-        (_, (out, updates, loss, feeds)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        return out, (updates, loss, grads, feeds)
+        grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+        (_, (out, updates, loss, feeds, ids)), (grads, row_grads) = grad_fn(dense, zeros)
+        for n in gathered:
+            flat_ids = jnp.concatenate([jnp.reshape(i, -1) for i in ids[n]])
+            rows = jnp.concatenate(
+                [r.reshape((-1,) + r.shape[ids[n][k].ndim :]) for k, r in enumerate(row_grads[n])]
+            )
+            grads[n] = _rows.coalesce(flat_ids, rows, model[n].shape[0])
+        return out, (updates, loss, {n: grads[n] for n in params}, feeds)
 
     return forward
 
@@ -106,7 +127,7 @@ def make_forward(definition, plan, traced: _TracedOptimizer) -> Callable:
     :func:`_predict_forward`, run once per micro-batch with gradient accumulation and
     once per device in the mirrored view (gradients averaged in both cases)."""
     if definition.is_train:
-        forward = _train_forward(definition, plan.amp_dtype, traced)
+        forward = _train_forward(definition, plan.amp_dtype, traced, plan.gathered)
     else:
         forward = _predict_forward(definition, plan.amp_dtype)
     micro = definition.accumulation_steps
@@ -173,7 +194,7 @@ def build_step(definition, plan, on_trace: Callable[[], None] = lambda: None) ->
         updated[counter_name] = increment(counter)
         rates = [v for k, v in plan_info.items() if _is_rate(k)]
         committed, commit_info = guard.commit(state, finite, updated, rates)  # skips non-finite steps
-        new.update(committed)
+        new.update({n: _rows.write(state[n], v) for n, v in committed.items()})  # RowWrite: scatter
         info = {**plan_info, **guard_info, **commit_info, "loss": loss, "step": counter}
         return new, out, info
 

@@ -9,7 +9,8 @@ result (the new state, the outputs, the info scalars), in the order of one train
 1. *rng*: the job's key is split; one half is the next call's key, the other this call's;
 2. *forward*: the body runs on the variables; for a train job inside
    ``jax.value_and_grad`` of ``scale * loss`` over the variables the optimizers update
-   (:func:`make_forward`); with gradient accumulation once per micro-batch
+   (:func:`make_forward`; a row-sparse table, ``plan.row_sparse_tables``, is differentiated
+   at the rows its gathers read, ``optimizer/sparse_rows.py``); with gradient accumulation once per micro-batch
    (``steps.accumulate``), in the mirrored view once per device (``sharding.per_device``);
 3. *guard check*: gradients unscaled, ``finite`` computed (``StepGuard.check``);
 4. *update*: ``optimizer.base.apply_plans`` with the optimizer of this trace, the step
@@ -17,6 +18,7 @@ result (the new state, the outputs, the info scalars), in the order of one train
 5. *counter*: the step counter advances (``core.counters.increment``, saturating);
 6. *guard commit*: on a non-finite step (loss, gradients or a learning rate) of a job
    that skips, the old values are kept (``StepGuard.commit``); the loss-scale state and skip counters advance;
+   the rows of row-sparse tables and their slots are scattered into the arrays (``sparse_rows.write``);
 7. *info*: ``lr``..., ``loss_scale``, ``global_grad_norm``, ``skipped``, ..., ``loss``,
    ``step`` (the counter the update used).
 
@@ -107,7 +109,7 @@ def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, gathered=Non
                 [r.reshape((-1,) + r.shape[ids[n][k].ndim :]) for k, r in enumerate(row_grads[n])]
             )
             grads[n] = _rows.coalesce(flat_ids, rows, model[n].shape[0])
-        return out, (updates, loss, {n: grads[n] for n in params}, feeds)
+        return out, (updates, loss, {n: grads[n] for n in sorted(params)}, feeds)  # as jax.grad orders them
 
     return forward
 

@@ -7,7 +7,7 @@ A table read only through ``flow.gather`` under a lazy rule (LazyAdam, or
 Expectations: the dense-masked path of the same job (``plan.ROW_SPARSE = False``, the
 implementation before row-sparse updates: dense gradient, rows with an all-zero gradient
 kept) over 20 steps with duplicate ids, two gathers of the table, a gathered row whose
-gradient is exactly zero, and out-of-range ids; a float64 numpy LazyAdam; invariants
+gradient is exactly zero, a negative id and an out-of-range id; a float64 numpy LazyAdam; invariants
 (rows never touched keep their bits); the compiled step's flops, which must not grow
 with the table.
 """
@@ -23,7 +23,7 @@ from jobflow._src.runtime import plan as plan_impl
 
 O = flow.optimizer
 ROWS, DIM, STEPS = 40, 4, 20
-NEVER = list(range(14, ROWS - 1))  # rows no step gathers (ids are drawn from [0, 14))
+NEVER = list(range(14, ROWS - 1))  # rows no step gathers (ids are drawn from [0, 14), and -1)
 
 
 def _data(steps=STEPS, n=ROWS):
@@ -37,6 +37,7 @@ def _data(steps=STEPS, n=ROWS):
         mask = np.ones((8, 3), np.float32)
         ids[7, 2], mask[7, 2] = 0, 0.0  # gathered, contributes nothing
         ids[6, 2] = n + 5  # out of range: flow.gather reads zeros, no gradient
+        ids[5, 0] = -1  # the last row, as flow.gather (jnp.take) reads it
         ids2 = rng.integers(1, 14, size=(4,)).astype(np.int32)
         out.append((ids, ids2, mask, rng.normal(size=8).astype(np.float32)))
     return out
@@ -177,7 +178,7 @@ def test_lazy_adam_matches_a_float64_reference():
         return np.where(active, x - lr_t * m_new / (np.sqrt(v_new) + eps), x)
 
     for step, ((ids, ids2, mask, y), got) in enumerate(zip(data, states)):
-        valid = ids < ROWS
+        valid = (ids < ROWS) & (ids >= -ROWS)
         e = np.where(valid[..., None], t[np.where(valid, ids, 0)], 0.0) * mask[..., None]
         pred = (e * w).sum(axis=(1, 2)) + t[ids2].sum()
         dl = 2 * (pred - y) / 8  # d mean((pred - y)^2) / d pred
@@ -300,3 +301,16 @@ def test_step_cost_does_not_grow_with_the_table():
     assert len(full) == 6  # emb, emb-m, emb-v: a parameter and a scatter each
     for line in full:
         assert " parameter(" in line or "scatter" in line, line
+
+
+def test_run_steps_equals_single_calls():
+    make = lambda: O.LazyAdam(0.05)
+    data = _data(4)
+    single, _ = _run(_job(make, conf=False), data)
+    flow.clear_default_session()
+    plan_impl.ROW_SPARSE = True
+    train = _job(make, conf=False)
+    train.run_steps(*(np.stack([d[i] for d in data]) for i in range(4)))
+    assert _gathered(train) == ["emb"]
+    for k, v in flow.get_all_variables().items():
+        np.testing.assert_allclose(np.asarray(v), single[-1][k], rtol=1e-6, atol=1e-7, err_msg=k)

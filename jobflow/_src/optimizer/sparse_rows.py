@@ -16,7 +16,8 @@ train step differentiates with respect to the gathered rows instead of the table
 The dense gradient is ``zeros(table).at[ids].add(rows)``: the same numbers (the
 duplicates are summed in the order of the gathered positions, as the dense scatter-add
 sums them), so every norm of it is the norm of ``rows`` up to the float32 summation
-order. Out-of-range ids (``flow.gather`` reads zeros there) get no gradient.
+order. Negative ids count from the end, as ``flow.gather`` reads them; ids outside
+``[-num_rows, num_rows)`` (``flow.gather`` reads zeros there) get no gradient.
 
 :func:`gathered_rows` runs an elementwise rule on those rows only: it reads the
 variable and each slot of the variable's shape at ``ids``, runs the rule on the ``K``
@@ -106,12 +107,14 @@ def select(pred, new, old: jax.Array):
 def coalesce(ids: jax.Array, rows: jax.Array, num_rows: int) -> IndexedRows:
     """The :class:`IndexedRows` of the gradient of ``table[ids]`` whose cotangent is
     ``rows`` (shape ``ids.shape + row shape``): the distinct ids, sorted, with the rows of
-    equal ids summed (``segment_sum``, in the order of the positions); ids outside
-    ``[0, num_rows)`` are dropped. Cost: a sort of the ``K = ids.size`` ids and one
+    equal ids summed (``segment_sum``, in the order of the positions). As ``flow.gather``
+    (``jnp.take``) reads them, an id in ``[-num_rows, 0)`` is row ``id + num_rows``; ids
+    outside ``[-num_rows, num_rows)`` read zeros and are dropped. Cost: a sort of the ``K = ids.size`` ids and one
     ``K``-row scatter-add, whatever ``num_rows`` is."""
     flat = ids.reshape(-1).astype(jnp.int32)
     k = flat.shape[0]
     rows = rows.reshape((k,) + rows.shape[ids.ndim :])
+    flat = jnp.where(flat < 0, flat + num_rows, flat)  # -1 is the last row, as jnp.take's
     flat = jnp.where((flat >= 0) & (flat < num_rows), flat, num_rows)
     uids, inverse = jnp.unique(flat, size=k, fill_value=num_rows, return_inverse=True)
     summed = jax.ops.segment_sum(rows, inverse.reshape(-1), num_segments=k)

@@ -314,3 +314,24 @@ def test_run_steps_equals_single_calls():
     assert _gathered(train) == ["emb"]
     for k, v in flow.get_all_variables().items():
         np.testing.assert_allclose(np.asarray(v), single[-1][k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_a_body_that_gathers_differently_when_traced_again_is_refused():
+    traces = []
+
+    @flow.global_function(type="train")
+    def train(ids: tp.Numpy.Placeholder((4,), dtype=flow.int32)) -> tp.Numpy:
+        table = flow.get_variable("emb", (10, 2), initializer=flow.zeros_initializer())
+        traces.append(1)
+        e = flow.gather(table, ids)
+        if len(traces) > 1:  # a second gather from the second trace on
+            e = e + flow.gather(table, ids)
+        loss = flow.math.reduce_sum(e)
+        O.LazyAdam(0.1).minimize(loss)
+        return loss
+
+    with pytest.raises(
+        flow.errors.JobDefinitionError,
+        match=r"gathers from 'emb' differently .* \(gather 1 with ids shaped \(4,\)\)",
+    ):
+        train.compile()

@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jobflow._src.core.errors import JobDefinitionError
+
 _local = threading.local()
 
 
@@ -104,7 +106,7 @@ class TraceContext:
         if name is None:
             return None
         if self.discover:
-            site = jax.ShapeDtypeStruct(jnp.shape(indices), jnp.result_type(indices))
+            site = jax.ShapeDtypeStruct(jnp.shape(indices), jnp.asarray(indices).dtype)
             self.gather_sites.setdefault(name, []).append(site)
             return None
         if name not in self.row_grads:
@@ -113,7 +115,7 @@ class TraceContext:
         rows = self.row_grads[name]
         want = tuple(jnp.shape(indices)) + tuple(params.shape[1:])
         if len(seen) >= len(rows) or tuple(rows[len(seen)].shape) != want:
-            raise RuntimeError(
+            raise JobDefinitionError(
                 f"job {self.job_name!r} gathers from {name!r} differently from its first trace "
                 f"(gather {len(seen)} with ids shaped {jnp.shape(indices)}); a job body must "
                 f"trace the same way each time"

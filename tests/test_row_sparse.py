@@ -1,7 +1,8 @@
 """Row-sparse updates of embedding tables (``jobflow/_src/optimizer/sparse_rows.py``).
 
 A table read only through ``flow.gather`` under a lazy rule (LazyAdam, or
-``indexed_slices_optimizer_conf`` with SGD / SGDW / Adam / AdamW) gets its gradient as
+``indexed_slices_optimizer_conf`` with an elementwise rule: SGD, SGDW, Adam, AdamW,
+Momentum, RMSProp, Adagrad, FTRL) gets its gradient as
 (unique ids, summed rows) and its update reads and writes only those rows.
 
 Expectations: the dense-masked path of the same job (``plan.ROW_SPARSE = False``, the
@@ -115,6 +116,12 @@ OPTIMIZERS = {
     "sgdw": (lambda: O.SGDW(0.01, momentum=0.9, weight_decay=0.1), True, ["momentum"]),
     "adam": (lambda: O.Adam(0.05), True, ["m", "v"]),
     "adamw": (lambda: O.AdamW(0.05, weight_decay=0.1, do_bias_correction=True), True, ["m", "v"]),
+    "pytorch_adamw": (lambda: O.pytorch.AdamW(0.05, weight_decay=0.1), True, ["m", "v"]),
+    "momentum_coupled_decay": (lambda: O.Momentum(0.01, 0.9, weight_decay=0.1), True, ["momentum"]),
+    "rmsprop_centered": (lambda: O.RMSProp(0.01, centered=True, momentum=0.5), True, ["momentum"]),
+    "adagrad": (lambda: O.Adagrad(0.05, weight_decay=0.1), True, []),
+    "ftrl": (lambda: O.Ftrl(0.05, l1=0.001, l2=0.01), True, ["linear"]),
+    "proximal_adagrad": (lambda: O.ProximalAdagrad(0.05, l1=0.001, l2=0.01), True, []),
     "lazy_adam": (lambda: O.LazyAdam(0.05), False, ["m", "v"]),
     "lazy_adam_global_clip": (
         lambda: O.LazyAdam(0.05, grad_clipping=O.grad_clipping.by_global_norm(0.5)),

@@ -197,7 +197,8 @@ class FunctionConfig:
         None turns it off. Differs from OneFlow where a looked-up row's gradient sums to
         exactly zero: OneFlow updates that row (its moments decay), jobflow leaves it.
         A named variable that the body reads only through ``flow.gather`` along axis 0,
-        under SGD / SGDW / Adam / AdamW (elementwise rules), updates at the gathered rows
+        under an elementwise rule (SGD, SGDW, Adam, AdamW, Momentum, RMSProp, Adagrad,
+        FTRL), updates at the gathered rows
         only, O(rows looked up) per step (``docs/optimizers.md``, row-sparse tables).
         """
         self.settings["indexed_slices_optimizer_conf"] = _parse_indexed_slices(conf)

@@ -176,6 +176,8 @@ class Momentum(Optimizer):
     ``beta``/``gamma`` by default; pass ``weight_decay_excludes=["beta", "gamma"]`` for that.
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     _weight_decay_kind = "coupled"
 
     def __init__(

@@ -2,7 +2,8 @@
 
 When every use of a variable in a job body is ``flow.gather(table, ids)`` along axis 0 and
 its optimizer updates only the rows that the step touched (``LazyAdam``, or a variable of
-``function_config.indexed_slices_optimizer_conf`` under SGD / SGDW / Adam / AdamW), the
+``function_config.indexed_slices_optimizer_conf`` under a rule marked ``_row_local``:
+SGD, SGDW, Adam, AdamW, Momentum, RMSProp, Adagrad, ProximalAdagrad, FTRL), the
 train step differentiates with respect to the gathered rows instead of the table
 (``runtime/step.py``). The gradient then reaches the optimizer chain as
 :class:`IndexedRows`, ``(ids, rows)``:

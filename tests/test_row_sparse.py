@@ -15,11 +15,13 @@ with the table.
 
 import re
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jobflow as flow
 import jobflow.typing as tp
+from jobflow._src.optimizer.sparse_rows import RowWrite, coalesce, take_rows, write
 from jobflow._src.runtime import plan as plan_impl
 
 O = flow.optimizer
@@ -342,3 +344,16 @@ def test_a_body_that_gathers_differently_when_traced_again_is_refused():
         match=r"gathers from 'emb' differently .* \(gather 1 with ids shaped \(4,\)\)",
     ):
         train.compile()
+
+
+def test_coalesce_by_hand():
+    ids = jnp.array([3, 1, 3, -1, 7, 5], jnp.int32)  # 5 rows: -1 is row 4; 7 and 5 are out of range
+    rows = jnp.array([[1.0], [2.0], [4.0], [8.0], [16.0], [32.0]])
+    g = coalesce(ids, rows, 5)
+    # the distinct valid ids sorted, then distinct out-of-range padding (5 + position)
+    assert g.ids.tolist() == [1, 3, 4, 8, 9, 10]
+    assert g.rows[:, 0].tolist() == [2.0, 5.0, 8.0, 0.0, 0.0, 0.0]
+    table = jnp.arange(5.0).reshape(5, 1)
+    assert take_rows(table, g.ids)[:, 0].tolist() == [1.0, 3.0, 4.0, 0.0, 0.0, 0.0]
+    written = write(table, RowWrite(g.ids, -jnp.ones((6, 1))))
+    assert written[:, 0].tolist() == [0.0, -1.0, 2.0, -1.0, -1.0]  # padding dropped

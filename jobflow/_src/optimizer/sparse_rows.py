@@ -157,9 +157,11 @@ def gathered_rows(tx: optax.GradientTransformation, names: Iterable[str]) -> opt
         sparse = {n: g for n, g in grads.items() if n in names and isinstance(g, IndexedRows)}
         if not sparse:
             return tx.update(grads, state, params)
-        shapes = {n: jnp.shape(params[n]) for n in sparse}
+        shapes = {n: (g.num_rows, *g.rows.shape[1:]) for n, g in sparse.items()}
         sub_grads = {n: values(g) for n, g in grads.items()}
-        sub_params = {n: take_rows(p, sparse[n].ids) if n in sparse else p for n, p in params.items()}
+        sub_params = None
+        if params is not None:
+            sub_params = {n: take_rows(p, sparse[n].ids) if n in sparse else p for n, p in params.items()}
         leaves, treedef = jax.tree_util.tree_flatten(state)
         flags = _row_leaf_flags(state, sparse, shapes)
         sub_leaves = [x if f is None else take_rows(x, sparse[f].ids) for x, f in zip(leaves, flags)]

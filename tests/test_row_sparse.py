@@ -357,3 +357,39 @@ def test_coalesce_by_hand():
     assert take_rows(table, g.ids)[:, 0].tolist() == [1.0, 3.0, 4.0, 0.0, 0.0, 0.0]
     written = write(table, RowWrite(g.ids, -jnp.ones((6, 1))))
     assert written[:, 0].tolist() == [0.0, -1.0, 2.0, -1.0, -1.0]  # padding dropped
+
+
+def test_a_one_dimensional_table():
+    # a per-id bias (the "wide" part of Wide&Deep): rows are scalars
+    def job():
+        @flow.global_function(type="train")
+        def train(
+            ids: tp.Numpy.Placeholder((6,), dtype=flow.int32), y: tp.Numpy.Placeholder((6,))
+        ) -> tp.Numpy:
+            bias = flow.get_variable("bias", (30,), initializer=flow.random_normal_initializer(seed=2))
+            loss = flow.math.square(flow.gather(bias, ids) - y)
+            O.LazyAdam(0.1).minimize(loss)
+            return loss
+
+        return train
+
+    rng = np.random.default_rng(0)
+    data = [
+        (rng.integers(0, 10, 6).astype(np.int32), rng.normal(size=6).astype(np.float32)) for _ in range(5)
+    ]
+    results = []
+    for sparse in (False, True):
+        flow.clear_default_session()
+        plan_impl.ROW_SPARSE = sparse
+        try:
+            train = job()
+            train.compile()
+            start = np.array(flow.get_all_variables()["bias"])
+            for ids, y in data:
+                train(ids, y)
+        finally:
+            plan_impl.ROW_SPARSE = True
+        assert _gathered(train) == (["bias"] if sparse else [])
+        results.append({k: np.array(v) for k, v in flow.get_all_variables().items()})
+    _assert_close_states([results[1]], [results[0]])
+    assert np.array_equal(results[1]["bias"][10:], start[10:])  # never looked up

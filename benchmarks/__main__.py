@@ -11,7 +11,8 @@ Sections (all by default, in this order):
   compile       time to the first loss (tracing + compiling) vs hand-written JAX
   memory        peak resident set of a training run vs hand-written JAX (own processes)
   accumulation  memory and time of gradient accumulation
-  sharding      per-device memory of replicated vs sharded optimizer state (8 CPU devices)
+  sharding      per-device memory of replicated vs sharded state: an MLP with the ZeRO
+                switches, an embedding table split by rows (8 CPU devices)
   summary       MLP step time with per-step TensorBoard summaries vs without
   wide_deep     Wide&Deep embedding tables (50k / 1M / 4M rows): row-sparse LazyAdam vs a
                 hand-written row-sparse JAX update vs PyTorch SparseAdam
@@ -77,7 +78,7 @@ SCALES = {
         acc_batch=1024,
         acc_n=8,
         acc_steps=2,
-        sharding_args=["--hidden", "256", "--dim", "128", "--steps", "2"],
+        sharding_args=["--hidden", "256", "--dim", "128", "--rows", "8192", "--steps", "2"],
     ),
 }
 

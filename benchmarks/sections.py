@@ -408,7 +408,7 @@ def sharding(scale) -> dict:
         with open(out) as f:
             result = json.load(f)
     return {
-        "title": "Sharded optimizer state: memory per device",
+        "title": "Sharded state (ZeRO switches, split embedding tables): memory per device",
         "columns": list(result["rows"][0]),
         "rows": result["rows"],
         "notes": [result["setup"]],

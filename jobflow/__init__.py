@@ -16,6 +16,7 @@ from numpy import dtype as dtype
 from jobflow import checkpoint as checkpoint
 from jobflow import config as config
 from jobflow import data as data
+from jobflow import distribute as distribute
 from jobflow import distributed as distributed
 from jobflow import errors as errors
 from jobflow import layers as layers
@@ -105,6 +106,9 @@ from jobflow._src.ops.creation import range as range
 from jobflow._src.ops.creation import zeros_like as zeros_like
 from jobflow._src.ops.debug import watch as watch
 from jobflow._src.ops.debug import watch_diff as watch_diff
+from jobflow._src.ops.distribute_ops import cast_to_current_logical_view as cast_to_current_logical_view
+from jobflow._src.ops.distribute_ops import hierarchical_parallel_cast as hierarchical_parallel_cast
+from jobflow._src.ops.distribute_ops import parallel_cast as parallel_cast
 from jobflow._src.ops.indexing import argsort as argsort
 from jobflow._src.ops.indexing import diag as diag
 from jobflow._src.ops.indexing import dim_gather as dim_gather

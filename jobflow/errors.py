@@ -4,6 +4,7 @@ keeps working); :class:`JobflowError` is the base of them all."""
 from jobflow._src.core.errors import ArgumentError as ArgumentError
 from jobflow._src.core.errors import CallbackError as CallbackError
 from jobflow._src.core.errors import CheckpointError as CheckpointError
+from jobflow._src.core.errors import DataError as DataError
 from jobflow._src.core.errors import JobDefinitionError as JobDefinitionError
 from jobflow._src.core.errors import JobflowError as JobflowError
 from jobflow._src.core.errors import JobInputError as JobInputError
@@ -17,4 +18,5 @@ __all__ = [
     "CheckpointError",
     "NonFiniteStepsError",
     "CallbackError",
+    "DataError",
 ]

@@ -1,5 +1,7 @@
 """Namespaces, placements and logical views (OneFlow's ``flow.scope``)."""
 
+from jobflow._src.graph.distribute import consistent_strategy_enabled as consistent_view_enabled
+from jobflow._src.graph.distribute import mirrored_strategy_enabled as mirrored_view_enabled
 from jobflow._src.graph.scope import LogicalView as LogicalView
 from jobflow._src.graph.scope import Placement as Placement
 from jobflow._src.graph.scope import available_devices as available_devices
@@ -17,6 +19,8 @@ __all__ = [
     "Placement",
     "consistent_view",
     "mirrored_view",
+    "consistent_view_enabled",
+    "mirrored_view_enabled",
     "LogicalView",
     "default_placement",
     "available_devices",

@@ -103,7 +103,7 @@ def test_inputs_are_split_along_the_batch_axis():
         np.testing.assert_array_equal(p, 2 * x[:, 2 * i : 2 * i + 2])
 
 
-def test_placement_in_body_equals_config_and_conflicts_raise():
+def test_placement_in_body_equals_config_and_several_placements_take_their_union():
     two = flow.scope.placement("cpu", "0:0-1")
 
     def job(cfg, body_placement):
@@ -118,9 +118,9 @@ def test_placement_in_body_equals_config_and_conflicts_raise():
     same = job(flow.function_config().default_placement_scope(two), two)
     np.testing.assert_array_equal(same(x), [2, 2, 2, 2])
     assert len(same._last_program.devices) == 2
-    other = job(flow.function_config().default_placement_scope(flow.scope.placement("cpu", "0:0-3")), two)
-    with pytest.raises(ValueError, match="several placements"):
-        other(x)
+    other = job(flow.function_config().default_placement_scope(flow.scope.placement("cpu", "0:2-3")), two)
+    np.testing.assert_array_equal(other(x), [2, 2, 2, 2])
+    assert other._last_program.devices == [jax.devices("cpu")[i] for i in (2, 3, 0, 1)]
 
 
 def test_missing_devices_raise_at_the_call_and_leave_the_store_untouched():

@@ -46,7 +46,7 @@ def _data(steps=STEPS, n=ROWS):
     return out
 
 
-def _job(make_opt, conf=True, cfg=None, use_table=None, n=ROWS, regularizer=None):
+def _job(make_opt, conf=True, cfg=None, use_table=None, n=ROWS, regularizer=None, distribute=None):
     cfg = cfg or flow.function_config()
     if conf:
         cfg.indexed_slices_optimizer_conf(dict(include_op_names=dict(op_name=["emb"])))
@@ -63,6 +63,7 @@ def _job(make_opt, conf=True, cfg=None, use_table=None, n=ROWS, regularizer=None
             (n, DIM),
             initializer=flow.random_normal_initializer(stddev=0.1, seed=1),
             regularizer=regularizer,
+            distribute=distribute,
         )
         w = flow.get_variable("w", (DIM,), initializer=flow.ones_initializer())
         e = flow.gather(table, ids) * flow.reshape(mask, (8, 3, 1))
@@ -262,6 +263,20 @@ def test_four_devices_with_sharded_tables_and_slots():
     assert len(train.devices) == 4
     spec = train.state_shardings["emb-m"].spec
     assert spec and spec[0] is not None  # the slot is split by rows over the devices
+    _assert_close_states(sparse, dense)
+
+
+def test_a_table_split_by_rows_over_four_devices():
+    # model parallelism: distribute=split(0) puts a quarter of the rows (and of m, v) on each device
+    cfg = flow.function_config().default_placement_scope(flow.scope.placement("cpu", "0:0-3"))
+    make = lambda: O.LazyAdam(0.05, grad_clipping=O.grad_clipping.by_global_norm(0.5))
+    dense, _ = _run(_job(make, conf=False), sparse=False)  # one device, dense masked
+    flow.clear_default_session()
+    train = _job(make, conf=False, cfg=cfg, distribute=flow.distribute.split(0))
+    sparse, _ = _run(train)
+    assert _gathered(train) == ["emb"]
+    for name in ("emb", "emb-m", "emb-v"):
+        assert train.state_shardings[name].spec[0] is not None, name  # split by rows
     _assert_close_states(sparse, dense)
 
 

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "jobflow._src.cli.summary",
         "table and sparklines of the scalar curves in a TensorBoard log directory",
     ),
+    "data": (
+        "jobflow._src.cli.data",
+        "OFRecord datasets: `jobflow data convert` writes numpy arrays or an image folder as OFRecord parts",
+    ),
 }
 
 

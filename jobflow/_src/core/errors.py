@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointError",
     "NonFiniteStepsError",
     "CallbackError",
+    "DataError",
 ]
 
 
@@ -71,3 +72,15 @@ class CallbackError(JobflowError, RuntimeError):
             f"a job result callback raised {type(first).__name__}: {first}{more}; the jobs and "
             f"variables are unchanged by it, and the callbacks queued after it ran"
         )
+
+
+class DataError(JobflowError, ValueError):
+    """A data file that cannot be read as asked: a missing OFRecord part, a truncated
+    record, a length larger than the rest of the file, bytes that are not an ``OFRecord``,
+    a feature missing or of the wrong kind. The message names the file and the byte offset
+    where it can (``path`` and ``offset`` hold them, ``None`` where not known)."""
+
+    def __init__(self, message: str, *, path: str | None = None, offset: int | None = None) -> None:
+        self.path = path
+        self.offset = offset
+        super().__init__(message)

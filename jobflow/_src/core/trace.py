@@ -39,6 +39,8 @@ class TraceContext:
       placements: placements entered in the body (discovery).
       rng: the job's key for this call, or None in discovery.
       amp_dtype: the low dtype white-list ops compute in, or None when AMP is off.
+      mesh: the job's ``jax.sharding.Mesh`` in a consistent-view run trace (layout hints
+        such as ``parallel_cast`` constrain to it), else None.
       label_ranges: ``(labels, num_classes, op name)`` per sparse cross-entropy op of the
         discovery trace (``note_label_range``): the runtime checks job arguments used as
         labels when the job checks its input values.
@@ -70,6 +72,7 @@ class TraceContext:
     placements: list = dataclasses.field(default_factory=list)
     rng: Any = None
     amp_dtype: Any = None
+    mesh: Any = None
     feeds: dict = dataclasses.field(default_factory=dict)
     label_ranges: list = dataclasses.field(default_factory=list)
     gather_sites: dict = dataclasses.field(default_factory=dict)

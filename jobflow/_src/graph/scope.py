@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import numbers
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ import jax
 import numpy as np
 
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
 
 __all__ = [
     "namespace",
@@ -32,6 +34,10 @@ __all__ = [
     "default_placement",
     "available_devices",
     "fresh_stacks",
+    "mesh_for",
+    "current_view",
+    "DATA_AXIS",
+    "MODEL_AXIS",
 ]
 
 _local = threading.local()
@@ -119,11 +125,14 @@ class Placement:
     """A set of devices: ``device_tag`` ("cpu"/"gpu") and machine:device ranges.
 
     Use it as ``function_config.default_placement_scope(placement)`` or as a context
-    manager in a job body (every op of a job runs on one placement).
+    manager in a job body. A job runs one program over the union of the devices of all
+    the placements it names; a placement naming part of them is a layout hint
+    (``docs/placement.md``, "Several placements in one job").
     """
 
     device_tag: str
     machine_device_ids: tuple
+    hierarchy: tuple | None = None
 
     def devices(self) -> list:
         """The JAX devices this placement names, in mesh order.
@@ -148,7 +157,17 @@ class Placement:
             out.extend(local[lo : hi + 1])
         if len(set(out)) != len(out):
             raise ValueError(f"placement {self._ids_text()} names a device twice")
+        if self.hierarchy is not None and int(np.prod(self.hierarchy)) != len(out):
+            raise ValueError(
+                f"placement({self.device_tag!r}, {self._ids_text()}, hierarchy={self.hierarchy!r}) "
+                f"names {len(out)} devices, but the hierarchy has {int(np.prod(self.hierarchy))}; "
+                f"the product of the hierarchy must equal the device count"
+            )
         return out
+
+    def mesh(self) -> jax.sharding.Mesh:
+        """The job mesh of this placement: :func:`mesh_for` its devices and hierarchy."""
+        return mesh_for(self.devices(), self.hierarchy)
 
     def _ids_text(self) -> str:
         return repr([f"{m}:{lo}" if lo == hi else f"{m}:{lo}-{hi}" for m, lo, hi in self.machine_device_ids])
@@ -165,13 +184,35 @@ class Placement:
         return False
 
 
-def placement(device_tag: str, machine_device_ids: str | Sequence[str] = "0:0") -> Placement:
+def _check_hierarchy(hierarchy) -> tuple | None:
+    if hierarchy is None:
+        return None
+    ok = isinstance(hierarchy, (list, tuple)) and 1 <= len(hierarchy) <= 2
+    ok = ok and all(
+        not isinstance(h, bool) and isinstance(h, numbers.Integral) and int(h) >= 1 for h in hierarchy
+    )
+    if not ok:
+        raise ArgumentError(
+            f"placement hierarchy must be None or a list of one or two ints >= 1 "
+            f"((data, model) for a 2-D mesh); got hierarchy={hierarchy!r}"
+        )
+    return tuple(int(h) for h in hierarchy)
+
+
+def placement(
+    device_tag: str, machine_device_ids: str | Sequence[str] = "0:0", hierarchy: Sequence[int] | None = None
+) -> Placement:
     """Names devices as OneFlow does.
 
     Args:
       device_tag: ``"cpu"`` or ``"gpu"`` (``"cuda"`` and ``"tpu"`` are accepted too).
       machine_device_ids: ``"M:D"``, ``"M:D1-D2"`` or a list of them; ``M`` is the
         process (machine) index, ``D`` the device index within that process.
+      hierarchy: None (a one-axis mesh ``"data"``), ``(n,)`` (the same), or ``(d, m)``:
+        a 2-D mesh with axes ``("data", "model")`` of ``d`` rows and ``m`` columns over
+        the devices in order (device ``i`` at row ``i // m``, column ``i % m``); ``d * m``
+        must equal the device count. The batch splits over ``"data"``, split variables
+        over ``"model"`` (``docs/placement.md``).
     """
     if not isinstance(device_tag, str) or device_tag.lower() not in _TAGS:
         raise ValueError(f"placement device_tag must be one of {sorted(_TAGS)}; got {device_tag!r}")
@@ -191,7 +232,7 @@ def placement(device_tag: str, machine_device_ids: str | Sequence[str] = "0:0") 
         if hi < lo:
             raise ValueError(f"placement range {item!r} is empty (end before start)")
         parsed.append((machine, lo, hi))
-    return Placement(_TAGS[device_tag.lower()], tuple(parsed))
+    return Placement(_TAGS[device_tag.lower()], tuple(parsed), _check_hierarchy(hierarchy))
 
 
 def default_placement() -> Placement:
@@ -211,14 +252,28 @@ def default_placement() -> Placement:
     return placement("cpu", [f"{p}:{devices}" for p in range(jax.process_count())])
 
 
+def current_view() -> LogicalView | None:
+    """The innermost view entered on this thread (``with flow.scope.mirrored_view():``)."""
+    stack = _stack("view")
+    return stack[-1] if stack else None
+
+
 def current_placement() -> Placement | None:
     stack = _stack("placement")
     return stack[-1] if stack else None
 
 
-def mesh_for(devices) -> jax.sharding.Mesh:
-    """A one-axis mesh (axis ``"data"``) over ``devices``."""
-    return jax.sharding.Mesh(np.asarray(devices, dtype=object), ("data",))
+DATA_AXIS = "data"
+MODEL_AXIS = "model"
+
+
+def mesh_for(devices, hierarchy: tuple | None = None) -> jax.sharding.Mesh:
+    """The mesh of a job on ``devices``: one axis ``"data"``, or with a 2-D ``hierarchy``
+    ``(d, m)`` the axes ``("data", "model")`` with the devices in row-major order."""
+    if hierarchy is None or len(hierarchy) == 1:
+        return jax.sharding.Mesh(np.asarray(devices, dtype=object), (DATA_AXIS,))
+    grid = np.asarray(devices, dtype=object).reshape(tuple(hierarchy))
+    return jax.sharding.Mesh(grid, (DATA_AXIS, MODEL_AXIS))
 
 
 # ---------------------------------------------------------------------------- logical view

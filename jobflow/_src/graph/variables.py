@@ -30,6 +30,7 @@ from jax.typing import DTypeLike
 
 from jobflow._src.core import dtypes as _dtypes
 from jobflow._src.core import trace as _trace
+from jobflow._src.graph import distribute as _distribute
 from jobflow._src.graph import scope as _scope
 
 __all__ = [
@@ -348,6 +349,10 @@ class VariableSpec:
         (step counters, RNG keys, loss-scale state).
       seed: a fixed seed from the initializer or ``random_seed``, else None.
       origin: where it was defined, for error messages.
+      distribute: its layout over the job's mesh, a tuple of
+        ``graph.distribute.Distribute`` (one per mesh axis named; ``()``: jobflow
+        decides), from ``get_variable(distribute=...)`` / ``parallel_distribution``; an
+        optimizer slot of a split variable's shape carries the variable's layout.
     """
 
     name: str
@@ -359,6 +364,7 @@ class VariableSpec:
     kind: str = "model"
     seed: int | None = None
     origin: str = ""
+    distribute: tuple = ()
 
     def describe(self) -> str:
         return f"shape {self.shape} dtype {self.dtype.name} ({self.origin})"
@@ -445,6 +451,7 @@ def get_variable(
     trainable: bool | None = None,
     model_name: str | None = None,
     random_seed: int | None = None,
+    parallel_distribution: Any = None,
     distribute: Any = None,
     reuse: bool = True,
 ) -> jax.Array:
@@ -459,15 +466,27 @@ def get_variable(
       regularizer: ``flow.regularizers.l2(0.01)`` etc.; applied to its gradient.
       trainable: False excludes it from gradients (default True).
       random_seed: a fixed seed for its initial value.
+      parallel_distribution: OneFlow's per-mesh-axis layout: a list of one or two
+        distributes or strings (``[flow.distribute.broadcast(), flow.distribute.split(0)]``,
+        ``["B", "S(0)"]``) for a placement with a 2-D ``hierarchy`` (``docs/placement.md``).
+      distribute: ``flow.distribute.split(axis)`` stores the variable (and its optimizer
+        slots) split along ``axis`` over the job's devices (over the ``"model"`` axis of a
+        2-D mesh); ``broadcast()`` replicates it; ``auto()`` or None lets jobflow decide
+        (replicated unless the ZeRO switches split it). A layout changes where the pieces
+        live, never the numbers: XLA inserts the communication.
       reuse: False raises if this job already used the name.
-      model_name, distribute: accepted for OneFlow compatibility (no effect).
+      model_name: accepted for OneFlow compatibility (no effect).
 
     Returns:
       The variable's current value (a JAX array inside the job's trace).
 
     Raises:
       ValueError: if the name is already defined, in this or another job, with another
-        shape or dtype (the message names both definitions).
+        shape or dtype (the message names both definitions). A split axis the job's device
+        count does not divide raises ``JobDefinitionError`` when the job is planned (its
+        first call).
+      ArgumentError (a ``TypeError`` and a ``ValueError``): ``distribute`` /
+        ``parallel_distribution`` is not a distribute, or splits an axis the shape lacks.
     """
     from jobflow._src.graph import initializer_conf as _initializer_conf
 
@@ -492,6 +511,8 @@ def get_variable(
             f"got {regularizer!r}"
         )
     seed = _check_seed(getattr(initializer, "seed", None) if random_seed is None else random_seed)
+    layout = _distribute.as_layout(f"get_variable({full!r})", distribute, parallel_distribution)
+    _distribute.check_layout_rank(f"get_variable({full!r})", layout, shape)
 
     def init(job_seed, _shape=shape, _dt=dt, _init=initializer, _name=full, _seed=seed):
         return _init(_shape, _dt, name_rng(job_seed if _seed is None else _seed, _name))
@@ -506,5 +527,6 @@ def get_variable(
         kind="model",
         seed=seed,
         origin=f"job {ctx.job_name!r} at {user_location()}",
+        distribute=layout,
     )
     return define_variable(ctx, spec, reuse)

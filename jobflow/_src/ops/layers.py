@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 
 from jobflow._src.core import trace as _trace
+from jobflow._src.core.errors import ArgumentError
+from jobflow._src.graph import distribute as _distribute
 from jobflow._src.graph import variables as _vars
 from jobflow._src.ops import array_ops as _ops
 from jobflow._src.ops import nn as _nn
@@ -40,6 +42,23 @@ def _name(name, base):
     return name if name is not None else _trace.require(f"layers.{base.lower()}").unique_name(base)
 
 
+def _dense_layouts(model_distribute: Any) -> tuple[Any, Any]:
+    """``(weight distribute, bias distribute)`` of ``dense(model_distribute=...)``."""
+    if model_distribute is None or isinstance(
+        model_distribute, (_distribute.AutoDistribute, _distribute.BroadcastDistribute)
+    ):
+        return model_distribute, model_distribute
+    if isinstance(model_distribute, _distribute.SplitDistribute) and model_distribute.axis in (0, 1):
+        # split(0): weight rows (output units) and the bias; split(1): the weight's input
+        # columns, the bias replicated (it has no axis 1)
+        bias = model_distribute if model_distribute.axis == 0 else _distribute.broadcast()
+        return model_distribute, bias
+    raise ArgumentError(
+        f"layers.dense(model_distribute) must be flow.distribute.auto(), broadcast(), split(0) "
+        f"or split(1); got model_distribute={model_distribute!r}"
+    )
+
+
 def dense(
     inputs: jax.Array,
     units: int,
@@ -57,9 +76,17 @@ def dense(
 
     Inputs of rank > 2 are flattened to ``(-1, in)`` and reshaped back. As in OneFlow,
     both initializers default to the constant 0: pass ``kernel_initializer``.
+
+    ``model_distribute`` lays the variables out over the job's devices (model
+    parallelism; the numbers are those of one device): ``flow.distribute.split(0)``
+    splits ``W`` along its output units and the bias with it (OneFlow's column-parallel
+    dense); ``split(1)`` splits ``W`` along its inputs and replicates the bias (a jobflow
+    extension: OneFlow 0.4 accepts only ``split(0)``); ``broadcast()`` replicates both;
+    None or ``auto()`` lets jobflow decide.
     """
     if not isinstance(units, int) or units < 1:
         raise ValueError(f"layers.dense(units) must be an int >= 1; got {units!r}")
+    w_dist, b_dist = _dense_layouts(model_distribute)
     name = _name(name, "Dense")
     lead, fan_in = inputs.shape[:-1], inputs.shape[-1]
     x = jnp.reshape(inputs, (-1, fan_in)) if inputs.ndim > 2 else inputs
@@ -69,6 +96,7 @@ def dense(
         initializer=kernel_initializer or _vars.constant_initializer(0),
         regularizer=kernel_regularizer,
         trainable=trainable,
+        distribute=w_dist,
     )
     out = _ops.matmul(x, w, transpose_b=True)
     if use_bias:
@@ -78,6 +106,7 @@ def dense(
             initializer=bias_initializer or _vars.constant_initializer(0),
             regularizer=bias_regularizer,
             trainable=trainable,
+            distribute=b_dist,
         )
         out = _nn.bias_add(out, b)
     if activation is not None:
@@ -341,7 +370,8 @@ def prelu(
     model_distribute: Any = None,
 ) -> jax.Array:
     """``max(0, x) + alpha * min(0, x)`` with a learned ``-alpha`` of shape
-    ``inputs.shape[1:]`` (1 along ``shared_axes``); ``alpha`` starts at 0 by default."""
+    ``inputs.shape[1:]`` (1 along ``shared_axes``); ``alpha`` starts at 0 by default.
+    ``model_distribute`` is ``alpha``'s ``get_variable(distribute=...)``, as in OneFlow."""
     name = _name(name, "PRelu")
     shape = list(inputs.shape[1:])
     for a in shared_axes or ():
@@ -354,6 +384,7 @@ def prelu(
         initializer=alpha_initializer or _vars.constant_initializer(0),
         regularizer=alpha_regularizer,
         trainable=trainable,
+        distribute=model_distribute,
     )
     a = jnp.reshape(alpha, (1, *shape)).astype(inputs.dtype)
     return jnp.where(inputs > 0, inputs, a * inputs)

@@ -287,17 +287,18 @@ class JobDefinition:
         shapes = [tuple(x.shape) for x in arrays]
         return arrays, _steps.steps_of(self.name, [name for name, _ in self.placeholders], shapes)
 
-    def check_divisible(self, shapes, devices: list) -> None:
-        """Raises unless every batch axis divides across ``devices`` (consistent view)."""
-        if len(devices) < 2:
+    def check_divisible(self, shapes, n: int) -> None:
+        """Raises unless every batch axis divides into ``n`` pieces (consistent view): the
+        job's device count, or the size of the ``"data"`` axis of a 2-D mesh."""
+        if n < 2:
             return
         for (pname, ph), shape in zip(self.placeholders, shapes):
             if ph.mirrored or ph.batch_axis is None or len(shape) == 0:
                 continue  # a mirrored argument already is one array per device
-            if shape[ph.batch_axis] % len(devices):
+            if shape[ph.batch_axis] % n:
                 raise JobInputError(
                     f"job {self.name!r} argument {pname!r}: the batch axis ({ph.batch_axis}) has size "
-                    f"{shape[ph.batch_axis]}, which does not divide across the job's {len(devices)} devices"
+                    f"{shape[ph.batch_axis]}, which does not divide across the job's {n} devices"
                 )
 
     def own(self, arrays: list) -> list:

@@ -7,8 +7,8 @@ or a session initializing its jobs) asks :func:`make_plan`, which, in order,
 2. *discovers* the body (:func:`discover`): one abstract run under ``jax.eval_shape``
    that records the variables, the ``minimize`` call, the non-trainable variables ops
    update, whether the body draws random numbers, and the placements it enters;
-3. chooses the devices and the mesh (:func:`job_devices`) and checks that the batch
-   divides across them;
+3. chooses the devices (:func:`job_devices`: the union of the job's placements) and the
+   mesh, and checks that the batch divides across them;
 4. creates in the store, all or nothing, the variables and the job's system state (RNG
    key, step counter, loss-scale state and skip counters of its one :class:`StepGuard`),
    then the optimizer slots of the optimizer plans (``optimizer.base.build_plans``);
@@ -31,6 +31,7 @@ import numpy as np
 from jobflow._src.core import names as store_names
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import JobDefinitionError
+from jobflow._src.graph import distribute as _distribute
 from jobflow._src.graph import env as _env
 from jobflow._src.graph import scope as _scope
 from jobflow._src.graph.variables import VariableSpec
@@ -40,7 +41,7 @@ from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime.session import StoreAccess
 from jobflow._src.runtime.step_guard import StepGuard
 
-__all__ = ["Discovery", "Plan", "discover", "job_devices", "make_plan"]
+__all__ = ["Discovery", "Plan", "discover", "job_devices", "job_hierarchy", "job_mesh", "make_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,8 @@ class Plan:
     Attributes:
       shapes: the per-step input shapes (one tuple per argument).
       discovery: the :class:`Discovery` of the body for those shapes.
-      devices / mesh: where the job runs (a one-axis mesh over ``devices``).
+      devices / mesh: where the job runs (a one-axis mesh over ``devices``, or a 2-D
+        ``("data", "model")`` mesh for a placement with a hierarchy).
       optimizer_plans: the ``OptimizerPlan`` list of a train job (empty for predict).
       guard: the job's :class:`StepGuard` (train jobs; None for predict).
       var_names: the model variables the body reads.
@@ -157,18 +159,73 @@ def _check_minimize(job_name: str, calls: int) -> None:
         )
 
 
-def job_devices(definition, disc: Discovery) -> list:
-    """The devices of the job's one placement: its ``default_placement_scope`` or the one its
-    body enters (they must agree), else the default placement."""
+def _named_placements(definition, disc: Discovery) -> list:
+    """The job's ``default_placement_scope`` then the placements its body enters, each once."""
     chosen = definition.config.settings["default_placement_scope"]
-    named = set(disc.placements) | ({chosen} if chosen is not None else set())
-    if len(named) > 1:
+    return list(dict.fromkeys([*([chosen] if chosen is not None else []), *disc.placements]))
+
+
+def _used_placements(definition, disc: Discovery) -> list:
+    """``[(placement, devices)]`` of the placements the job runs on: those it names (CPU ones
+    dropped when accelerator ones are named too), else the default placement."""
+    named = _named_placements(definition, disc)
+    if not named:
+        default = _scope.default_placement()
+        return [(default, default.devices())]
+    resolved = [(p, p.devices()) for p in named]
+    platforms = {d.platform for _, devs in resolved for d in devs}
+    if len(platforms) > 1:
+        resolved = [(p, devs) for p, devs in resolved if p.device_tag != "cpu"]
+        platforms = {d.platform for _, devs in resolved for d in devs}
+    if len(platforms) > 1:
         raise JobDefinitionError(
-            f"job {definition.name!r} uses several placements (its default_placement_scope and those "
-            f"entered in its body: {sorted(map(repr, named))}); jobflow compiles a job into one "
-            f"program on one set of devices"
+            f"job {definition.name!r} names placements on several kinds of accelerator "
+            f"({sorted(map(repr, (p for p, _ in resolved)))}); one job runs on one kind of device"
         )
-    return (named.pop() if named else _scope.default_placement()).devices()
+    return resolved
+
+
+def job_devices(definition, disc: Discovery) -> list:
+    """The devices of the job: the union of its placements, else the default placement.
+
+    The placements are its ``default_placement_scope`` and those its body enters; the
+    union keeps the order in which devices first appear (the config's placement first,
+    then the body's in the order entered). Every placement is resolved, so one that names a
+    missing device raises (a ``"gpu"`` placement on a machine without GPUs, too). A job
+    that names accelerator and CPU placements runs on the accelerators' devices: its CPU
+    placements are layout hints (``docs/placement.md``, "Several placements in one job").
+    """
+    return list(dict.fromkeys(d for _, devs in _used_placements(definition, disc) for d in devs))
+
+
+def job_hierarchy(definition, disc: Discovery, devices: list) -> tuple | None:
+    """The mesh shape of the job: the ``hierarchy`` its placements give (they must agree,
+    and its product must equal the union's device count), else None (one axis)."""
+    given = list(dict.fromkeys(p.hierarchy for p, _ in _used_placements(definition, disc) if p.hierarchy))
+    if not given:
+        return None
+    if len(given) > 1 or int(np.prod(given[0])) != len(devices):
+        raise JobDefinitionError(
+            f"job {definition.name!r} runs on {len(devices)} devices (the union of its placements) "
+            f"but its placements give the hierarchies {given}; give one hierarchy whose product is "
+            f"{len(devices)}, on one of them"
+        )
+    return given[0]
+
+
+def job_mesh(definition, disc: Discovery):
+    """The job's mesh over :func:`job_devices`: one axis ``"data"``, or ``("data", "model")``
+    for a 2-D hierarchy (the consistent view only: a mirrored body runs once per device)."""
+    devices = job_devices(definition, disc)
+    hierarchy = job_hierarchy(definition, disc, devices)
+    mesh = _scope.mesh_for(devices, hierarchy)
+    if definition.mirrored and len(mesh.axis_names) > 1:
+        raise JobDefinitionError(
+            f"job {definition.name!r} runs in the mirrored view on a placement with "
+            f"hierarchy={hierarchy}; the mirrored view runs the body once per device and "
+            f"takes a one-dimensional placement (drop the hierarchy or use the consistent view)"
+        )
+    return mesh
 
 
 # ------------------------------------------------------------------------- row-sparse tables
@@ -176,7 +233,7 @@ def job_devices(definition, disc: Discovery) -> list:
 ROW_SPARSE = True  # False: every lazy variable updates densely (masked); for tests and benchmarks
 
 
-def row_sparse_tables(definition, disc: Discovery, plans: list[OptimizerPlan], shapes) -> dict:
+def row_sparse_tables(definition, disc: Discovery, plans: list[OptimizerPlan], shapes, mesh=None) -> dict:
     """The embedding tables of a train job that get row-sparse gradients and updates
     (``optimizer/sparse_rows.py``), ``{name: [ids ShapeDtypeStruct per gather site]}``,
     and sets each plan's ``gathered``.
@@ -199,7 +256,9 @@ def row_sparse_tables(definition, disc: Discovery, plans: list[OptimizerPlan], s
     ]
     if not candidates:
         return {}
-    chosen = {n: list(disc.gather_sites[n]) for n in _only_gathered(definition, disc, candidates, shapes)}
+    chosen = {
+        n: list(disc.gather_sites[n]) for n in _only_gathered(definition, disc, candidates, shapes, mesh)
+    }
     for p in plans:
         p.gathered = [n for n in p.var_names if n in chosen]
     return chosen
@@ -210,7 +269,7 @@ def row_shapes(spec_shape, dtype, sites) -> list:
     return [jax.ShapeDtypeStruct(tuple(s.shape) + tuple(spec_shape[1:]), dtype) for s in sites]
 
 
-def _only_gathered(definition, disc: Discovery, candidates: list[str], shapes) -> list[str]:
+def _only_gathered(definition, disc: Discovery, candidates: list[str], shapes, mesh) -> list[str]:
     """The ``candidates`` that the body uses only through ``flow.gather``: traced once more
     (``jax.make_jaxpr``) with each such gather answering with an input that is not the
     table, a table whose input the program never reads has no other use."""
@@ -229,6 +288,7 @@ def _only_gathered(definition, disc: Discovery, candidates: list[str], shapes) -
             variables={**others, **dict(zip(candidates, tables))},
             rng=jax.random.key(0),
             amp_dtype=definition.amp_dtype(),
+            mesh=mesh,
             row_grads=rows,
             row_probe=True,
         )
@@ -320,17 +380,33 @@ def _optimizer_plans(definition, session, disc: Discovery) -> list[OptimizerPlan
     )
 
 
-def _slot_specs(definition, plans, values=None) -> list[VariableSpec]:
+def _slot_layout(slot: str, shape: tuple, plan, var_specs: dict) -> tuple:
+    """The layout a slot takes from its variable: the slot ``<var>-...`` of a variable
+    with a split layout and of the variable's shape shares it; others have none."""
+    owners = [v for v in plan.var_names if slot.startswith(f"{v}-") and v in var_specs]
+    if not owners:
+        return ()
+    owner = var_specs[max(owners, key=len)]
+    has_split = any(isinstance(d, _distribute.SplitDistribute) for d in owner.distribute)
+    return owner.distribute if has_split and tuple(owner.shape) == shape else ()
+
+
+def _slot_specs(definition, plans, values=None, var_specs=None) -> list[VariableSpec]:
     """The specs of the optimizer slots; ``values`` (``{slot name: initial value}``, taken)
-    gives their initializers, else they have none (for the checks before anything is made)."""
+    gives their initializers, else they have none (for the checks before anything is made).
+    ``var_specs`` (the job's variables) gives each slot its variable's split layout."""
+    var_specs = var_specs or {}
     return [
-        _system_spec(
-            n,
-            tuple(a.shape),
-            a.dtype,
-            None if values is None else _InitialValue(values.pop(n)),
-            definition.name,
-            kind="slot",
+        dataclasses.replace(
+            _system_spec(
+                n,
+                tuple(a.shape),
+                a.dtype,
+                None if values is None else _InitialValue(values.pop(n)),
+                definition.name,
+                kind="slot",
+            ),
+            distribute=_slot_layout(n, tuple(a.shape), plan, var_specs),
         )
         for plan in plans
         for n, a in zip(plan.slot_names, plan.slot_avals)
@@ -364,7 +440,7 @@ def create_state(session, definition, disc, system, plans, sharding_for) -> None
     session.add(specs, definition.seed, sharding_for)
     for plan in plans:
         values = plan.init_slots({n: session.store[n] for n in plan.var_names})
-        session.add(_slot_specs(definition, [plan], values), definition.seed, sharding_for)
+        session.add(_slot_specs(definition, [plan], values, disc.specs), definition.seed, sharding_for)
 
 
 # ---------------------------------------------------------------------------- state names
@@ -395,6 +471,15 @@ def state_names(definition, disc, plans, guard) -> tuple[list[str], list[str]]:
 # -------------------------------------------------------------------------------- the plan
 
 
+def _state_shardings(definition, session, disc, plans, sharding_for, names) -> dict:
+    """``{name: NamedSharding}`` of the state the job uses, from this job's own specs (its
+    variables' layouts, its slots') where it has them, else the store's: a job that lays a
+    shared variable out differently from the job that created it reads it resharded."""
+    own = {s.name: s for s in _slot_specs(definition, plans, None, disc.specs)}
+    own.update(disc.specs)
+    return {n: sharding_for(own.get(n, session.specs[n])) for n in names}
+
+
 def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     """The :class:`Plan` of ``definition`` for per-step input ``shapes``; creates its state
     in ``session``'s store (see the module docstring for the order). ``on_discovery()`` is
@@ -406,18 +491,24 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     if on_discovery is not None:
         on_discovery()
     disc = discover(definition, _steps.micro_shapes(definition.placeholders, shapes, micro))
-    devices = job_devices(definition, disc)
-    definition.check_divisible(shapes, devices)
+    mesh = job_mesh(definition, disc)
+    devices = list(mesh.devices.flat)
+    definition.check_divisible(shapes, _sharding.data_size(mesh))
     _steps.check_accumulation(
-        definition.name, definition.placeholders, shapes, micro, len(devices), definition.mirrored
+        definition.name,
+        definition.placeholders,
+        shapes,
+        micro,
+        _sharding.data_size(mesh),
+        definition.mirrored,
     )
-    mesh = _scope.mesh_for(devices)
+    _sharding.check_layouts(definition.name, disc.specs.values(), mesh, definition.mirrored)
     guard = (
         StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
     )
     plans = _optimizer_plans(definition, session, disc) if guard is not None else []
     gathered = row_sparse_tables(
-        definition, disc, plans, _steps.micro_shapes(definition.placeholders, shapes, micro)
+        definition, disc, plans, _steps.micro_shapes(definition.placeholders, shapes, micro), mesh
     )
     sharding_for = functools.partial(_sharding.state_sharding, mesh, config=definition.config)
     create_state(session, definition, disc, system_specs(definition, disc, guard), plans, sharding_for)
@@ -433,7 +524,7 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         grad_names=[n for p in plans for n in p.var_names],
         mutable=mutable,
         readonly=readonly,
-        shardings={n: sharding_for(session.specs[n]) for n in (*mutable, *readonly)},
+        shardings=_state_shardings(definition, session, disc, plans, sharding_for, (*mutable, *readonly)),
         layouts=_sharding.input_layouts(mesh, definition.placeholders, shapes, definition.mirrored),
         amp_dtype=definition.amp_dtype(devices),
         gathered=gathered,

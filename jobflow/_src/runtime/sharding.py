@@ -1,7 +1,8 @@
 """Where a job's arrays live on its devices: every sharding decision of jobflow, in one place.
 
-A job runs on a one-axis mesh (axis ``"data"``) over its placement's devices. All
-communication is XLA's: jobflow only chooses ``NamedSharding`` objects and, in the mirrored
+A job runs on a one-axis mesh (axis ``"data"``) over its placement's devices, or, when its
+placement has a 2-D ``hierarchy=(d, m)``, on a ``(d, m)`` mesh with axes ``("data",
+"model")``. All communication is XLA's: jobflow only chooses ``NamedSharding`` objects and, in the mirrored
 view, runs the body per device with ``jax.shard_map``; XLA inserts the all-reduces,
 all-gathers and slices.
 
@@ -14,13 +15,19 @@ Inputs
     exactly the ``i``-th array of the list (no host-side concatenation).
 
 State (variables, optimizer slots, counters, RNG keys)
-  * replicated on every device (the default);
+  * a variable with a layout (``get_variable(distribute=...)``, ``parallel_distribution``,
+    ``layers.dense(model_distribute=...)``; :func:`layout_spec`): ``split(k)`` splits its
+    axis ``k`` over ``"data"`` on a one-axis mesh and over ``"model"`` on a 2-D mesh
+    (replicated over ``"data"``); a two-entry layout ``[d_data, d_model]`` names both
+    mesh axes; ``broadcast()`` replicates it whatever the ZeRO switches say. Its optimizer
+    slots of its shape take its sharding (``plan.py``);
+  * replicated on every device (the default, and ``auto()``);
   * ``function_config.shard_optimizer_state(True)``: optimizer slots are split over
     ``"data"`` along their first dimension divisible by the device count (ZeRO-1/2);
   * ``function_config.shard_variables(True)``: trainable variables too (ZeRO-3 / FSDP
     style: XLA all-gathers a variable where the body uses it).
   Arrays without such a dimension (scalars, a bias of size 3 on 8 devices) stay
-  replicated.
+  replicated. On a 2-D mesh the ZeRO switches split over all its devices.
 
 Host results
   :func:`to_numpy` returns the whole logical array in every process, gathering the
@@ -39,10 +46,16 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jobflow._src.core.errors import JobDefinitionError, JobInputError
+from jobflow._src.graph import distribute as _dist
+from jobflow._src.graph import scope as _scope
 
 __all__ = [
     "AXIS",
+    "MODEL_AXIS",
     "is_mirrored",
+    "data_size",
+    "layout_spec",
+    "check_layouts",
     "split_spec",
     "state_sharding",
     "constrain",
@@ -60,7 +73,8 @@ __all__ = [
     "bytes_per_device",
 ]
 
-AXIS = "data"
+AXIS = _scope.DATA_AXIS  # "data": the batch's mesh axis
+MODEL_AXIS = _scope.MODEL_AXIS  # "model": a 2-D mesh's axis for split variables
 
 
 def is_mirrored(config) -> bool:
@@ -71,8 +85,14 @@ def is_mirrored(config) -> bool:
 # ---------------------------------------------------------------------------------- state
 
 
-def split_spec(shape: Sequence[int], n: int) -> P:
-    """``P`` splitting the first dimension of ``shape`` that ``n`` divides; ``P()`` if none.
+def data_size(mesh) -> int:
+    """How many pieces the batch splits into: the size of the mesh axis ``"data"``."""
+    return int(mesh.shape[AXIS])
+
+
+def split_spec(shape: Sequence[int], n: int, axes: str | tuple = AXIS) -> P:
+    """``P`` splitting the first dimension of ``shape`` that ``n`` divides over the mesh
+    axes ``axes`` (of ``n`` devices in all); ``P()`` if none.
 
     A dimension qualifies when ``size % n == 0`` (and ``size >= n``), so every device gets
     an equal, non-empty piece; ``n == 1`` always gives ``P()``.
@@ -80,21 +100,70 @@ def split_spec(shape: Sequence[int], n: int) -> P:
     if n > 1:
         for axis, size in enumerate(shape):
             if size >= n and size % n == 0:
-                return P(*([None] * axis), AXIS)
+                return P(*([None] * axis), axes)
     return P()
+
+
+def _mesh_layout(mesh, layout: tuple) -> tuple:
+    return _dist.mesh_layout(mesh.axis_names, layout)
+
+
+def layout_spec(mesh, layout: tuple, ndim: int) -> P | None:
+    """The ``PartitionSpec`` of a state array of rank ``ndim`` with ``layout`` on ``mesh``
+    (``graph.distribute.partition_spec``); None when the layout leaves the choice to jobflow."""
+    return _dist.partition_spec(mesh.axis_names, layout, ndim)
+
+
+def check_layouts(job_name: str, specs, mesh, mirrored: bool) -> None:
+    """Raises ``JobDefinitionError`` unless every variable's layout fits the job: a split
+    needs the consistent view, a two-entry layout a 2-D mesh, and a split axis a size the
+    devices it is split over divide (the message names the variable, the axis, its size
+    and the device count)."""
+    for spec in specs:
+        layout = _mesh_layout(mesh, spec.distribute)
+        if not layout:
+            continue
+        text = _dist.layout_text(spec.distribute)
+        if len(layout) > len(mesh.axis_names):
+            raise JobDefinitionError(
+                f"job {job_name!r} variable {spec.name!r} has the 2-D layout {text}, but the job's "
+                f"placement is one-dimensional; give the placement hierarchy=(data, model)"
+            )
+        splits = [(a, d) for a, d in zip(mesh.axis_names, layout) if isinstance(d, _dist.SplitDistribute)]
+        if splits and mirrored:
+            raise JobDefinitionError(
+                f"job {job_name!r} variable {spec.name!r} has distribute={text}, which needs the "
+                f"consistent view: in the mirrored view every device holds its own whole copy of a "
+                f"variable; use flow.scope.consistent_view() or drop the split"
+            )
+        for axis in sorted({d.axis for _, d in splits}):
+            n = int(np.prod([mesh.shape[a] for a, d in splits if d.axis == axis]))
+            size = spec.shape[axis]
+            if size % n:
+                raise JobDefinitionError(
+                    f"job {job_name!r} variable {spec.name!r} (shape {spec.shape}) has distribute={text}: "
+                    f"its axis {axis} has size {size}, which does not divide across the {n} devices it "
+                    f"is split over"
+                )
 
 
 def state_sharding(mesh, spec, config) -> NamedSharding:
     """The sharding of one state array (a ``graph.variables.VariableSpec``) in a job.
 
-    Optimizer slots are split when the job's config has ``shard_optimizer_state``;
-    trainable variables when it has ``shard_variables``; all else is replicated.
+    An array whose layout (``spec.distribute``) says split or broadcast gets
+    :func:`layout_spec`. Otherwise optimizer slots are split when the job's config has
+    ``shard_optimizer_state``, trainable variables when it has ``shard_variables`` (over
+    all the mesh's devices); all else is replicated.
     """
+    explicit = layout_spec(mesh, spec.distribute, len(spec.shape)) if spec.distribute else None
+    if explicit is not None:
+        return NamedSharding(mesh, explicit)
     settings = config.settings
     split = (spec.kind == "slot" and settings["shard_optimizer_state"]) or (
         spec.kind == "model" and spec.trainable and settings["shard_variables"]
     )
-    return NamedSharding(mesh, split_spec(spec.shape, mesh.size) if split else P())
+    axes = mesh.axis_names[0] if len(mesh.axis_names) == 1 else tuple(mesh.axis_names)
+    return NamedSharding(mesh, split_spec(spec.shape, mesh.size, axes) if split else P())
 
 
 def constrain(values: dict, shardings: dict) -> dict:
@@ -204,8 +273,9 @@ def _local_devices_in_order(sharding, shape) -> list:
 
 
 def input_layouts(mesh, placeholders, shapes, mirrored: bool) -> list[InputLayout]:
-    """The layout of every argument for one input signature (``shapes``)."""
-    n = mesh.size
+    """The layout of every argument for one input signature (``shapes``): the batch axis
+    split over ``"data"`` (replicated over ``"model"`` on a 2-D mesh)."""
+    n = data_size(mesh)
     out = []
     for (_, ph), shape in zip(placeholders, shapes):
         shape = tuple(shape)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 from jobflow._src.core import names as store_names
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.counters import increment
+from jobflow._src.core.errors import JobDefinitionError
 from jobflow._src.graph import scope as _scope
 from jobflow._src.optimizer import sparse_rows as _rows
 from jobflow._src.optimizer.base import apply_plans
@@ -53,9 +54,10 @@ class _TracedOptimizer:
     optimizer = None
 
 
-def run_body(definition, variables: dict, key, inputs, amp_dtype, row_grads=None):
+def run_body(definition, variables: dict, key, inputs, amp_dtype, mesh=None, row_grads=None):
     """``(outputs, trace context)`` of the job function on ``inputs``, reading ``variables``
-    (and drawing random numbers from ``key``), with empty scope stacks; ``row_grads``: the
+    (and drawing random numbers from ``key``), with empty scope stacks; ``mesh``: the job's
+    mesh for layout hints (``parallel_cast``), None in the mirrored view; ``row_grads``: the
     differentiated rows of the row-sparse tables (``TraceContext.row_grads``)."""
     ctx = _trace.TraceContext(
         definition.name,
@@ -65,6 +67,7 @@ def run_body(definition, variables: dict, key, inputs, amp_dtype, row_grads=None
         variables=variables,
         rng=key,
         amp_dtype=amp_dtype,
+        mesh=mesh,
         row_grads=row_grads or {},
     )
     with _trace.active(ctx), _scope.fresh_stacks():
@@ -72,7 +75,7 @@ def run_body(definition, variables: dict, key, inputs, amp_dtype, row_grads=None
     return out, ctx
 
 
-def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, gathered=None) -> Callable:
+def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, mesh=None, gathered=None) -> Callable:
     """``forward((model, params), key, inputs, scale) -> (outputs, (updates, loss, grads,
     feeds))``: the body inside ``jax.value_and_grad`` of ``scale * loss`` over ``params``.
 
@@ -93,7 +96,7 @@ def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, gathered=Non
         }
 
         def loss_fn(dense, zeros):
-            out, ctx = run_body(definition, {**model, **dense}, key, inputs, amp_dtype, zeros)
+            out, ctx = run_body(definition, {**model, **dense}, key, inputs, amp_dtype, mesh, zeros)
             traced.optimizer = ctx.minimize_calls[0][0]  # the update runs this trace's optimizer
             losses = [l for _, ls in ctx.minimize_calls for l in ls]
             total = sum(jnp.mean(l.astype(jnp.float32)) for l in losses)
@@ -104,6 +107,11 @@ def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, gathered=Non
         grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
         (_, (out, updates, loss, feeds, ids)), (grads, row_grads) = grad_fn(dense, zeros)
         for n in gathered:
+            if len(ids[n]) != len(gathered[n]):
+                raise JobDefinitionError(
+                    f"job {definition.name!r} gathers from {n!r} {len(ids[n])} times while running, "
+                    f"{len(gathered[n])} times in its first trace; a job body must trace the same way each time"
+                )
             flat_ids = jnp.concatenate([jnp.reshape(i, -1) for i in ids[n]])
             rows = jnp.concatenate(
                 [r.reshape((-1,) + r.shape[ids[n][k].ndim :]) for k, r in enumerate(row_grads[n])]
@@ -114,11 +122,11 @@ def _train_forward(definition, amp_dtype, traced: _TracedOptimizer, gathered=Non
     return forward
 
 
-def _predict_forward(definition, amp_dtype) -> Callable:
+def _predict_forward(definition, amp_dtype, mesh=None) -> Callable:
     """``forward((model, _), key, inputs, _scale) -> (outputs, (updates, None, None, None))``."""
 
     def forward(shared, key, inputs, scale):
-        out, ctx = run_body(definition, shared[0], key, inputs, amp_dtype)
+        out, ctx = run_body(definition, shared[0], key, inputs, amp_dtype, mesh)
         return out, (dict(ctx.updates), None, None, None)
 
     return forward
@@ -128,10 +136,11 @@ def make_forward(definition, plan, traced: _TracedOptimizer) -> Callable:
     """The forward (and backward) pass of one call: :func:`_train_forward` or
     :func:`_predict_forward`, run once per micro-batch with gradient accumulation and
     once per device in the mirrored view (gradients averaged in both cases)."""
+    mesh = None if definition.mirrored else plan.mesh
     if definition.is_train:
-        forward = _train_forward(definition, plan.amp_dtype, traced, plan.gathered)
+        forward = _train_forward(definition, plan.amp_dtype, traced, mesh, plan.gathered)
     else:
-        forward = _predict_forward(definition, plan.amp_dtype)
+        forward = _predict_forward(definition, plan.amp_dtype, mesh)
     micro = definition.accumulation_steps
     if micro > 1:
         axes = _steps.split_axes(definition.placeholders)

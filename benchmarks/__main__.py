@@ -16,6 +16,8 @@ Sections (all by default, in this order):
   summary       MLP step time with per-step TensorBoard summaries vs without
   wide_deep     Wide&Deep embedding tables (50k / 1M / 4M rows): row-sparse LazyAdam vs a
                 hand-written row-sparse JAX update vs PyTorch SparseAdam
+  data_pipeline decode + augment throughput vs a PyTorch DataLoader; a CNN reading
+                OFRecord in the job vs fed preloaded numpy
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -32,7 +34,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import _harness, sections
+from benchmarks import _harness, data_pipeline, sections
 
 SECTIONS = {
     "train_step": sections.train_step,
@@ -45,6 +47,7 @@ SECTIONS = {
     "sharding": sections.sharding,
     "summary": sections.summary_overhead,
     "wide_deep": sections.wide_deep,
+    "data_pipeline": data_pipeline.data_pipeline,
 }
 
 SCALES = {

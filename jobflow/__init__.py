@@ -19,6 +19,7 @@ from jobflow import data as data
 from jobflow import distribute as distribute
 from jobflow import distributed as distributed
 from jobflow import errors as errors
+from jobflow import image as image
 from jobflow import layers as layers
 from jobflow import linalg as linalg
 from jobflow import math as math
@@ -50,6 +51,11 @@ from jobflow._src.core.dtypes import int64 as long  # noqa: F401 - OneFlow's nam
 from jobflow._src.core.dtypes import uint8 as uint8
 from jobflow._src.core.errors import NonFiniteStepsError as NonFiniteStepsError
 from jobflow._src.core.version import __version__ as __version__
+from jobflow._src.data.image_nodes import Resize as image_resize  # noqa: F401 - OneFlow's alias
+from jobflow._src.data.image_nodes import flip as image_flip  # noqa: F401 - OneFlow's alias
+from jobflow._src.data.image_nodes import normalize as image_normalize  # noqa: F401 - OneFlow's alias
+from jobflow._src.data.image_nodes import random_crop as image_random_crop  # noqa: F401 - OneFlow's alias
+from jobflow._src.data.image_nodes import target_resize as image_target_resize  # noqa: F401 - OneFlow's alias
 from jobflow._src.graph.function_config import FunctionConfig as ExecutionConfig  # noqa: F401 - OneFlow's alias
 from jobflow._src.graph.function_config import FunctionConfig as FunctionConfig
 from jobflow._src.graph.function_config import function_config as function_config

@@ -1,9 +1,9 @@
 """Random ops inside job bodies (OneFlow's ``flow.random``), drawn from the job's
 random stream."""
 
+from jobflow._src.data.ops import coin_flip as CoinFlip
+from jobflow._src.data.ops import coin_flip as coin_flip
 from jobflow._src.ops.random_ops import bernoulli as bernoulli
-from jobflow._src.ops.random_ops import coin_flip as CoinFlip
-from jobflow._src.ops.random_ops import coin_flip as coin_flip
 from jobflow._src.ops.random_ops import (
     generate_random_batch_permutation_indices as generate_random_batch_permutation_indices,
 )

@@ -242,14 +242,76 @@ def _assert_store_empty():
     assert not [n for n in _store() if n in ("w", "u") or n.startswith("w-")]
 
 
-def test_a_split_axis_the_devices_do_not_divide_raises_naming_everything_and_creates_nothing():
-    job = _job_with(flow.distribute.split(1))
-    with pytest.raises(JobDefinitionError) as e:
-        job(np.ones((BATCH, FEATURES), np.float32))
-    msg = str(e.value)
-    for part in ("'w'", "(12, 6)", "split(1)", "axis 1 has size 6", "4 devices"):
+def _uneven_run(distribute, placement, shape):
+    """Three Adam steps of ``_job_with``: (job, losses, {name: value})."""
+    flow.clear_default_session()
+    job = _job_with(distribute, shape=shape, placement=placement)
+    x = np.random.default_rng(3).normal(size=(BATCH, FEATURES)).astype(np.float32)
+    losses = np.stack([job(x) for _ in range(3)])
+    return job, losses, {k: np.asarray(v) for k, v in _store().items()}
+
+
+@pytest.mark.parametrize(
+    ("distribute", "placement", "shape", "spec", "parts"),
+    [
+        # split(1) of a (12, 6) variable on 4 devices: 6 does not divide by 4
+        (flow.distribute.split(1), FOUR, (FEATURES, 6), P(), ["axis 1 has size 6", "4 devices"]),
+        # one distribute on a 2 x 2 mesh names the "model" axis: 5 does not divide by 2
+        (
+            flow.distribute.split(1),
+            MESH_2X2,
+            (FEATURES, 5),
+            P(),
+            ["axis 1 has size 5", "2 devices", "'model'"],
+        ),
+        # ["S(1)", "S(1)"] splits axis 1 over all 4 devices of the 2 x 2 mesh: 6 does not divide by 4
+        (
+            ["S(1)", "S(1)"],
+            MESH_2X2,
+            (FEATURES, 6),
+            P(),
+            ["axis 1 has size 6", "4 devices", "'data', 'model'"],
+        ),
+        # a two-entry layout keeps its even split (axis 0 over "data") and stores axis 1 whole
+        (
+            [flow.distribute.split(0), flow.distribute.split(1)],
+            MESH_2X2,
+            (FEATURES, 5),
+            P("data"),
+            ["axis 1 has size 5", "2 devices", "'model'"],
+        ),
+    ],
+)
+def test_an_uneven_split_is_stored_whole_with_one_warning_and_equals_one_device(
+    distribute, placement, shape, spec, parts
+):
+    ref = _uneven_run(None, flow.scope.placement("cpu", "0:0"), shape)
+    with pytest.warns(flow.errors.LayoutWarning) as record:
+        run = _uneven_run(distribute, placement, shape)
+    assert len(record) == 1  # one warning for the job and variable, not one per call
+    msg = str(record[0].message)
+    for part in ("job 'body'", "variable 'w'", str(shape), *parts, "stores", "whole", "not divided"):
         assert part in msg, (part, msg)
-    _assert_store_empty()
+    assert issubclass(flow.errors.LayoutWarning, UserWarning)
+    _assert_equal_runs(run, ref)
+    store = _store()
+    for name in ("w", "w-m", "w-v"):  # the variable and its Adam slots
+        assert store[name].sharding.spec == spec, name
+        assert store[name].sharding.is_fully_replicated == (spec == P()), name
+        assert len(store[name].sharding.device_set) == 4, name
+    if spec == P():
+        assert {s.data.shape for s in store["w"].addressable_shards} == {shape}  # whole on every device
+
+
+def test_an_uneven_split_warns_once_per_job_and_variable_across_calls_and_jobs():
+    job = _job_with(flow.distribute.split(1))
+    x = np.ones((BATCH, FEATURES), np.float32)
+    with pytest.warns(flow.errors.LayoutWarning, match=r"'w' \(shape \(12, 6\)\)") as record:
+        job(x)
+        job(x)
+        job.run_steps(np.stack([x, x]))
+    assert len(record) == 1
+    assert record[0].filename == __file__  # it points at the job's call, not into jobflow
 
 
 def test_split_of_an_axis_the_variable_lacks_raises_and_creates_nothing():
@@ -393,15 +455,23 @@ def test_the_tutorials_hybrid_parallel_mlp_runs_unchanged_and_equals_one_device(
     assert run[0].input_shardings["images"].spec == P("data", None, None, None)
 
 
-def test_on_4_devices_the_tutorials_10_unit_split_layer_raises_a_clear_error(monkeypatch):
+def test_on_4_devices_the_tutorials_10_unit_split_layer_is_stored_whole_and_equals_one_device(monkeypatch):
     jax.devices()
     monkeypatch.setitem(settings_impl._settings, "cpu_device_num", None)
     monkeypatch.setitem(settings_impl._settings, "gpu_device_num", None)
-    message = r"'dense2-weight' .*axis 0 has size 10.* 4 devices"
-    # CheckPoint.init() warns that it skips the job; the job's call raises the error
-    with pytest.warns(UserWarning, match=message), pytest.raises(JobDefinitionError, match=message):
-        _tutorial_run(4)
-    assert "dense2-weight" not in _store() and "dense1-weight" not in _store()
+    ref = _tutorial_run(1)
+    # CheckPoint.init() plans the job: one warning per split variable of 10 rows (weight, bias)
+    with pytest.warns(
+        flow.errors.LayoutWarning, match=r"'dense2-(weight|bias)' .*axis 0 has size 10.* 4 devices"
+    ) as record:
+        run = _tutorial_run(4)
+    assert sorted(str(w.message).split("'")[3] for w in record) == ["dense2-bias", "dense2-weight"]
+    assert len(run[0].devices) == 4
+    _assert_equal_runs(run, ref)
+    for name in ("dense2-weight", "dense2-bias"):
+        assert run[0].state_shardings[name].spec == P()
+        assert _store()[name].sharding.is_fully_replicated
+    assert run[0].input_shardings["images"].spec == P("data", None, None, None)  # the batch is still split
 
 
 def test_a_job_sharing_a_split_variable_uses_its_own_layout():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jobflow as flow
-from jobflow._src.data import decoders
+from jobflow._src.data import decoders, image_ops
 from jobflow._src.data.ofrecord import (
     OFRecordWriter,
     iter_records,
@@ -335,9 +335,9 @@ def test_decode_image_random_crop_is_a_crop_of_the_image_and_seeded():
     crops = decoders.decode_image_random_crop(batch, "encoded", rng=np.random.default_rng(5))
     again = decoders.decode_image_random_crop(batch, "encoded", rng=5)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(crops, again))
-    windows_rng = np.random.default_rng(5)
-    for crop in crops:
-        y, x, h, w = decoders.random_crop_window(img.shape[0], img.shape[1], windows_rng)
+    windows = image_ops.random_crop_windows([img.shape[0]] * 6, [img.shape[1]] * 6, np.random.default_rng(5))
+    assert len({tuple(w) for w in windows}) > 1  # each image its own window
+    for crop, (y, x, h, w) in zip(crops, windows):
         np.testing.assert_array_equal(crop, img[y : y + h, x : x + w])
     rgb = decoders.decode_image_random_crop(batch[:1], "encoded", color_space="RGB", rng=5)[0]
     np.testing.assert_array_equal(rgb, crops[0][..., ::-1])

@@ -408,3 +408,33 @@ def test_a_one_dimensional_table():
         results.append({k: np.array(v) for k, v in flow.get_all_variables().items()})
     _assert_close_states([results[1]], [results[0]])
     assert np.array_equal(results[1]["bias"][10:], start[10:])  # never looked up
+
+
+def test_a_job_with_in_job_data():
+    # flow.data ops feed hidden inputs; the probe trace sees them as the step does
+    def job():
+        @flow.global_function(type="train")
+        def train(ids: tp.Numpy.Placeholder((8,), dtype=flow.int32)) -> tp.Numpy:
+            x = flow.data.decode_random((DIM,), flow.float32, batch_size=8)
+            table = flow.get_variable("emb", (20, DIM), initializer=flow.random_normal_initializer(seed=3))
+            loss = flow.math.reduce_sum(flow.gather(table, ids) * x, axis=[1])
+            O.LazyAdam(0.05).minimize(loss)
+            return loss
+
+        return train
+
+    ids = [np.arange(i, i + 8, dtype=np.int32) % 12 for i in range(4)]
+    results = []
+    for sparse in (False, True):
+        flow.clear_default_session()
+        flow.config.seed(0)
+        plan_impl.ROW_SPARSE = sparse
+        try:
+            train = job()
+            for i in ids:
+                train(i)
+        finally:
+            plan_impl.ROW_SPARSE = True
+        assert _gathered(train) == (["emb"] if sparse else [])
+        results.append(np.array(flow.get_all_variables()["emb"]))
+    np.testing.assert_allclose(results[1], results[0], rtol=2e-5, atol=2e-6)

@@ -16,6 +16,7 @@ __all__ = [
     "NonFiniteStepsError",
     "CallbackError",
     "DataError",
+    "LayoutWarning",
 ]
 
 
@@ -84,3 +85,11 @@ class DataError(JobflowError, ValueError):
         self.path = path
         self.offset = offset
         super().__init__(message)
+
+
+class LayoutWarning(UserWarning):
+    """A variable's layout that jobflow cannot follow and replaces: a
+    ``flow.distribute.split(k)`` whose axis ``k`` the devices it is split over do not divide
+    (OneFlow splits unevenly; XLA's shardings cannot). The variable and its optimizer
+    slots are stored whole (replicated) on those devices instead: the values are those of
+    the split, the memory is not divided. Emitted once per job and variable."""

@@ -16,6 +16,7 @@ __all__ = [
     "consecutive_skipped_steps",
     "loss_scale",
     "optimizer_prefix",
+    "data_position",
 ]
 
 SYSTEM_PREFIX = "System-"
@@ -51,3 +52,9 @@ def optimizer_prefix(job_name: str, index: int) -> str:
     """Prefix of optimizer ``index``'s state leaves that belong to no variable (optax
     counts, a stateful schedule's state: ``<prefix>-lr-<field>``)."""
     return f"System-Optimizer-{job_name}-{index}"
+
+
+def data_position(job_name: str) -> str:
+    """The position of a job's in-job data pipeline (uint8 JSON, zero padded): the next
+    batch and its sources' state, saved and loaded with the variables."""
+    return f"System-Data-{job_name}"

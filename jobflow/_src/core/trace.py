@@ -58,6 +58,8 @@ class TraceContext:
         computed from the table): the probe that checks the table has no other use.
       gathered_ids: variable name -> the ids of each gather site of a run trace with
         ``row_grads``.
+      data: the in-job data record of this trace (``data.nodes.JobData``: the data ops'
+        nodes whose batches reach the step as hidden inputs), made by the first data op.
     """
 
     job_name: str
@@ -79,6 +81,7 @@ class TraceContext:
     row_grads: dict = dataclasses.field(default_factory=dict)
     row_probe: bool = False
     gathered_ids: dict = dataclasses.field(default_factory=dict)
+    data: Any = None
     _rng_count: int = 0
     _names: dict = dataclasses.field(default_factory=dict)
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 import functools
 import os
 import pathlib
+import sys
 import types
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from jobflow._src.core.errors import JobflowError
 
-__all__ = ["ENV", "boundary", "hide_jobflow_frames", "is_user_error", "showing_full"]
+__all__ = ["ENV", "boundary", "hide_jobflow_frames", "is_user_error", "showing_full", "user_stacklevel"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -50,6 +51,15 @@ def showing_full() -> bool:
 def _is_jobflow(frame: types.FrameType) -> bool:
     filename = frame.f_code.co_filename
     return filename.startswith(_PACKAGE) or os.path.abspath(filename).startswith(_PACKAGE)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a ``warnings.warn`` in the caller of this function
+    point at the user's line: the first frame outside the jobflow package."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and _is_jobflow(frame):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _frames(tb: types.TracebackType | None) -> Iterator[types.TracebackType]:

@@ -471,7 +471,9 @@ def get_variable(
         ``["B", "S(0)"]``) for a placement with a 2-D ``hierarchy`` (``docs/placement.md``).
       distribute: ``flow.distribute.split(axis)`` stores the variable (and its optimizer
         slots) split along ``axis`` over the job's devices (over the ``"model"`` axis of a
-        2-D mesh); ``broadcast()`` replicates it; ``auto()`` or None lets jobflow decide
+        2-D mesh); a split axis its devices do not divide is stored whole (replicated)
+        instead, with a ``flow.errors.LayoutWarning`` at the job's first call (OneFlow
+        splits it unevenly; XLA cannot); ``broadcast()`` replicates it; ``auto()`` or None lets jobflow decide
         (replicated unless the ZeRO switches split it). A layout changes where the pieces
         live, never the numbers: XLA inserts the communication.
       reuse: False raises if this job already used the name.
@@ -482,9 +484,7 @@ def get_variable(
 
     Raises:
       ValueError: if the name is already defined, in this or another job, with another
-        shape or dtype (the message names both definitions). A split axis the job's device
-        count does not divide raises ``JobDefinitionError`` when the job is planned (its
-        first call).
+        shape or dtype (the message names both definitions).
       ArgumentError (a ``TypeError`` and a ``ValueError``): ``distribute`` /
         ``parallel_distribution`` is not a distribute, or splits an axis the shape lacks.
     """

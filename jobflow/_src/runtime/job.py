@@ -151,7 +151,7 @@ class Job:
                 program = self._programs.get(key)
                 if program is None:
                     plan = self._plan(shapes)
-                    program = compile_program(self.definition, plan, sess.store, steps, self._traced)
+                    program = compile_program(plan.definition, plan, sess.store, steps, self._traced)
                     self._programs[key] = program
         return program
 
@@ -219,9 +219,13 @@ class Job:
             for (name, _), lay, x in zip(self.placeholders, program.inputs, arrays)
         ]
 
-    def _run(self, sess, program: Program, inputs: list):
-        """Runs ``program`` on placed inputs and the store's state; returns the call's result."""
-        out, self._last_info = _dispatch.run(program, sess.store, inputs, self._limit)
+    def _run(self, sess, program: Program, inputs: list, steps: int | None = None):
+        """Runs ``program`` on placed inputs (and its next flow.data batches) and the store's
+        state; returns the call's result."""
+        if program.data is not None:
+            out, self._last_info = program.data.run(program, sess.store, inputs, self._limit, steps)
+        else:
+            out, self._last_info = _dispatch.run(program, sess.store, inputs, self._limit)
         self._last_program = program
         if not self._recorder_made:  # made at the first call of the session (after env setup)
             self._recorder, self._recorder_made = _info_summary.recorder_for(self.definition), True
@@ -253,7 +257,7 @@ class Job:
         program = self._program(tuple(tuple(x.shape)[1:] for x in arrays), steps=k)
         if program.value_checks is not None:
             program.value_checks(arrays)
-        return self._run(sess, program, self._place(program, self.definition.own(arrays)))
+        return self._run(sess, program, self._place(program, self.definition.own(arrays)), k)
 
     # -- inspection ----------------------------------------------------------------------
     def _require_program(self) -> Program:

@@ -36,6 +36,7 @@ from jobflow._src.graph import env as _env
 from jobflow._src.graph import scope as _scope
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.optimizer.base import OptimizerPlan, build_plans
+from jobflow._src.runtime import data_feed as _data_feed
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime.session import StoreAccess
@@ -56,6 +57,7 @@ class Discovery:
     out_avals: Any
     label_args: tuple = ()  # (argument index, num_classes, op) of arguments used as labels
     gather_sites: dict = dataclasses.field(default_factory=dict)  # name -> [ids ShapeDtypeStruct]
+    data_nodes: tuple = ()  # the dense outputs of the body's flow.data ops, in order (hidden inputs)
 
     @property
     def optimizer(self):
@@ -83,6 +85,9 @@ class Plan:
       amp_dtype: the low dtype of mixed precision on these devices, or None.
       gathered: the row-sparse tables, ``{name: [ids ShapeDtypeStruct per gather site]}``
         (:func:`row_sparse_tables`).
+      definition: the job's definition as the step sees it: with one hidden placeholder
+        per flow.data output after the arguments (``data_feed.attach``).
+      data: the ``data_feed.DataFeed`` of those hidden inputs, or None.
     """
 
     shapes: tuple
@@ -99,6 +104,8 @@ class Plan:
     layouts: list
     amp_dtype: Any
     gathered: dict = dataclasses.field(default_factory=dict)
+    definition: Any = None
+    data: Any = None
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -136,6 +143,7 @@ def discover(definition, shapes) -> Discovery:
         out_avals,
         tuple(label_args),
         dict(ctx.gather_sites),
+        tuple(ctx.data.dense) if ctx.data is not None else (),
     )
 
 
@@ -491,6 +499,10 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
     if on_discovery is not None:
         on_discovery()
     disc = discover(definition, _steps.micro_shapes(definition.placeholders, shapes, micro))
+    feed, extra = None, []
+    if disc.data_nodes:  # hidden inputs after the arguments
+        definition, shapes, feed, data_spec = _data_feed.attach(definition, session, disc.data_nodes, shapes)
+        extra = [data_spec]
     mesh = job_mesh(definition, disc)
     devices = list(mesh.devices.flat)
     definition.check_divisible(shapes, _sharding.data_size(mesh))
@@ -502,7 +514,9 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         _sharding.data_size(mesh),
         definition.mirrored,
     )
-    _sharding.check_layouts(definition.name, disc.specs.values(), mesh, definition.mirrored)
+    _sharding.check_layouts(
+        definition.name, disc.specs.values(), mesh, definition.mirrored, session.layout_warnings
+    )
     guard = (
         StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
     )
@@ -511,7 +525,11 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         definition, disc, plans, _steps.micro_shapes(definition.placeholders, shapes, micro), mesh
     )
     sharding_for = functools.partial(_sharding.state_sharding, mesh, config=definition.config)
-    create_state(session, definition, disc, system_specs(definition, disc, guard), plans, sharding_for)
+    create_state(
+        session, definition, disc, [*system_specs(definition, disc, guard), *extra], plans, sharding_for
+    )
+    if feed is not None:
+        _data_feed.register(session, feed)
     mutable, readonly = state_names(definition, disc, plans, guard)
     return Plan(
         shapes=shapes,
@@ -528,4 +546,6 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         layouts=_sharding.input_layouts(mesh, definition.placeholders, shapes, definition.mirrored),
         amp_dtype=definition.amp_dtype(devices),
         gathered=gathered,
+        definition=definition,
+        data=feed,
     )

@@ -45,6 +45,7 @@ class Program:
       value_checks: ``input_checks.ValueChecks`` of the arguments, or None (off).
       version: the store's version after this program's last call.
       state: ``(mutable, readonly)`` state of that call, valid while ``version`` holds.
+      data: the ``data_feed.DataFeed`` of the step's hidden inputs (flow.data), or None.
     """
 
     compiled: Any
@@ -60,6 +61,7 @@ class Program:
     value_checks: Any = None
     version: int = -1
     state: Any = None
+    data: Any = None
 
 
 def pinned(step: Callable, shardings: dict, packer: _dispatch.InfoPacker) -> Callable:
@@ -115,4 +117,5 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
             definition.return_spec.structure, definition.mirrored, local, stacked=steps is not None
         ),
         value_checks=_input_checks.value_checks(definition, plan.discovery.label_args),
+        data=plan.data,
     )

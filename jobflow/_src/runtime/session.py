@@ -41,6 +41,7 @@ from jobflow._src.core.blob import Blob as Blob
 from jobflow._src.core.errors import CallbackError
 from jobflow._src.graph.variables import VariableSpec
 from jobflow._src.ops import summary as _summary
+from jobflow._src.runtime import data_feed as _data_feed
 from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import sharding as _sharding
 
@@ -81,6 +82,8 @@ class Session:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # the executor and the callback errors
         self.callback_errors: list[BaseException] = []  # raised by callbacks, not yet re-raised
+        self.data: dict[str, Any] = {}  # System-Data-<job> -> the job's flow.data pipeline
+        self.layout_warnings: set[tuple[str, str]] = set()  # (job, variable): uneven splits warned of
 
     @property
     def lock(self) -> threading.RLock:
@@ -138,6 +141,8 @@ class Session:
             self._executor = None
         for job in list(self.jobs.values()):
             job._release(self.id)
+        for pipe in self.data.values():
+            pipe.close()
 
     # -- variables --------------------------------------------------------------------
     def check_specs(self, specs) -> list[VariableSpec]:
@@ -192,6 +197,7 @@ class Session:
     def get_all(self) -> dict[str, Blob]:
         with self.lock:  # a consistent snapshot; no call donates the arrays meanwhile
             self.initialize_jobs()
+            _data_feed.flush(self)  # the pipelines' positions, into their entries
             return {name: _sharding.to_numpy(arr).view(Blob) for name, arr in self.store.items()}
 
     def check_values(
@@ -228,6 +234,7 @@ class Session:
                 )
                 continue
             host[name] = arr
+        problems += _data_feed.check(self, host)
         return host, problems
 
     def assign(self, host: Mapping[str, np.ndarray]) -> None:
@@ -236,6 +243,7 @@ class Session:
             for name, arr in host.items():
                 old = self.store[name]
                 self.store[name] = jax.device_put(arr, old.sharding)
+            _data_feed.restore(self, host)  # pipelines continue from loaded positions
 
     def load(self, values: Mapping[str, Any], ignore_mismatch: bool = True) -> None:
         with self.lock:  # checked and assigned with no call in between

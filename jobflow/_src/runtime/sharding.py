@@ -19,7 +19,8 @@ State (variables, optimizer slots, counters, RNG keys)
     ``layers.dense(model_distribute=...)``; :func:`layout_spec`): ``split(k)`` splits its
     axis ``k`` over ``"data"`` on a one-axis mesh and over ``"model"`` on a 2-D mesh
     (replicated over ``"data"``); a two-entry layout ``[d_data, d_model]`` names both
-    mesh axes; ``broadcast()`` replicates it whatever the ZeRO switches say. Its optimizer
+    mesh axes; a split axis its devices do not divide is kept whole (replicated) on them,
+    with a ``LayoutWarning`` (XLA cannot split unevenly as OneFlow does); ``broadcast()`` replicates it whatever the ZeRO switches say. Its optimizer
     slots of its shape take its sharding (``plan.py``);
   * replicated on every device (the default, and ``auto()``);
   * ``function_config.shard_optimizer_state(True)``: optimizer slots are split over
@@ -37,6 +38,7 @@ Host results
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 
 import jax
@@ -45,7 +47,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jobflow._src.core.errors import JobDefinitionError, JobInputError
+from jobflow._src.core import tracebacks as _tracebacks
+from jobflow._src.core.errors import JobDefinitionError, JobInputError, LayoutWarning
 from jobflow._src.graph import distribute as _dist
 from jobflow._src.graph import scope as _scope
 
@@ -114,11 +117,16 @@ def layout_spec(mesh, layout: tuple, ndim: int) -> P | None:
     return _dist.partition_spec(mesh.axis_names, layout, ndim)
 
 
-def check_layouts(job_name: str, specs, mesh, mirrored: bool) -> None:
+def check_layouts(job_name: str, specs, mesh, mirrored: bool, warned: set | None = None) -> None:
     """Raises ``JobDefinitionError`` unless every variable's layout fits the job: a split
-    needs the consistent view, a two-entry layout a 2-D mesh, and a split axis a size the
-    devices it is split over divide (the message names the variable, the axis, its size
-    and the device count)."""
+    needs the consistent view and a two-entry layout a 2-D mesh.
+
+    A split axis whose size the devices it is split over do not divide (OneFlow splits it
+    unevenly; XLA's shardings cannot) is kept whole on those devices instead
+    (:func:`state_sharding`): a :class:`~jobflow.errors.LayoutWarning` names the variable,
+    the axis, its size and the device count, once per job and variable (``warned`` holds
+    the ``(job, variable)`` pairs already warned of, and gets the new ones).
+    """
     for spec in specs:
         layout = _mesh_layout(mesh, spec.distribute)
         if not layout:
@@ -137,27 +145,50 @@ def check_layouts(job_name: str, specs, mesh, mirrored: bool) -> None:
                 f"variable; use flow.scope.consistent_view() or drop the split"
             )
         for axis in sorted({d.axis for _, d in splits}):
-            n = int(np.prod([mesh.shape[a] for a, d in splits if d.axis == axis]))
+            names = [a for a, d in splits if d.axis == axis]
+            n = int(np.prod([mesh.shape[a] for a in names]))
             size = spec.shape[axis]
-            if size % n:
-                raise JobDefinitionError(
-                    f"job {job_name!r} variable {spec.name!r} (shape {spec.shape}) has distribute={text}: "
-                    f"its axis {axis} has size {size}, which does not divide across the {n} devices it "
-                    f"is split over"
-                )
+            if size % n == 0 or (warned is not None and (job_name, spec.name) in warned):
+                continue
+            if warned is not None:
+                warned.add((job_name, spec.name))
+            over = "" if len(mesh.axis_names) == 1 else f" (mesh axis {', '.join(map(repr, names))})"
+            warnings.warn(
+                f"job {job_name!r} variable {spec.name!r} (shape {spec.shape}) has distribute={text}: "
+                f"its axis {axis} has size {size}, which does not divide across the {n} devices it "
+                f"is split over{over}. OneFlow splits it unevenly; XLA cannot, so jobflow stores the "
+                f"variable and its optimizer slots whole along axis {axis} on those devices "
+                f"(replicated: the values are the same, the memory is not divided)",
+                LayoutWarning,
+                stacklevel=_tracebacks.user_stacklevel(),
+            )
+
+
+def _whole_where_uneven(spec: P, shape: Sequence[int], mesh) -> P:
+    """``spec`` without the mesh axes of each dimension of ``shape`` they do not divide:
+    that dimension is kept whole (replicated) instead of split unevenly."""
+    entries = []
+    for dim, entry in enumerate(spec):
+        names = () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+        n = int(np.prod([mesh.shape[a] for a in names]))
+        entries.append(None if names and shape[dim] % n else entry)
+    while entries and entries[-1] is None:
+        entries.pop()
+    return P(*entries)
 
 
 def state_sharding(mesh, spec, config) -> NamedSharding:
     """The sharding of one state array (a ``graph.variables.VariableSpec``) in a job.
 
     An array whose layout (``spec.distribute``) says split or broadcast gets
-    :func:`layout_spec`. Otherwise optimizer slots are split when the job's config has
+    :func:`layout_spec`, less the splits of dimensions their devices do not divide (kept
+    whole: :func:`check_layouts` warns). Otherwise optimizer slots are split when the job's config has
     ``shard_optimizer_state``, trainable variables when it has ``shard_variables`` (over
     all the mesh's devices); all else is replicated.
     """
     explicit = layout_spec(mesh, spec.distribute, len(spec.shape)) if spec.distribute else None
     if explicit is not None:
-        return NamedSharding(mesh, explicit)
+        return NamedSharding(mesh, _whole_where_uneven(explicit, spec.shape, mesh))
     settings = config.settings
     split = (spec.kind == "slot" and settings["shard_optimizer_state"]) or (
         spec.kind == "model" and spec.trainable and settings["shard_variables"]

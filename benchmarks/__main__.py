@@ -14,6 +14,8 @@ Sections (all by default, in this order):
   sharding      per-device memory of replicated vs sharded state: an MLP with the ZeRO
                 switches, an embedding table split by rows (8 CPU devices)
   summary       MLP step time with per-step TensorBoard summaries vs without
+  wide_deep     Wide&Deep embedding tables (50k / 1M / 4M rows): row-sparse LazyAdam vs a
+                hand-written row-sparse JAX update vs PyTorch SparseAdam
   data_pipeline decode + augment throughput vs a PyTorch DataLoader; a CNN reading
                 OFRecord in the job vs fed preloaded numpy
 
@@ -44,6 +46,7 @@ SECTIONS = {
     "accumulation": sections.accumulation,
     "sharding": sections.sharding,
     "summary": sections.summary_overhead,
+    "wide_deep": sections.wide_deep,
     "data_pipeline": data_pipeline.data_pipeline,
 }
 

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+
+from jobflow._src.core.errors import JobDefinitionError
 
 _local = threading.local()
 
@@ -45,6 +48,16 @@ class TraceContext:
         ``CustomScheduler``, a metric for ``ReduceLROnPlateau.step``), keyed by the
         schedule's ``feed_key``. The job returns them from the traced body and passes
         them to ``apply_plans`` as an argument.
+      gather_sites: variable name -> the ids (``ShapeDtypeStruct``) of each
+        ``flow.gather(variable, ids)`` along axis 0, in order (discovery; ``note_gather``).
+      row_grads: variable name -> one array per gather site of that variable, shaped like
+        the gathered rows: in a run trace with row-sparse tables, the gather returns
+        ``table[ids] + row_grads[name][k]`` and the step differentiates with respect to
+        these (zero) arrays instead of the table (``optimizer/sparse_rows.py``).
+      row_probe: with ``row_grads``, the gather returns ``row_grads[name][k]`` itself (not
+        computed from the table): the probe that checks the table has no other use.
+      gathered_ids: variable name -> the ids of each gather site of a run trace with
+        ``row_grads``.
       data: the in-job data record of this trace (``data.nodes.JobData``: the data ops'
         nodes whose batches reach the step as hidden inputs), made by the first data op.
     """
@@ -64,6 +77,10 @@ class TraceContext:
     mesh: Any = None
     feeds: dict = dataclasses.field(default_factory=dict)
     label_ranges: list = dataclasses.field(default_factory=list)
+    gather_sites: dict = dataclasses.field(default_factory=dict)
+    row_grads: dict = dataclasses.field(default_factory=dict)
+    row_probe: bool = False
+    gathered_ids: dict = dataclasses.field(default_factory=dict)
     data: Any = None
     _rng_count: int = 0
     _names: dict = dataclasses.field(default_factory=dict)
@@ -76,6 +93,41 @@ class TraceContext:
         n = self._names.get(base, 0)
         self._names[base] = n + 1
         return base if n == 0 else f"{base}_{n}"
+
+    def variable_name(self, value: Any) -> str | None:
+        """The name of the variable whose value (this trace's object) ``value`` is, or None."""
+        for name, v in self.variables.items():
+            if v is value:
+                return name
+        return None
+
+    def note_gather(self, params: Any, indices: Any) -> Any:
+        """Called by ``flow.gather(params, indices)`` along axis 0: in discovery records a
+        gather site of a variable (returns None); in a run trace with ``row_grads`` for
+        that variable returns the differentiated rows to add to (or, probing, to use as)
+        the gathered rows, else None."""
+        if not (self.discover or self.row_grads):
+            return None
+        name = self.variable_name(params)
+        if name is None:
+            return None
+        if self.discover:
+            site = jax.ShapeDtypeStruct(jnp.shape(indices), jnp.asarray(indices).dtype)
+            self.gather_sites.setdefault(name, []).append(site)
+            return None
+        if name not in self.row_grads:
+            return None
+        seen = self.gathered_ids.setdefault(name, [])
+        rows = self.row_grads[name]
+        want = tuple(jnp.shape(indices)) + tuple(params.shape[1:])
+        if len(seen) >= len(rows) or tuple(rows[len(seen)].shape) != want:
+            raise JobDefinitionError(
+                f"job {self.job_name!r} gathers from {name!r} differently from its first trace "
+                f"(gather {len(seen)} with ids shaped {jnp.shape(indices)}); a job body must "
+                f"trace the same way each time"
+            )
+        seen.append(indices)
+        return rows[len(seen) - 1]
 
     def next_key(self) -> jax.Array:
         """A fresh PRNG key for a random op, distinct for each op of the trace."""

@@ -196,6 +196,10 @@ class FunctionConfig:
         job without a regularizer (else compiling the job raises); ``enable=False`` or
         None turns it off. Differs from OneFlow where a looked-up row's gradient sums to
         exactly zero: OneFlow updates that row (its moments decay), jobflow leaves it.
+        A named variable that the body reads only through ``flow.gather`` along axis 0,
+        under an elementwise rule (SGD, SGDW, Adam, AdamW, Momentum, RMSProp, Adagrad,
+        FTRL), updates at the gathered rows
+        only, O(rows looked up) per step (``docs/optimizers.md``, row-sparse tables).
         """
         self.settings["indexed_slices_optimizer_conf"] = _parse_indexed_slices(conf)
         return self

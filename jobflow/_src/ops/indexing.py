@@ -3,6 +3,9 @@
 ``masked_fill``, ``one_hot``, ``sort`` / ``argsort``, ``reverse``, ``diag``, ``tril``.
 
 Out-of-range gather indices give zeros, as OneFlow's gather kernel (XLA would clamp).
+``gather`` of a variable along axis 0 tells the trace context (``note_gather``): an
+embedding table read only that way may get a row-sparse gradient
+(``optimizer/sparse_rows.py``).
 Under automatic mixed precision ``gather``, ``slice_v2``, ``tril`` and
 ``fused_scale_tril`` follow their input (OneFlow's clear list); the others are on no
 list and compute in float32.
@@ -20,6 +23,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from jobflow._src.core import checks
 from jobflow._src.core import dtypes as _dtypes
+from jobflow._src.core import trace as _trace
 from jobflow._src.ops import amp as _amp
 
 __all__ = [
@@ -72,6 +76,11 @@ def gather(
     batch_dims = checks.integer("gather", "batch_dims", batch_dims, low=0)
     axis = batch_dims if axis is None else _axis(axis, params.ndim, "gather")
     if not batch_dims:
+        ctx = _trace.current()
+        if ctx is not None and axis == 0:
+            rows = ctx.note_gather(params, indices)
+            if rows is not None:  # a row-sparse table (optimizer/sparse_rows.py)
+                return rows if ctx.row_probe else _take(params, indices, axis) + rows
         return _take(params, indices, axis)
     if axis != batch_dims or indices.ndim != batch_dims + 1:
         raise ValueError(

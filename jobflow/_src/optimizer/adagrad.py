@@ -69,6 +69,8 @@ class Adagrad(Optimizer):
     ``optax.adagrad`` differs: epsilon inside the square root, initial accumulator 0.1.
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     _weight_decay_kind = "coupled"
 
     def __init__(
@@ -123,6 +125,8 @@ class ProximalAdagrad(Optimizer):
     TensorFlow's docstring writes ``lr`` there.) There is no epsilon: ``accum`` stays > 0
     since it starts at ``accum`` > 0.
     """
+
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
 
     _weight_decay_kind = "coupled"
 

@@ -159,6 +159,8 @@ class Adam(Optimizer):
         (PyTorch's AMSGrad; OneFlow >= 0.5 has it too).
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     _lazy = False
     # Which corrected form do_bias_correction=True selects (see adam_rule).
     _corrected_form = "oneflow"
@@ -278,6 +280,12 @@ class LazyAdam(Adam):
     as untouched. Regularizers on the variable make every row's gradient non-zero, and so
     every row updates (OneFlow applies the sparse rewrite only without them). Variables
     of any shape work; a scalar is one row.
+
+    An embedding table that the job body reads only through ``flow.gather(table, ids)``
+    along axis 0 updates row-sparsely: its gradient is ``(unique ids, summed rows)`` and
+    the update reads and writes the table, ``m`` and ``v`` at those rows only, O(rows
+    looked up) per step whatever the table's size, with the numbers above (to float32
+    rounding; see ``optimizer/sparse_rows.py``).
     """
 
     _lazy = True

@@ -31,6 +31,7 @@ from jobflow._src.core import checks
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.arguments import CheckedArguments
 from jobflow._src.optimizer import groups, loss_scale
+from jobflow._src.optimizer import sparse_rows as _sparse_rows
 from jobflow._src.optimizer.loss_scale import LossScalePolicy
 
 # The plan API lives in plans.py (which never imports this module); re-exported for the runtime.
@@ -116,6 +117,10 @@ class Optimizer(CheckedArguments):
     # (inside the rule, ``_make_tx`` reads ``self.weight_decay_for(name)``) or "coupled" (L2:
     # added to the gradient before the rule by ``_build_tx``).
     _weight_decay_kind: str | None = None
+    # True when the rule is elementwise along axis 0 (a row's update reads only that row
+    # of the gradient, the variable and its slots): a lazy variable read only through
+    # flow.gather may then update just the gathered rows (optimizer/sparse_rows.py).
+    _row_local: bool = False
 
     def __init__(
         self,
@@ -255,7 +260,9 @@ class Optimizer(CheckedArguments):
 
 
 def l2_norm(x) -> jax.Array:
-    """``||x||``, the L2 norm of all elements, in float32."""
+    """``||x||``, the L2 norm of all elements, in float32 (of the rows of a row-sparse
+    gradient, ``sparse_rows.IndexedRows``: the norm of its dense form)."""
+    x = _sparse_rows.values(x)
     return jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32))))
 
 
@@ -268,5 +275,5 @@ def _sum_of_squares(x) -> jax.Array:
     """``sum(x**2)`` in float32. The optimization barrier keeps XLA from sharing ``x * x``
     with an update rule that squares the gradient too (Adam's second moment): shared, the
     product would be written to memory and read twice instead of being fused into both."""
-    x = jax.lax.optimization_barrier(x).astype(jnp.float32)
+    x = jax.lax.optimization_barrier(_sparse_rows.values(x)).astype(jnp.float32)
     return jnp.sum(jnp.square(x))

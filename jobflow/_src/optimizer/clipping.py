@@ -5,7 +5,9 @@ and runs after regularization, before the update, inside the compiled step (as t
 transformation ``transforms.clip(rule)``, whose state reports the norm). It covers
 all variables of one optimizer (all of its parameter groups); each optimizer of a
 ``CombinedOptimizer`` clips its own. ``job.last_info["grad_norm"]`` reports the global
-norm before clipping.
+norm before clipping. The rules here also take the row-sparse gradients of embedding
+tables (``sparse_rows.IndexedRows``; their norm is the dense gradient's norm) and mark
+so with ``row_sparse_ok``; a rule without that mark makes its variables update densely.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from jobflow._src.core.arguments import checked_arguments
 from jobflow._src.optimizer.base import global_norm, l2_norm
+from jobflow._src.optimizer.sparse_rows import map_values
 
 __all__ = ["ClipByGlobalNorm", "ClipByNorm", "ClipByValue", "by_global_norm", "by_norm", "by_value"]
 
@@ -43,6 +47,8 @@ class ClipByGlobalNorm:
     zero the norm is 0 and the gradients stay 0 (no 0/0).
     """
 
+    row_sparse_ok: ClassVar[bool] = True  # takes sparse_rows.IndexedRows gradients
+
     clip_norm: float
 
     def __post_init__(self):
@@ -51,7 +57,7 @@ class ClipByGlobalNorm:
     def __call__(self, grads: dict) -> tuple[dict[str, jax.Array], jax.Array]:
         norm = global_norm(grads)
         factor = self.clip_norm / jnp.maximum(norm, self.clip_norm)
-        return {n: (g * factor).astype(g.dtype) for n, g in grads.items()}, norm
+        return {n: map_values(lambda x: (x * factor).astype(x.dtype), g) for n, g in grads.items()}, norm
 
 
 @checked_arguments
@@ -66,16 +72,19 @@ class ClipByNorm:
     """Per variable: ``g_i <- g_i * clip_norm / max(||g_i||, clip_norm)`` (TensorFlow's
     ``clip_by_norm`` applied to each gradient). A zero gradient stays zero."""
 
+    row_sparse_ok: ClassVar[bool] = True  # takes sparse_rows.IndexedRows gradients
+
     clip_norm: float
 
     def __post_init__(self):
         object.__setattr__(self, "clip_norm", _check_clip("by_norm", self.clip_norm))
 
     def __call__(self, grads: dict) -> tuple[dict[str, jax.Array], jax.Array]:
-        out = {}
-        for n, g in grads.items():
-            out[n] = (g * (self.clip_norm / jnp.maximum(l2_norm(g), self.clip_norm))).astype(g.dtype)
-        return out, global_norm(grads)
+        def clipped(g):
+            factor = self.clip_norm / jnp.maximum(l2_norm(g), self.clip_norm)
+            return map_values(lambda x: (x * factor).astype(x.dtype), g)
+
+        return {n: clipped(g) for n, g in grads.items()}, global_norm(grads)
 
 
 @checked_arguments
@@ -84,15 +93,19 @@ class ClipByValue:
     """Elementwise: ``g <- clip(g, -clip_value, clip_value)`` (PyTorch's
     ``clip_grad_value_``, Keras' ``clipvalue``)."""
 
+    row_sparse_ok: ClassVar[bool] = True  # takes sparse_rows.IndexedRows gradients
+
     clip_value: float
 
     def __post_init__(self):
         object.__setattr__(self, "clip_value", _check_clip("by_value", self.clip_value, "clip_value"))
 
     def __call__(self, grads: dict) -> tuple[dict[str, jax.Array], jax.Array]:
-        return {n: jnp.clip(g, -self.clip_value, self.clip_value) for n, g in grads.items()}, global_norm(
-            grads
-        )
+        clipped = {
+            n: map_values(lambda x: jnp.clip(x, -self.clip_value, self.clip_value), g)
+            for n, g in grads.items()
+        }
+        return clipped, global_norm(grads)
 
 
 @checked_arguments

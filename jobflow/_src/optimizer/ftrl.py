@@ -66,6 +66,8 @@ class Ftrl(Optimizer):
     its sign); this follows the documented ``sign(linear) * l1``.
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     _weight_decay_kind = "coupled"
 
     def __init__(

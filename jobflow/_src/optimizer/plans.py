@@ -21,7 +21,11 @@ that belongs to one variable is stored as ``<var>-<field>`` (``mu``/``nu``/``tra
 plan's own chain (``Optimizer._build_tx``) so the names do not depend on what the step
 chains around it. The variables named in ``function_config.indexed_slices_optimizer_conf``
 get their plan's rule wrapped in ``transforms.row_sparse`` (rows with an all-zero
-gradient untouched). Regularization and clipping keep no stored state (a clip state only
+gradient untouched). The variables of ``OptimizerPlan.gathered`` (embedding tables read
+only through ``flow.gather``, under a lazy rule) get row-sparse gradients
+(``sparse_rows.IndexedRows``) and their rule wrapped in ``sparse_rows.gathered_rows``:
+their variable and slots come back as ``sparse_rows.RowWrite`` (rows to write), O(rows
+touched). Regularization and clipping keep no stored state (a clip state only
 reports ``grad_norm``).
 """
 
@@ -36,6 +40,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import names as store_names
+from jobflow._src.optimizer.sparse_rows import apply_update, gathered_rows
 from jobflow._src.optimizer.transforms import ClipState, add_regularization, clip, partition, row_sparse
 from jobflow._src.schedule import state as schedule_state
 
@@ -131,6 +136,23 @@ class OptimizerPlan:
     lr_state: schedule_state.PlanState
     regularizers: dict = dataclasses.field(default_factory=dict)
     row_sparse: list = dataclasses.field(default_factory=list)  # indexed-slices variables
+    # variables whose gradient arrives as sparse_rows.IndexedRows (set by the runtime)
+    gathered: list = dataclasses.field(default_factory=list)
+
+    def lazy_names(self) -> list[str]:
+        """The variables whose untouched rows this plan's rule leaves unchanged: all of a
+        lazy rule's (``LazyAdam``), else those of ``indexed_slices_optimizer_conf``."""
+        return list(self.var_names) if getattr(self.optimizer, "_lazy", False) else list(self.row_sparse)
+
+    def row_sparse_candidates(self) -> list[str]:
+        """The lazy variables that may take row-sparse gradients: the rule is elementwise
+        along rows (``Optimizer._row_local``), the variable has no regularizer and a row
+        axis, and the clipping rule takes ``IndexedRows`` (or there is none)."""
+        opt = self.optimizer
+        clip = opt.clip_owner.grad_clipping
+        if not opt._row_local or not (clip is None or getattr(clip, "row_sparse_ok", False)):
+            return []
+        return [n for n in self.lazy_names() if n not in self.regularizers]
 
     @property
     def tx_slot_names(self) -> list[str]:
@@ -256,7 +278,8 @@ def _clip_units(plans: list[OptimizerPlan], leaves: list) -> tuple[dict, dict]:
 
 def _rule(plan: OptimizerPlan, optimizer: Optimizer, lr, step) -> optax.GradientTransformation:
     tx = optimizer._build_tx(lr, step)
-    return row_sparse(tx, plan.row_sparse) if plan.row_sparse else tx
+    tx = row_sparse(tx, plan.row_sparse) if plan.row_sparse else tx
+    return gathered_rows(tx, plan.gathered) if plan.gathered else tx
 
 
 def step_transforms(plans: list[OptimizerPlan], leaves: list, lrs: list, step) -> list:
@@ -302,5 +325,5 @@ def apply_plans(
         new.update(plan.rule_slots(rule_states[i]))
         if lrs[i] is not None:
             info[_info_key("lr", i)] = lrs[i]
-    new.update({n: params[n] + updates[n].astype(params[n].dtype) for n in updates})
+    new.update({n: apply_update(params[n], updates[n]) for n in updates})
     return new, info

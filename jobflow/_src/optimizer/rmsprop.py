@@ -91,6 +91,8 @@ class RMSProp(Optimizer):
       momentum, epsilon_inside_sqrt, initial_mean_square: (keyword only) as above.
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     def __init__(
         self,
         lr_scheduler: LearningRate,

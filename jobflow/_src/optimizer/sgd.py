@@ -79,6 +79,8 @@ class SGD(Optimizer):
       nesterov: (keyword only; jobflow's addition) Nesterov momentum.
     """
 
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
+
     def __init__(
         self,
         lr_scheduler: LearningRate,
@@ -173,6 +175,8 @@ class Momentum(Optimizer):
     :class:`SGD`. Slot ``<var>-momentum``. MindSpore skips variables whose names contain
     ``beta``/``gamma`` by default; pass ``weight_decay_excludes=["beta", "gamma"]`` for that.
     """
+
+    _row_local = True  # elementwise rule (optimizer/sparse_rows.py)
 
     _weight_decay_kind = "coupled"
 

@@ -9,7 +9,10 @@ rules do), so a selection by name is a plain dict filter:
 * :func:`partition`: one transformation per label on the variables carrying that label
   (parameter groups, the optimizers of a ``CombinedOptimizer``, clipping units);
 * :func:`row_sparse`: a rule that leaves untouched the rows of chosen variables whose
-  gradient is all zero (``function_config.indexed_slices_optimizer_conf``).
+  gradient is all zero (``function_config.indexed_slices_optimizer_conf``). On a dense
+  gradient it costs O(variable); an embedding table read only through ``flow.gather``
+  gets its gradient as rows instead and runs this same rule on them
+  (``sparse_rows.gathered_rows``).
 """
 
 from __future__ import annotations

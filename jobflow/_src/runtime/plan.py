@@ -56,6 +56,7 @@ class Discovery:
     placements: list  # placements entered in the body
     out_avals: Any
     label_args: tuple = ()  # (argument index, num_classes, op) of arguments used as labels
+    gather_sites: dict = dataclasses.field(default_factory=dict)  # name -> [ids ShapeDtypeStruct]
     data_nodes: tuple = ()  # the dense outputs of the body's flow.data ops, in order (hidden inputs)
     data_placements: tuple = ()  # placements entered around flow.data ops (the host runs them)
 
@@ -83,6 +84,8 @@ class Plan:
       shardings: ``{state name: NamedSharding}`` of ``mutable + readonly``.
       layouts: one ``sharding.InputLayout`` per argument.
       amp_dtype: the low dtype of mixed precision on these devices, or None.
+      gathered: the row-sparse tables, ``{name: [ids ShapeDtypeStruct per gather site]}``
+        (:func:`row_sparse_tables`).
       definition: the job's definition as the step sees it: with one hidden placeholder
         per flow.data output after the arguments (``data_feed.attach``).
       data: the ``data_feed.DataFeed`` of those hidden inputs, or None.
@@ -101,6 +104,7 @@ class Plan:
     shardings: dict
     layouts: list
     amp_dtype: Any
+    gathered: dict = dataclasses.field(default_factory=dict)
     definition: Any = None
     data: Any = None
 
@@ -139,6 +143,7 @@ def discover(definition, shapes) -> Discovery:
         ctx.placements,
         out_avals,
         tuple(label_args),
+        dict(ctx.gather_sites),
         tuple(ctx.data.dense) if ctx.data is not None else (),
         tuple(ctx.data.placements) if ctx.data is not None else (),
     )
@@ -237,6 +242,79 @@ def job_mesh(definition, disc: Discovery):
             f"takes a one-dimensional placement (drop the hierarchy or use the consistent view)"
         )
     return mesh
+
+
+# ------------------------------------------------------------------------- row-sparse tables
+
+ROW_SPARSE = True  # False: every lazy variable updates densely (masked); for tests and benchmarks
+
+
+def row_sparse_tables(definition, disc: Discovery, plans: list[OptimizerPlan], shapes, mesh=None) -> dict:
+    """The embedding tables of a train job that get row-sparse gradients and updates
+    (``optimizer/sparse_rows.py``), ``{name: [ids ShapeDtypeStruct per gather site]}``,
+    and sets each plan's ``gathered``.
+
+    A table qualifies when its optimizer leaves untouched rows unchanged and is elementwise
+    along rows (``OptimizerPlan.row_sparse_candidates``), the body reads it with
+    ``flow.gather`` along axis 0 and in no other way (:func:`_only_gathered`, one more
+    abstract trace), and the job runs in one program per step: not in the mirrored view,
+    without gradient accumulation. Any other lazy variable updates densely (masked rows),
+    with the same numbers.
+    """
+    if not (ROW_SPARSE and definition.is_train) or definition.mirrored or definition.accumulation_steps > 1:
+        return {}
+    specs = disc.specs
+    candidates = [
+        n
+        for p in plans
+        for n in p.row_sparse_candidates()
+        if n in disc.gather_sites and len(specs[n].shape) >= 1 and specs[n].shape[0] > 0
+    ]
+    if not candidates:
+        return {}
+    chosen = {
+        n: list(disc.gather_sites[n]) for n in _only_gathered(definition, disc, candidates, shapes, mesh)
+    }
+    for p in plans:
+        p.gathered = [n for n in p.var_names if n in chosen]
+    return chosen
+
+
+def row_shapes(spec_shape, dtype, sites) -> list:
+    """The ``ShapeDtypeStruct`` of the rows each gather site of a table reads."""
+    return [jax.ShapeDtypeStruct(tuple(s.shape) + tuple(spec_shape[1:]), dtype) for s in sites]
+
+
+def _only_gathered(definition, disc: Discovery, candidates: list[str], shapes, mesh) -> list[str]:
+    """The ``candidates`` that the body uses only through ``flow.gather``: traced once more
+    (``jax.make_jaxpr``) with each such gather answering with an input that is not the
+    table, a table whose input the program never reads has no other use."""
+    specs = disc.specs
+    tables = [jax.ShapeDtypeStruct(specs[n].shape, specs[n].dtype) for n in candidates]
+    others = {n: jax.ShapeDtypeStruct(s.shape, s.dtype) for n, s in specs.items() if n not in candidates}
+    rows = {n: row_shapes(specs[n].shape, specs[n].dtype, disc.gather_sites[n]) for n in candidates}
+    avals = [jax.ShapeDtypeStruct(s, ph.dtype) for s, (_, ph) in zip(shapes, definition.placeholders)]
+
+    def probe(tables, others, rows, *xs):
+        ctx = _trace.TraceContext(
+            definition.name,
+            definition.is_train,
+            False,
+            definition.config,
+            variables={**others, **dict(zip(candidates, tables))},
+            rng=jax.random.key(0),
+            amp_dtype=definition.amp_dtype(),
+            mesh=mesh,
+            row_grads=rows,
+            row_probe=True,
+        )
+        with _trace.active(ctx), _scope.fresh_stacks():
+            out = definition.fn(*xs)
+        return out, [l for _, ls in ctx.minimize_calls for l in ls], dict(ctx.updates)
+
+    jaxpr = jax.make_jaxpr(probe)(tables, others, rows, *avals).jaxpr
+    read = {id(v) for eqn in jaxpr.eqns for v in eqn.invars} | {id(v) for v in jaxpr.outvars}
+    return [n for n, v in zip(candidates, jaxpr.invars) if id(v) not in read]
 
 
 # ---------------------------------------------------------------------------- system state
@@ -451,6 +529,9 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         StepGuard.for_job(definition.name, disc.optimizer, definition.config) if definition.is_train else None
     )
     plans = _optimizer_plans(definition, session, disc) if guard is not None else []
+    gathered = row_sparse_tables(
+        definition, disc, plans, _steps.micro_shapes(definition.placeholders, shapes, micro), mesh
+    )
     sharding_for = functools.partial(_sharding.state_sharding, mesh, config=definition.config)
     create_state(
         session, definition, disc, [*system_specs(definition, disc, guard), *extra], plans, sharding_for
@@ -472,6 +553,7 @@ def make_plan(definition, session, shapes, on_discovery=None) -> Plan:
         shardings=_state_shardings(definition, session, disc, plans, sharding_for, (*mutable, *readonly)),
         layouts=_sharding.input_layouts(mesh, definition.placeholders, shapes, definition.mirrored),
         amp_dtype=definition.amp_dtype(devices),
+        gathered=gathered,
         definition=definition,
         data=feed,
     )

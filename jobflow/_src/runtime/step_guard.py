@@ -40,6 +40,7 @@ from jobflow._src.core import names as store_names
 from jobflow._src.core.counters import increment
 from jobflow._src.core.errors import NonFiniteStepsError
 from jobflow._src.optimizer import loss_scale as _ls
+from jobflow._src.optimizer import sparse_rows as _rows
 from jobflow._src.optimizer.base import global_norm
 
 __all__ = ["NonFiniteStepsError", "StepGuard"]
@@ -108,10 +109,10 @@ class StepGuard:
     def check(self, grads: dict, loss, scale):
         """``(unscaled grads, finite, info)`` for the gradients of ``scale * loss``."""
         if self.policy is not None:
-            grads = {n: (g / scale).astype(g.dtype) for n, g in grads.items()}
+            grads = {n: _rows.map_values(lambda x: (x / scale).astype(x.dtype), g) for n, g in grads.items()}
         finite = jnp.isfinite(loss)
-        for g in grads.values():
-            finite = finite & jnp.all(jnp.isfinite(g))
+        for g in grads.values():  # a row-sparse gradient: its rows (the rest is zero)
+            finite = finite & jnp.all(jnp.isfinite(_rows.values(g)))
         info = {"loss_scale": scale, "global_grad_norm": global_norm(grads)}
         return grads, finite, info
 
@@ -126,7 +127,8 @@ class StepGuard:
             applied = applied & jnp.all(jnp.isfinite(rate))
         info = {"skipped": ~applied if self.skips else jnp.bool_(False)}
         if self.skips:
-            out = {n: jnp.where(applied, v, state[n].astype(v.dtype)) for n, v in new.items()}
+            # rows written by a row-sparse update (sparse_rows.RowWrite) are selected row-wise
+            out = {n: _rows.select(applied, v, state[n]) for n, v in new.items()}
             total, run = (
                 store_names.skipped_steps(self.job_name),
                 store_names.consecutive_skipped_steps(self.job_name),

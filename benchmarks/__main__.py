@@ -13,6 +13,8 @@ Sections (all by default, in this order):
   accumulation  memory and time of gradient accumulation
   sharding      per-device memory of replicated vs sharded optimizer state (8 CPU devices)
   summary       MLP step time with per-step TensorBoard summaries vs without
+  cnn           LeNet and ResNet-18-style train steps: jobflow vs hand-written JAX vs PyTorch
+                eager vs torch.compile (benchmarks/cnn.py)
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -41,6 +43,7 @@ SECTIONS = {
     "accumulation": sections.accumulation,
     "sharding": sections.sharding,
     "summary": sections.summary_overhead,
+    "cnn": sections.cnn,
 }
 
 SCALES = {

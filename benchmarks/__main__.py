@@ -18,6 +18,8 @@ Sections (all by default, in this order):
                 hand-written row-sparse JAX update vs PyTorch SparseAdam
   data_pipeline decode + augment throughput vs a PyTorch DataLoader; a CNN reading
                 OFRecord in the job vs fed preloaded numpy
+  cnn           LeNet and ResNet-18-style train steps: jobflow vs hand-written JAX vs PyTorch
+                eager vs torch.compile (benchmarks/cnn.py)
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -48,6 +50,7 @@ SECTIONS = {
     "summary": sections.summary_overhead,
     "wide_deep": sections.wide_deep,
     "data_pipeline": data_pipeline.data_pipeline,
+    "cnn": sections.cnn,
 }
 
 SCALES = {

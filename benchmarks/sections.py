@@ -10,6 +10,7 @@ import numpy as np
 import jobflow as flow
 from benchmarks import _harness as h
 from benchmarks import models
+from benchmarks.cnn import cnn as cnn  # the conv-net section (benchmarks/cnn.py)
 from benchmarks.wide_deep import wide_deep as wide_deep  # the "wide_deep" section (issue #15)
 
 HAND = "JAX + optax (jax.jit, donated)"

@@ -127,8 +127,15 @@ def _conv_layer(inputs, filters, kernel_size, strides, padding, data_format, dil
             f"layers.{op}: input channels {cin} and filters {filters} must divide by groups={groups}"
         )
     shape = (filters, cin // groups, *k) if cf else (filters, *k, cin // groups)
-    conv = {1: _spatial.conv1d, 2: _nn.conv2d, 3: _spatial.conv3d}[n]
-    return shape, lambda x, w: conv(x, w, strides, padding, data_format, dilation_rate, groups)
+
+    def apply(x, w, bias):
+        if n == 2:
+            return _nn._conv2d(x, w, strides, padding, data_format, dilation_rate, groups, bias)
+        return _spatial._conv_nd(
+            x, w, strides, padding, data_format, dilation_rate, groups, n, f"nn.conv{n}d", bias
+        )
+
+    return shape, apply
 
 
 def _conv(inputs, filters, kernel_size, n, base, **kw):
@@ -154,7 +161,7 @@ def _conv(inputs, filters, kernel_size, n, base, **kw):
         regularizer=kw["kernel_regularizer"],
         trainable=kw["trainable"],
     )
-    out = apply(inputs, w)
+    b = None
     if kw["use_bias"]:
         b = _vars.get_variable(
             kw["bias_name"] or f"{name}-bias",
@@ -163,7 +170,7 @@ def _conv(inputs, filters, kernel_size, n, base, **kw):
             regularizer=kw["bias_regularizer"],
             trainable=kw["trainable"],
         )
-        out = _nn.bias_add(out, b, "NCHW" if fmt in _nn._CHANNELS_FIRST else "NHWC")
+    out = apply(inputs, w, b)  # the bias is added inside the convolution op, in its layout
     return kw["activation"](out) if kw["activation"] is not None else out
 
 

@@ -20,6 +20,7 @@ from jax.typing import ArrayLike
 from jobflow._src.core import trace as _trace
 from jobflow._src.core.errors import ArgumentError
 from jobflow._src.ops import amp as _amp
+from jobflow._src.ops import lowering as _lowering
 from jobflow._src.ops.math import gelu, relu, sigmoid, tanh
 
 __all__ = [
@@ -96,9 +97,18 @@ def conv2d(
 ) -> jax.Array:
     """2-D convolution of ``input`` with the weight array ``filters``.
 
-    Weight layout: ``(out, in/groups, kh, kw)`` for NCHW, ``(out, kh, kw, in/groups)``
-    for NHWC. A white-list op under automatic mixed precision.
+    ``out[n, o, i, j] = sum_{c, a, b} x_pad[n, g*C/G + c, i*sh + a*dh, j*sw + b*dw] *
+    w[o, c, a, b]`` for the group ``g`` of output channel ``o`` (PyTorch's and OneFlow's
+    cross-correlation). Weight layout: ``(out, in/groups, kh, kw)`` for NCHW,
+    ``(out, kh, kw, in/groups)`` for NHWC. Computed channels-last inside (the NCHW result
+    equals an NCHW convolution to float rounding; ``ops/lowering.py``). A white-list op
+    under automatic mixed precision.
     """
+    return _conv2d(input, filters, strides, padding, data_format, dilations, groups)
+
+
+def _conv2d(input, filters, strides, padding, data_format, dilations, groups, bias=None):
+    """:func:`conv2d`, with an optional per-channel ``bias`` added channels-last."""
     cf = data_format in _CHANNELS_FIRST
     if input.ndim != 4 or filters.ndim != 4:
         raise ValueError(f"conv2d needs rank-4 input and filters; got {input.shape} and {filters.shape}")
@@ -107,17 +117,9 @@ def conv2d(
     spatial = input.shape[2:] if cf else input.shape[1:3]
     kernel = filters.shape[2:] if cf else filters.shape[1:3]
     pads = _padding(padding, spatial, kernel, stride, dilation, cf, "conv2d")
-    dn = ("NCHW", "OIHW", "NCHW") if cf else ("NHWC", "OHWI", "NHWC")
     x, w = _amp.white(input, filters)
-    return jax.lax.conv_general_dilated(
-        x,
-        w,
-        window_strides=stride,
-        padding=pads,
-        rhs_dilation=dilation,
-        dimension_numbers=dn,
-        feature_group_count=groups,
-    )
+    spec = "OIHW" if cf else "OHWI"
+    return _lowering.conv(x, w, stride, pads, dilation, groups, cf, spec, bias=bias)
 
 
 def _pool(input, ksize, strides, padding, data_format, ceil_mode, op, n=2):
@@ -141,15 +143,25 @@ def _pool(input, ksize, strides, padding, data_format, ceil_mode, op, n=2):
         window, stride, full = (1, 1, *ksize), (1, 1, *strides), [(0, 0), (0, 0), *pads]
     else:
         window, stride, full = (1, *ksize, 1), (1, *strides, 1), [(0, 0), *pads, (0, 0)]
-    return window, stride, full
+    return window, stride, full, cf
 
 
-def _max_pool(input, window, stride, pads):
+def _max_pool(input, window, stride, pads, cf):
+    """Max pooling: reshape + max when the windows tile the input (``ops/lowering.py``),
+    else ``reduce_window``; the gradient goes to the first maximum of each window."""
+    blocks = _lowering.block_pool(input, window, stride, pads, cf, "max")
+    if blocks is not None:
+        return blocks
     init = -jnp.inf if jnp.issubdtype(input.dtype, jnp.floating) else int(jnp.iinfo(input.dtype).min)
     return jax.lax.reduce_window(input, init, jax.lax.max, window, stride, pads)
 
 
-def _avg_pool(input, window, stride, pads):
+def _avg_pool(input, window, stride, pads, cf):
+    """Average pooling: reshape + mean when the windows tile the input, else
+    ``reduce_window`` sums over the count of unpadded positions."""
+    blocks = _lowering.block_pool(input, window, stride, pads, cf, "avg")
+    if blocks is not None:
+        return _like(blocks, input)
     x = _wide(input)
     total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, stride, pads)
     ones = jnp.ones(input.shape, x.dtype)

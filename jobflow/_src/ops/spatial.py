@@ -20,6 +20,7 @@ from jax.typing import ArrayLike
 
 from jobflow._src.core import checks
 from jobflow._src.ops import amp as _amp
+from jobflow._src.ops import lowering as _lowering
 from jobflow._src.ops import nn as _nn
 
 __all__ = [
@@ -40,10 +41,10 @@ __all__ = [
     "pixel_shufflev2",
 ]
 
-_SPECS = {1: ("NCH", "OIH", "NHC", "OHI"), 3: ("NCDHW", "OIDHW", "NDHWC", "ODHWI")}
+_WEIGHT_SPECS = {1: ("OIW", "OWI"), 3: ("OIDHW", "ODHWI")}  # channels-first, channels-last
 
 
-def _conv_nd(input, filters, strides, padding, data_format, dilations, groups, n, op):
+def _conv_nd(input, filters, strides, padding, data_format, dilations, groups, n, op, bias=None):
     """An ``n``-d convolution: weight ``(out, in/groups, *k)`` channels-first, else
     ``(out, *k, in/groups)``; OneFlow's SAME (SAME_LOWER) padding."""
     if input.ndim != n + 2 or filters.ndim != n + 2:
@@ -54,12 +55,9 @@ def _conv_nd(input, filters, strides, padding, data_format, dilations, groups, n
     spatial = input.shape[2:] if cf else input.shape[1:-1]
     kernel = filters.shape[2:] if cf else filters.shape[1:-1]
     pads = _nn._padding(padding, spatial, kernel, strides, dilations, cf, op)
-    lhs, rhs, lhs_last, rhs_last = _SPECS[n]
-    dn = (lhs, rhs, lhs) if cf else (lhs_last, rhs_last, lhs_last)
     x, w = _amp.float32(input, filters)
-    return jax.lax.conv_general_dilated(
-        x, w, strides, pads, rhs_dilation=dilations, dimension_numbers=dn, feature_group_count=groups
-    )
+    spec = _WEIGHT_SPECS[n][0 if cf else 1]
+    return _lowering.conv(x, w, strides, pads, dilations, groups, cf, spec, bias=bias)
 
 
 def conv1d(
@@ -115,17 +113,10 @@ def _transpose_conv(x, w, strides, dilations, pads, cf):
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
     padding = [(e - 1 - lo, e - 1 - hi) for e, (lo, hi) in zip(eff, pads)]
     spatial = (2, 3) if cf else (1, 2)
-    dn = ("NCHW", "IOHW", "NCHW") if cf else ("NHWC", "IHWO", "NHWC")
     x, w = _amp.float32(x, w)
-    return jax.lax.conv_general_dilated(
-        x,
-        jnp.flip(w, spatial),
-        (1, 1),
-        padding,
-        lhs_dilation=strides,
-        rhs_dilation=dilations,
-        dimension_numbers=dn,
-    )
+    flipped = jnp.flip(w, spatial)
+    spec = "IOHW" if cf else "IHWO"
+    return _lowering.conv(x, flipped, (1, 1), padding, dilations, 1, cf, spec, lhs_dilation=strides)
 
 
 def _one_of(a, b, what):

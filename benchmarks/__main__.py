@@ -13,6 +13,11 @@ Sections (all by default, in this order):
   accumulation  memory and time of gradient accumulation
   sharding      per-device memory of replicated vs sharded optimizer state (8 CPU devices)
   summary       MLP step time with per-step TensorBoard summaries vs without
+  transformer   a small transformer encoder (AdamW + warmup): jobflow vs JAX + optax vs
+                PyTorch eager vs torch.compile (benchmarks/transformer.py)
+  first_call    first-call time of MLPs of 8 / 32 / 128 layers and where it goes (own processes)
+  overhead      per-call overhead with 10 / 100 / 1000 variables vs a hand-written jax.jit call
+  checkpoint_io checkpoint save / load throughput at 100 MiB and 1 GiB vs safetensors and torch
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -41,6 +46,7 @@ SECTIONS = {
     "accumulation": sections.accumulation,
     "sharding": sections.sharding,
     "summary": sections.summary_overhead,
+    **sections.OWN_FILES,
 }
 
 SCALES = {
@@ -59,6 +65,7 @@ SCALES = {
         acc_n=8,
         acc_steps=6,
         sharding_args=[],
+        quick=False,
     ),
     "quick": dict(
         rounds=3,
@@ -75,6 +82,7 @@ SCALES = {
         acc_n=8,
         acc_steps=2,
         sharding_args=["--hidden", "256", "--dim", "128", "--steps", "2"],
+        quick=True,
     ),
 }
 

@@ -201,6 +201,33 @@ def _in_subprocess(impl: str, layers: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _rows(layers: int, results: dict) -> list[dict]:
+    """The table rows of one depth from ``{impl: [measurement per process]}``."""
+
+    def ratio(impl: str, key: str) -> float:  # median of per-process ratios (interleaved pairs)
+        return h.median([a[key] / b[key] for a, b in zip(results[impl], results["hand"])])
+
+    rows = []
+    for impl, rs in results.items():
+        m = {k: h.median([r[k] for r in rs]) for k in rs[0]}
+        own = impl == "jobflow"
+        rows.append(
+            {
+                "layers": layers,
+                "implementation": "jobflow" if own else "JAX + optax (jax.jit)",
+                "first call (s)": m["first_call_s"],
+                "vs hand-written": ratio(impl, "first_call_s"),
+                "CPU (s)": m["cpu_s"],
+                "CPU vs hand-written": ratio(impl, "cpu_s"),
+                "discovery (s)": m["discovery_s"] if own else None,
+                "trace + lower (s)": m["trace_lower_s"],
+                "XLA compile (s)": m["xla_compile_s"],
+                "discovery share": m["discovery_s"] / m["first_call_s"] if own else None,
+            }
+        )
+    return rows
+
+
 def run(layer_counts, processes: int) -> dict:
     rows = []
     for layers in layer_counts:
@@ -208,25 +235,7 @@ def run(layer_counts, processes: int) -> dict:
         for _ in range(processes):  # interleaved: jobflow, hand, jobflow, hand, ...
             for impl in results:
                 results[impl].append(_in_subprocess(impl, layers))
-        med = {impl: {k: h.median([r[k] for r in rs]) for k in rs[0]} for impl, rs in results.items()}
-        for impl, m in med.items():
-            rows.append(
-                {
-                    "layers": layers,
-                    "implementation": "jobflow" if impl == "jobflow" else "JAX + optax (jax.jit)",
-                    "first call (s)": m["first_call_s"],
-                    "vs hand-written": h.median(
-                        [
-                            a["first_call_s"] / b["first_call_s"]
-                            for a, b in zip(results[impl], results["hand"])
-                        ]
-                    ),
-                    "discovery (s)": m["discovery_s"] if impl == "jobflow" else None,
-                    "trace + lower (s)": m["trace_lower_s"],
-                    "XLA compile (s)": m["xla_compile_s"],
-                    "discovery share": m["discovery_s"] / m["first_call_s"] if impl == "jobflow" else None,
-                }
-            )
+        rows += _rows(layers, results)
     return {
         "title": "First call of deep MLPs (trace + compile + first step)",
         "columns": [

@@ -55,3 +55,25 @@ def test_warmup_factor_is_transformers_linear_schedule():
     assert transformer.warmup_factor(transformer.WARMUP // 2) == 0.5
     assert transformer.warmup_factor(transformer.WARMUP) == 1.0
     assert transformer.warmup_factor(transformer.TOTAL) == 0.0
+
+
+def test_first_call_rows_are_medians_and_per_process_ratios():
+    def m(first, cpu):
+        return {
+            "first_call_s": first,
+            "cpu_s": cpu,
+            "discovery_s": 0.5,
+            "trace_lower_s": 1.0,
+            "xla_compile_s": 2.0,
+        }
+
+    results = {
+        "jobflow": [m(6.0, 3.0), m(9.0, 4.0), m(4.0, 2.0)],
+        "hand": [m(3.0, 3.0), m(3.0, 2.0), m(4.0, 2.0)],
+    }
+    own, hand = first_call._rows(128, results)
+    assert own["first call (s)"] == 6.0 and own["CPU (s)"] == 3.0
+    assert own["vs hand-written"] == 2.0  # per-process ratios 2, 3, 1
+    assert own["CPU vs hand-written"] == 1.0  # 1, 2, 1
+    assert own["discovery share"] == 0.5 / 6.0
+    assert hand["vs hand-written"] == 1.0 and hand["discovery (s)"] is None

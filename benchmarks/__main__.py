@@ -20,6 +20,11 @@ Sections (all by default, in this order):
                 OFRecord in the job vs fed preloaded numpy
   cnn           LeNet and ResNet-18-style train steps: jobflow vs hand-written JAX vs PyTorch
                 eager vs torch.compile (benchmarks/cnn.py)
+  transformer   a small transformer encoder (AdamW + warmup): jobflow vs JAX + optax vs
+                PyTorch eager vs torch.compile (benchmarks/transformer.py)
+  first_call    first-call time of MLPs of 8 / 32 / 128 layers and where it goes (own processes)
+  overhead      per-call overhead with 10 / 100 / 1000 variables vs a hand-written jax.jit call
+  checkpoint_io checkpoint save / load throughput at 100 MiB and 1 GiB vs safetensors and torch
 
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
@@ -51,6 +56,7 @@ SECTIONS = {
     "wide_deep": sections.wide_deep,
     "data_pipeline": data_pipeline.data_pipeline,
     "cnn": sections.cnn,
+    **sections.OWN_FILES,
 }
 
 SCALES = {
@@ -69,6 +75,7 @@ SCALES = {
         acc_n=8,
         acc_steps=6,
         sharding_args=[],
+        quick=False,
     ),
     "quick": dict(
         rounds=3,
@@ -85,6 +92,7 @@ SCALES = {
         acc_n=8,
         acc_steps=2,
         sharding_args=["--hidden", "256", "--dim", "128", "--rows", "8192", "--steps", "2"],
+        quick=True,
     ),
 }
 

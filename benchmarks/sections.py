@@ -9,7 +9,7 @@ import numpy as np
 
 import jobflow as flow
 from benchmarks import _harness as h
-from benchmarks import models
+from benchmarks import checkpoint_io, first_call, models, overhead, transformer
 from benchmarks.cnn import cnn as cnn  # the conv-net section (benchmarks/cnn.py)
 from benchmarks.wide_deep import wide_deep as wide_deep  # the "wide_deep" section (issue #15)
 
@@ -471,6 +471,17 @@ def summary_overhead(scale) -> dict:
             "difference of the medians.",
         ],
     }
+
+
+# ------------------------------------------------- sections in their own files (issue 15)
+
+# name -> section(scale); each module's section reads scale["quick"] for its smoke sizes
+OWN_FILES = {
+    "transformer": transformer.section,
+    "first_call": first_call.section,
+    "overhead": overhead.section,
+    "checkpoint_io": checkpoint_io.section,
+}
 
 
 def capture_warnings(fn, scale):

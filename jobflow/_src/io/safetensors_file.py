@@ -20,6 +20,7 @@ rules. This module needs only numpy, ml_dtypes and safetensors (no JAX).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -28,6 +29,8 @@ import stat
 import struct
 import sys
 import zlib
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import ml_dtypes
 import numpy as np
@@ -46,6 +49,7 @@ __all__ = [
     "read_kinds",
     "check_dtypes",
     "crc32",
+    "crc32_many",
 ]
 
 FORMAT = "jobflow.checkpoint"
@@ -55,6 +59,34 @@ VERSION = "1"
 def crc32(arr: np.ndarray) -> str:
     """The CRC-32 of the array's C-order bytes, as 8 hex digits."""
     return f"{zlib.crc32(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data):08x}"
+
+
+# Checksums of more bytes than this are computed on several threads (zlib releases the
+# GIL while it runs); below it a thread pool costs more than it saves.
+PARALLEL_BYTES = 16 * 2**20
+
+
+def _checksum_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def _checksum_pool(nbytes: int):
+    """A thread pool for the checksums of ``nbytes`` bytes, or None (compute them inline)."""
+    if nbytes < PARALLEL_BYTES or _checksum_threads() == 1:
+        yield None
+        return
+    with ThreadPoolExecutor(_checksum_threads(), thread_name_prefix="jobflow-crc32") as pool:
+        yield pool
+
+
+def crc32_many(arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """``{name: crc32(array)}``, the arrays spread over up to 4 threads when they hold more
+    than :data:`PARALLEL_BYTES` bytes (the values are those of :func:`crc32`)."""
+    with _checksum_pool(sum(a.nbytes for a in arrays.values())) as pool:
+        if pool is None:
+            return {n: crc32(a) for n, a in arrays.items()}
+        return dict(zip(arrays, pool.map(crc32, arrays.values())))
 
 
 def check_dtypes(arrays: dict[str, np.ndarray]) -> list[str]:
@@ -73,7 +105,7 @@ def write(path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], versi
         "format": FORMAT,
         "format_version": VERSION,
         "jobflow": version,
-        "crc32": json.dumps({n: crc32(a) for n, a in arrays.items()}, sort_keys=True),
+        "crc32": json.dumps(crc32_many(arrays), sort_keys=True),
         "kinds": json.dumps({n: k for n, k in kinds.items() if n in arrays}, sort_keys=True),
     }
     with open(path, "wb"):
@@ -311,8 +343,11 @@ def _json_map(meta: dict, key: str, problems: list) -> dict:
     return value
 
 
-def _checksum_problems(arrays: dict[str, np.ndarray], meta: dict[str, str]) -> list[str]:
-    """Checks jobflow's metadata and every checksum (nothing for other files)."""
+def _checksum_problems(
+    arrays: dict[str, np.ndarray], meta: dict[str, str], sums_read: dict[str, str]
+) -> list[str]:
+    """Checks jobflow's metadata and every checksum (nothing for other files);
+    ``sums_read``: the arrays' CRC-32s as computed while reading."""
     problems: list[str] = []
     if meta.get("format") != FORMAT:
         return problems  # a safetensors file from elsewhere: no checksums
@@ -324,13 +359,14 @@ def _checksum_problems(arrays: dict[str, np.ndarray], meta: dict[str, str]) -> l
     sums = _json_map(meta, "crc32", problems)
     for name in sorted(set(sums) - set(arrays)):
         problems.append(f"{label(name)}: listed in the checksums but missing from the file")
-    for name, arr in sorted(arrays.items()):
+    for name in sorted(arrays):
         want = sums.get(name)
         if want is None:
             problems.append(f"{label(name)}: has no checksum")
-        elif crc32(arr) != want:
+        elif sums_read[name] != want:
             problems.append(
-                f"{label(name)}: checksum mismatch (data corrupted): CRC-32 {crc32(arr)}, recorded {_short(want)}"
+                f"{label(name)}: checksum mismatch (data corrupted): CRC-32 {sums_read[name]}, "
+                f"recorded {_short(want)}"
             )
     return problems
 
@@ -343,8 +379,20 @@ def read(path: str) -> tuple[dict[str, np.ndarray], list[str]]:
     cannot be parsed at all (or is not a regular file).
     """
 
-    def every(fd, layout):
-        return {n: _read_tensor(fd, layout, n) for n in layout.tensors}, layout.metadata
+    arrays, meta, sums = _with_layout(path, _read_all)
+    return arrays, value_problems(arrays) + _checksum_problems(arrays, meta, sums)
 
-    arrays, meta = _with_layout(path, every)
-    return arrays, value_problems(arrays) + _checksum_problems(arrays, meta)
+
+def _read_all(fd: int, layout: _Layout) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """``(arrays, metadata, {name: CRC-32})`` of every tensor; the checksums (jobflow's files
+    only) are computed on other threads while the next tensors are read."""
+    checked = layout.metadata.get("format") == FORMAT
+    arrays: dict[str, np.ndarray] = {}
+    pending: dict[str, Future | str] = {}
+    with _checksum_pool(layout.size if checked else 0) as pool:
+        for name in layout.tensors:
+            arrays[name] = arr = _read_tensor(fd, layout, name)
+            if checked:
+                pending[name] = crc32(arr) if pool is None else pool.submit(crc32, arr)
+        sums = {n: s if isinstance(s, str) else s.result() for n, s in pending.items()}
+    return arrays, layout.metadata, sums

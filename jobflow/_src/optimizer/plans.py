@@ -159,8 +159,13 @@ class OptimizerPlan:
         return self.slot_names[: self.treedef.num_leaves]
 
     def init_slots(self, params: dict) -> dict:
-        """Initial slot values from the variables' current values."""
-        state = jax.jit(self.optimizer._build_tx(jnp.float32(0), jnp.int32(0)).init)(params)
+        """Initial slot values from the variables' current values.
+
+        The rule's ``init`` runs op by op, not under ``jax.jit``: its operations (zeros,
+        fills, copies of the variables) are compiled once per shape and dtype and reused,
+        where one jitted ``init`` over every variable was a compilation of its own at each
+        job's first call (about 0.5 s of a 128-layer MLP's first call on 2 cores)."""
+        state = self.optimizer._build_tx(jnp.float32(0), jnp.int32(0)).init(params)
         return {**self.rule_slots(state), **self.lr_state.initial()}
 
     def rule_state(self, slots: dict):

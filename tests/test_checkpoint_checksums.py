@@ -12,6 +12,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 import jobflow as flow
+from jobflow._src.cli import main as cli
 from jobflow._src.io import safetensors_file as sf
 from jobflow.checkpoint import CheckpointError
 
@@ -80,7 +81,7 @@ def test_new_files_carry_crc32c_and_name_a_damaged_tensor(tmp_path):
     assert len(problems) == 1 and problems[0].startswith("v5: checksum mismatch (data corrupted): CRC-32C ")
 
 
-def test_files_with_zlib_crc32_still_load_and_name_a_damaged_tensor(tmp_path):
+def test_files_with_zlib_crc32_still_load_and_name_a_damaged_tensor(tmp_path, capsys):
     arrays = _arrays()
     path = str(tmp_path / "old.safetensors")
     _old_format(path, arrays)
@@ -97,6 +98,9 @@ def test_files_with_zlib_crc32_still_load_and_name_a_damaged_tensor(tmp_path):
     assert any(
         p.startswith("v5: checksum mismatch") for p in flow.checkpoint.describe(path, verify=True).problems
     )
+    capsys.readouterr()
+    assert cli.main(["inspect", path, "--verify"]) == 1  # the CLI, on a file of an earlier version
+    assert "problem: v5: checksum mismatch (data corrupted): CRC-32 " in capsys.readouterr().err
 
 
 def test_crc32c_is_verified_when_both_keys_are_present(tmp_path):

@@ -333,15 +333,16 @@ def test_damaged_metadata_is_reported(tmp_path):
     from safetensors.numpy import save_file
 
     path = str(tmp_path / "c.safetensors")
-    save_file(
-        {"a": np.zeros(2, np.float32)},
-        path,
-        metadata={"format": "jobflow.checkpoint", "format_version": "1", "crc32": "{not json", "kinds": "{}"},
-    )
-    with pytest.raises(
-        CheckpointError, match=r"the metadata entry 'crc32' is not valid JSON.*\n  a: has no checksum"
-    ):
-        flow.checkpoint.get(path)
+    for key in ("crc32c", "crc32"):  # jobflow's checksums, and those of earlier versions
+        save_file(
+            {"a": np.zeros(2, np.float32)},
+            path,
+            metadata={"format": "jobflow.checkpoint", "format_version": "1", key: "{not json", "kinds": "{}"},
+        )
+        with pytest.raises(
+            CheckpointError, match=rf"the metadata entry '{key}' is not valid JSON.*\n  a: has no checksum"
+        ):
+            flow.checkpoint.get(path)
     save_file(
         {"a": np.zeros(2, np.float32)}, path, metadata={"format": "jobflow.checkpoint", "format_version": "9"}
     )

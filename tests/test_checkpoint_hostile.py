@@ -114,7 +114,7 @@ def test_jobflow_header_bit_flips_truncations_and_data_flips(tmp_path):
         damaged = bytearray(intact)
         damaged[bit // 8] ^= 1 << (bit % 8)
         path.write_bytes(bytes(damaged))
-        assert read_or_refuse(path, expected) == "refused"  # the CRC-32 catches every data bit
+        assert read_or_refuse(path, expected) == "refused"  # the CRC-32C catches every data bit
     for cut in range(0, len(intact), 3):
         path.write_bytes(intact[:cut])
         assert read_or_refuse(path, expected) == "refused"

@@ -13,7 +13,7 @@ kind, so loading it and calling the same jobs continues bitwise identically.
 
 Formats (details in docs/checkpoints.md):
 
-* ``"jobflow"`` (default): one safetensors file with a CRC-32 per variable, in a
+* ``"jobflow"`` (default): one safetensors file with a CRC-32C per variable, in a
   directory (``<path>/model.safetensors``: a checkpoint path is a directory, as OneFlow
   users expect), or the file itself when the path ends with ``.safetensors``. Reading it
   cannot execute code; damage is detected and named. Reading accepts either, and the

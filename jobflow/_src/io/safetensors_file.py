@@ -1,4 +1,4 @@
-"""jobflow's checkpoint file: one safetensors file with a CRC-32 per variable.
+"""jobflow's checkpoint file: one safetensors file with a CRC-32C per variable.
 
 The layout is the safetensors format (https://huggingface.co/docs/safetensors): an 8-byte
 little-endian header length, a JSON header (each tensor's dtype, shape and byte range,
@@ -7,7 +7,10 @@ it parses JSON and copies bytes; nothing in it can execute code. jobflow's metad
 
 * ``format``: ``"jobflow.checkpoint"``; ``format_version``: ``"1"``; ``jobflow``: the version
   that wrote it;
-* ``crc32``: a JSON object ``{name: "8 hex digits"}``, the CRC-32 (zlib) of each tensor's bytes;
+* ``crc32c``: a JSON object ``{name: "8 hex digits"}``, the CRC-32C (Castagnoli, as in
+  iSCSI and TFRecord; computed by the ``crc32c`` package, hardware-accelerated) of each
+  tensor's bytes. Files written by earlier versions carry ``crc32`` instead, the CRC-32
+  (zlib) of each tensor's bytes in the same form; they are verified with zlib;
 * ``kinds``: a JSON object ``{name: "model" | "slot" | "system"}`` for the variables the
   session knew.
 
@@ -20,7 +23,6 @@ rules. This module needs only numpy, ml_dtypes and safetensors (no JAX).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -29,9 +31,8 @@ import stat
 import struct
 import sys
 import zlib
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 
+import crc32c as _crc32c
 import ml_dtypes
 import numpy as np
 from safetensors.numpy import save_file
@@ -48,45 +49,38 @@ __all__ = [
     "read_some",
     "read_kinds",
     "check_dtypes",
+    "crc32c",
     "crc32",
-    "crc32_many",
+    "CHECKSUM_KEY",
 ]
 
 FORMAT = "jobflow.checkpoint"
 VERSION = "1"
 
 
+def _bytes(arr: np.ndarray) -> memoryview:
+    return np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data
+
+
+def crc32c(arr: np.ndarray) -> str:
+    """The CRC-32C of the array's C-order bytes, as 8 hex digits (what jobflow writes)."""
+    return f"{_crc32c.crc32c(_bytes(arr)):08x}"
+
+
 def crc32(arr: np.ndarray) -> str:
-    """The CRC-32 of the array's C-order bytes, as 8 hex digits."""
-    return f"{zlib.crc32(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data):08x}"
+    """The CRC-32 (zlib) of the array's C-order bytes, as 8 hex digits (what earlier
+    versions wrote under the metadata key ``crc32``)."""
+    return f"{zlib.crc32(_bytes(arr)):08x}"
 
 
-# Checksums of more bytes than this are computed on several threads (zlib releases the
-# GIL while it runs); below it a thread pool costs more than it saves.
-PARALLEL_BYTES = 16 * 2**20
+CHECKSUM_KEY = "crc32c"  # the metadata key of the checksums jobflow writes
+# metadata key -> (checksum of an array, its name in messages); the first present is verified
+_CHECKSUMS = {"crc32c": (crc32c, "CRC-32C"), "crc32": (crc32, "CRC-32")}
 
 
-def _checksum_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-@contextlib.contextmanager
-def _checksum_pool(nbytes: int):
-    """A thread pool for the checksums of ``nbytes`` bytes, or None (compute them inline)."""
-    if nbytes < PARALLEL_BYTES or _checksum_threads() == 1:
-        yield None
-        return
-    with ThreadPoolExecutor(_checksum_threads(), thread_name_prefix="jobflow-crc32") as pool:
-        yield pool
-
-
-def crc32_many(arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
-    """``{name: crc32(array)}``, the arrays spread over up to 4 threads when they hold more
-    than :data:`PARALLEL_BYTES` bytes (the values are those of :func:`crc32`)."""
-    with _checksum_pool(sum(a.nbytes for a in arrays.values())) as pool:
-        if pool is None:
-            return {n: crc32(a) for n, a in arrays.items()}
-        return dict(zip(arrays, pool.map(crc32, arrays.values())))
+def _checksum_key(meta: dict[str, str]) -> str:
+    """The metadata key whose checksums a jobflow file's tensors are verified against."""
+    return next((k for k in _CHECKSUMS if k in meta), CHECKSUM_KEY)
 
 
 def check_dtypes(arrays: dict[str, np.ndarray]) -> list[str]:
@@ -105,7 +99,7 @@ def write(path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], versi
         "format": FORMAT,
         "format_version": VERSION,
         "jobflow": version,
-        "crc32": json.dumps(crc32_many(arrays), sort_keys=True),
+        CHECKSUM_KEY: json.dumps({n: crc32c(a) for n, a in arrays.items()}, sort_keys=True),
         "kinds": json.dumps({n: k for n, k in kinds.items() if n in arrays}, sort_keys=True),
     }
     with open(path, "wb"):
@@ -347,7 +341,8 @@ def _checksum_problems(
     arrays: dict[str, np.ndarray], meta: dict[str, str], sums_read: dict[str, str]
 ) -> list[str]:
     """Checks jobflow's metadata and every checksum (nothing for other files);
-    ``sums_read``: the arrays' CRC-32s as computed while reading."""
+    ``sums_read``: the arrays' checksums (of the kind the metadata records) as computed
+    while reading."""
     problems: list[str] = []
     if meta.get("format") != FORMAT:
         return problems  # a safetensors file from elsewhere: no checksums
@@ -356,7 +351,9 @@ def _checksum_problems(
             f"format version {_short(meta.get('format_version'))} is not supported (this jobflow reads {VERSION!r})"
         )
         return problems
-    sums = _json_map(meta, "crc32", problems)
+    key = _checksum_key(meta)
+    what = _CHECKSUMS[key][1]
+    sums = _json_map(meta, key, problems)
     for name in sorted(set(sums) - set(arrays)):
         problems.append(f"{label(name)}: listed in the checksums but missing from the file")
     for name in sorted(arrays):
@@ -365,7 +362,7 @@ def _checksum_problems(
             problems.append(f"{label(name)}: has no checksum")
         elif sums_read[name] != want:
             problems.append(
-                f"{label(name)}: checksum mismatch (data corrupted): CRC-32 {sums_read[name]}, "
+                f"{label(name)}: checksum mismatch (data corrupted): {what} {sums_read[name]}, "
                 f"recorded {_short(want)}"
             )
     return problems
@@ -384,15 +381,14 @@ def read(path: str) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 def _read_all(fd: int, layout: _Layout) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
-    """``(arrays, metadata, {name: CRC-32})`` of every tensor; the checksums (jobflow's files
-    only) are computed on other threads while the next tensors are read."""
+    """``(arrays, metadata, {name: checksum})`` of every tensor; the checksums (jobflow's
+    files only) are computed right after each tensor is read, while its bytes are in the cache."""
+    checksum = _CHECKSUMS[_checksum_key(layout.metadata)][0]
     checked = layout.metadata.get("format") == FORMAT
     arrays: dict[str, np.ndarray] = {}
-    pending: dict[str, Future | str] = {}
-    with _checksum_pool(layout.size if checked else 0) as pool:
-        for name in layout.tensors:
-            arrays[name] = arr = _read_tensor(fd, layout, name)
-            if checked:
-                pending[name] = crc32(arr) if pool is None else pool.submit(crc32, arr)
-        sums = {n: s if isinstance(s, str) else s.result() for n, s in pending.items()}
+    sums: dict[str, str] = {}
+    for name in layout.tensors:
+        arrays[name] = arr = _read_tensor(fd, layout, name)
+        if checked:
+            sums[name] = checksum(arr)
     return arrays, layout.metadata, sums

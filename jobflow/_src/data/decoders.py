@@ -34,7 +34,6 @@ __all__ = [
     "decode_bytes",
     "decode_image",
     "decode_image_random_crop",
-    "random_crop_window",
     "RAW_DTYPES",
     "COLOR_SPACES",
 ]
@@ -212,63 +211,6 @@ def decode_image(records: Sequence[Any], name: str, color_space: str = "BGR") ->
     return out
 
 
-def _fallback_window(
-    H: int, W: int, max_w: int, max_h: int, random_area: tuple[float, float], ratio_range: tuple[float, float]
-) -> tuple[int, int]:
-    f32 = np.float32
-    max_area = f32(random_area[1]) * f32(W) * f32(H)
-    ratio = f32(W) / f32(H)
-    if ratio > f32(ratio_range[1]):
-        h, w = H, max_w
-    elif ratio < f32(ratio_range[0]):
-        h, w = max_h, W
-    else:
-        h, w = H, W
-    scale = min(f32(1.0), f32(max_area / f32(h * w)))
-    root = math.sqrt(scale)
-    return max(1, int(h * root)), max(1, int(w * root))
-
-
-def random_crop_window(
-    height: int,
-    width: int,
-    rng: np.random.Generator,
-    num_attempts: int = 10,
-    random_area: tuple[float, float] = (0.08, 1.0),
-    random_aspect_ratio: tuple[float, float] = (0.75, 1.333333),
-) -> tuple[int, int, int, int]:
-    """``(y, x, h, w)``: OneFlow's ``RandomCropGenerator::GenerateCropWindow`` (float32
-    arithmetic, ``roundf``) with ``rng`` as its random source. Up to ``num_attempts`` draws
-    of an area fraction in ``random_area`` and a log-uniform width/height ratio in
-    ``random_aspect_ratio``; the first window that fits is taken, else the whole image
-    clamped to the ratio range and the largest area; the anchor is uniform."""
-    f32 = np.float32
-    H, W = int(height), int(width)
-    lo_ratio, hi_ratio = f32(random_aspect_ratio[0]), f32(random_aspect_ratio[1])
-    min_area = f32(W * H) * f32(random_area[0])
-    max_w = max(1, int(f32(H) * hi_ratio))
-    max_h = max(1, int(f32(W) * (f32(1) / lo_ratio)))
-    if H * max_w < min_area:
-        h, w = H, max_w
-    elif W * max_h < min_area:
-        h, w = max_h, W
-    else:
-        log_lo, log_hi = math.log(random_aspect_ratio[0]), math.log(random_aspect_ratio[1])
-        for _ in range(num_attempts):
-            target_area = f32(rng.uniform(random_area[0], random_area[1])) * f32(H * W)
-            ratio = f32(math.exp(f32(rng.uniform(log_lo, log_hi))))
-            w = max(1, int(math.floor(float(np.sqrt(target_area * ratio, dtype=f32)) + 0.5)))
-            h = max(1, int(math.floor(float(np.sqrt(target_area / ratio, dtype=f32)) + 0.5)))
-            fits = f32(w) / f32(h)
-            if w <= W and h <= H and lo_ratio <= fits <= hi_ratio:
-                break
-        else:
-            h, w = _fallback_window(H, W, max_w, max_h, random_area, random_aspect_ratio)
-    y = int(rng.integers(0, H - h + 1))
-    x = int(rng.integers(0, W - w + 1))
-    return y, x, h, w
-
-
 def _crop_args(
     num_attempts: int, random_area: Sequence[float], random_aspect_ratio: Sequence[float]
 ) -> tuple[int, tuple[float, float], tuple[float, float]]:
@@ -296,7 +238,7 @@ def decode_image_random_crop(
 ) -> list[np.ndarray]:
     """:func:`decode_image`, each image then cropped to a random window
     (OneFlow's ``OFRecordImageDecoderRandomCrop``; the windows of the batch are drawn together
-    by ``image_ops.random_crop_windows``, the rule of :func:`random_crop_window`). ``rng``: a
+    by ``image_ops.random_crop_windows``, the rule of ``image_ops.random_crop_window``). ``rng``: a
     ``numpy.random.Generator`` (advanced), an int seed, or None for a fresh unpredictable one. (OneFlow keeps one C++ engine per batch
     position; the windows here follow the same rule from numpy's draws.)"""
     owner = "decode_image_random_crop"

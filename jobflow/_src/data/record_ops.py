@@ -181,7 +181,7 @@ def OFRecordImageDecoderRandomCrop(
 ) -> Any:
     """:func:`OFRecordImageDecoder`, each image cropped to a random window (OneFlow's
     ``flow.data.OFRecordImageDecoderRandomCrop``; the window rule is
-    ``decoders.random_crop_window``'s), drawn from the node's stream (``seed``, else the
+    ``image_ops.random_crop_window``'s), drawn from the node's stream (``seed``, else the
     job's)."""
     owner = "data.OFRecordImageDecoderRandomCrop"
     reader = _parsed(_nodes.node_of(input_blob, owner, "input_blob", ("records",)))

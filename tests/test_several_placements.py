@@ -201,7 +201,7 @@ def _stub(placements, cfg=None):
     if cfg is not None:
         config.default_placement_scope(cfg)
     definition = types.SimpleNamespace(name="job", config=config, mirrored=False)
-    disc = types.SimpleNamespace(placements=placements)
+    disc = types.SimpleNamespace(placements=placements, data_placements=())
     return definition, disc
 
 

@@ -42,7 +42,7 @@ from jobflow._src.runtime import steps as _steps
 from jobflow._src.runtime.session import StoreAccess
 from jobflow._src.runtime.step_guard import StepGuard
 
-__all__ = ["Discovery", "Plan", "discover", "job_devices", "job_hierarchy", "job_mesh", "make_plan"]
+__all__ = ["Discovery", "Plan", "discover", "job_devices", "job_mesh", "make_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,8 +176,7 @@ def _named_placements(definition, disc: Discovery) -> list:
     programs put their data ops under one (the host runs them in any case) and their model
     under another placement or none (the default placement)."""
     chosen = definition.config.settings["default_placement_scope"]
-    data_only = getattr(disc, "data_placements", ())  # (a Discovery-like stand-in may not have them)
-    entered = [p for p in disc.placements if not (p.device_tag == "cpu" and p in data_only)]
+    entered = [p for p in disc.placements if not (p.device_tag == "cpu" and p in disc.data_placements)]
     return list(dict.fromkeys([*([chosen] if chosen is not None else []), *entered]))
 
 
@@ -201,6 +200,11 @@ def _used_placements(definition, disc: Discovery) -> list:
     return resolved
 
 
+def _union(used: list) -> list:
+    """The devices of ``used`` (:func:`_used_placements`), each once, in order of appearance."""
+    return list(dict.fromkeys(d for _, devs in used for d in devs))
+
+
 def job_devices(definition, disc: Discovery) -> list:
     """The devices of the job: the union of its placements, else the default placement.
 
@@ -211,20 +215,20 @@ def job_devices(definition, disc: Discovery) -> list:
     that names accelerator and CPU placements runs on the accelerators' devices: its CPU
     placements are layout hints (``docs/placement.md``, "Several placements in one job").
     """
-    return list(dict.fromkeys(d for _, devs in _used_placements(definition, disc) for d in devs))
+    return _union(_used_placements(definition, disc))
 
 
-def job_hierarchy(definition, disc: Discovery, devices: list) -> tuple | None:
-    """The mesh shape of the job: the ``hierarchy`` its placements give (they must agree,
-    and its product must equal the union's device count), else None (one axis)."""
-    given = list(dict.fromkeys(p.hierarchy for p, _ in _used_placements(definition, disc) if p.hierarchy))
+def _hierarchy(job_name: str, used: list, count: int) -> tuple | None:
+    """The mesh shape the placements ``used`` give (they must agree, and its product must
+    equal the union's ``count`` devices), else None (one axis)."""
+    given = list(dict.fromkeys(p.hierarchy for p, _ in used if p.hierarchy))
     if not given:
         return None
-    if len(given) > 1 or int(np.prod(given[0])) != len(devices):
+    if len(given) > 1 or int(np.prod(given[0])) != count:
         raise JobDefinitionError(
-            f"job {definition.name!r} runs on {len(devices)} devices (the union of its placements) "
+            f"job {job_name!r} runs on {count} devices (the union of its placements) "
             f"but its placements give the hierarchies {given}; give one hierarchy whose product is "
-            f"{len(devices)}, on one of them"
+            f"{count}, on one of them"
         )
     return given[0]
 
@@ -232,8 +236,9 @@ def job_hierarchy(definition, disc: Discovery, devices: list) -> tuple | None:
 def job_mesh(definition, disc: Discovery):
     """The job's mesh over :func:`job_devices`: one axis ``"data"``, or ``("data", "model")``
     for a 2-D hierarchy (the consistent view only: a mirrored body runs once per device)."""
-    devices = job_devices(definition, disc)
-    hierarchy = job_hierarchy(definition, disc, devices)
+    used = _used_placements(definition, disc)  # resolved once: the devices and the hierarchy
+    devices = _union(used)
+    hierarchy = _hierarchy(definition.name, used, len(devices))
     mesh = _scope.mesh_for(devices, hierarchy)
     if definition.mirrored and len(mesh.axis_names) > 1:
         raise JobDefinitionError(

@@ -107,17 +107,13 @@ def split_spec(shape: Sequence[int], n: int, axes: str | tuple = AXIS) -> P:
     return P()
 
 
-def _mesh_layout(mesh, layout: tuple) -> tuple:
-    return _dist.mesh_layout(mesh.axis_names, layout)
-
-
 def layout_spec(mesh, layout: tuple, ndim: int) -> P | None:
     """The ``PartitionSpec`` of a state array of rank ``ndim`` with ``layout`` on ``mesh``
     (``graph.distribute.partition_spec``); None when the layout leaves the choice to jobflow."""
     return _dist.partition_spec(mesh.axis_names, layout, ndim)
 
 
-def check_layouts(job_name: str, specs, mesh, mirrored: bool, warned: set | None = None) -> None:
+def check_layouts(job_name: str, specs, mesh, mirrored: bool, warned: set) -> None:
     """Raises ``JobDefinitionError`` unless every variable's layout fits the job: a split
     needs the consistent view and a two-entry layout a 2-D mesh.
 
@@ -128,7 +124,7 @@ def check_layouts(job_name: str, specs, mesh, mirrored: bool, warned: set | None
     the ``(job, variable)`` pairs already warned of, and gets the new ones).
     """
     for spec in specs:
-        layout = _mesh_layout(mesh, spec.distribute)
+        layout = _dist.mesh_layout(mesh.axis_names, spec.distribute)
         if not layout:
             continue
         text = _dist.layout_text(spec.distribute)
@@ -148,10 +144,9 @@ def check_layouts(job_name: str, specs, mesh, mirrored: bool, warned: set | None
             names = [a for a, d in splits if d.axis == axis]
             n = int(np.prod([mesh.shape[a] for a in names]))
             size = spec.shape[axis]
-            if size % n == 0 or (warned is not None and (job_name, spec.name) in warned):
+            if size % n == 0 or (job_name, spec.name) in warned:
                 continue
-            if warned is not None:
-                warned.add((job_name, spec.name))
+            warned.add((job_name, spec.name))
             over = "" if len(mesh.axis_names) == 1 else f" (mesh axis {', '.join(map(repr, names))})"
             warnings.warn(
                 f"job {job_name!r} variable {spec.name!r} (shape {spec.shape}) has distribute={text}: "

@@ -6,7 +6,7 @@ signature's :class:`~jobflow._src.runtime.plan.Plan` (``step.build_step``) so th
 new state keeps the donated structure and the store's shardings and the info scalars
 come back packed in one vector (``dispatch.InfoPacker``), scans it for ``run_steps``
 (``steps.scan_steps``), and lowers and compiles it with ``jax.jit`` (mutable state
-donated). Every later call of the signature runs ``Program.compiled`` through
+donated; the compiler options of ``xla_options``). Every later call of the signature runs ``Program.compiled`` through
 ``dispatch.run``.
 """
 
@@ -22,6 +22,7 @@ from jobflow._src.runtime import dispatch as _dispatch
 from jobflow._src.runtime import input_checks as _input_checks
 from jobflow._src.runtime import sharding as _sharding
 from jobflow._src.runtime import steps as _steps
+from jobflow._src.runtime import xla_options as _xla_options
 from jobflow._src.runtime.step import build_step
 
 __all__ = ["Program", "compile_program"]
@@ -104,7 +105,7 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
     )
     local = all(d.process_index == jax.process_index() for d in plan.devices)
     return Program(
-        lowered.compile(),
+        lowered.compile(compiler_options=_xla_options.compiler_options(plan.devices)),
         lowered,
         list(plan.mutable),
         list(plan.readonly),

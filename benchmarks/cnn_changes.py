@@ -1,5 +1,6 @@
 """Each change of issue 15 measured on its own: the LeNet (or ResNet-18-style) train job
-traced with every combination of the ``jobflow/_src/ops/lowering.py`` switches, next to
+traced and compiled with each switch of ``jobflow/_src/ops/lowering.py`` and
+``jobflow/_src/runtime/xla_options.py`` turned off in turn, next to
 hand-written JAX (NHWC, reshape pooling) and PyTorch eager, interleaved in one process.
 
     python benchmarks/cnn_changes.py [--model lenet|resnet] [--rounds 9] [--one-thread]
@@ -42,6 +43,7 @@ def _loops(model, combos):
     import jobflow as flow
     from benchmarks import cnn, models
     from jobflow._src.ops import lowering
+    from jobflow._src.runtime import xla_options
 
     flow.clear_default_session()
     flow.config.seed(0)
@@ -50,8 +52,9 @@ def _loops(model, combos):
     else:
         batches = models.class_batches(2, cnn.RESNET["batch"], cnn.RESNET["image"])
     loops = {}
-    for name, (conv, pool) in combos.items():
+    for name, (conv, pool, eigen) in combos.items():
         lowering.ENABLED.update(channels_last_conv=conv, block_pool=pool)
+        xla_options.ENABLED.update(eigen_cpu_conv=eigen)
         job = (
             models.lenet_job(f"lenet_{len(loops)}")
             if model == "lenet"
@@ -60,6 +63,7 @@ def _loops(model, combos):
         job(*batches[0])  # traced now, with these switches
         loops[name] = models.JobLoop(job)
     lowering.ENABLED.update(channels_last_conv=False, block_pool=True)
+    xla_options.ENABLED.update(eigen_cpu_conv=True)
     if model == "lenet":
         loops["JAX NHWC by hand"] = cnn.HandLeNetNHWC()
         loops["PyTorch eager"] = cnn.torch_lenet_loop()
@@ -88,14 +92,14 @@ def main(argv=None):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks import _harness as h
 
-    combos = {
-        "jobflow, reduce_window pools (before)": (False, False),
-        "jobflow, block pools (default)": (False, True),
-        "jobflow, channels-last conv": (True, False),
-        "jobflow, both": (True, True),
+    combos = {  # (channels-last conv, block pools, Eigen convs)
+        "jobflow (default)": (False, True, True),
+        "jobflow, YNNPACK convs (XLA's default)": (False, True, False),
+        "jobflow, reduce_window pools": (False, False, True),
+        "jobflow, channels-last conv": (True, True, True),
     }
     if args.model == "resnet":  # no pools to tile
-        combos = {k: v for k, v in combos.items() if not v[1]}
+        del combos["jobflow, reduce_window pools"]
     loops, batches = _loops(args.model, combos)
     before = os.getloadavg()
     wall, cpu = _measure(loops, batches, 3 if args.model == "lenet" else 1, args.rounds)

@@ -38,7 +38,9 @@ def _conv_job(name):
 
 def _ynn_convolutions(text: str) -> int:
     """How many computations called by YNNPACK fusions hold a convolution."""
-    called = set(re.findall(r'calls=%([\w.]+), backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"', text))
+    called = set(
+        re.findall(r'calls=%([\w.]+), backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"', text)
+    )
     bodies = {m.group(1): m.group(2) for m in re.finditer(r"(?ms)^%([\w.]+) .*?\{\n(.*?)^\}", text)}
     return sum("convolution(" in bodies.get(c, "") for c in called)
 

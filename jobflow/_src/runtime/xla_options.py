@@ -30,10 +30,10 @@ ENABLED = {"eigen_cpu_conv": True}
 
 _FLAG = "xla_cpu_experimental_ynn_fusion_type"
 # jax 0.10's default list (dots, convolutions, reductions) without the convolutions
-_CPU_OPTIONS = {_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+_CPU_OPTIONS: dict[str, str | bool] = {_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _supported(options: tuple) -> bool:
     """Whether this jaxlib compiles a CPU program with ``options``."""
     try:
@@ -45,7 +45,7 @@ def _supported(options: tuple) -> bool:
     return True
 
 
-def compiler_options(devices) -> dict[str, str]:
+def compiler_options(devices) -> dict[str, str | bool]:
     """The ``compiler_options`` for a program running on ``devices`` (empty: XLA's defaults)."""
     if not ENABLED["eigen_cpu_conv"] or _FLAG in os.environ.get("XLA_FLAGS", ""):
         return {}

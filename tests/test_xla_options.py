@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 import jobflow as flow
 import jobflow.typing as tp
@@ -64,6 +63,7 @@ def test_left_out_off_cpu_when_switched_off_or_set_by_the_user(monkeypatch, swit
 
 
 def test_convolutions_leave_ynnpack_and_values_stay(monkeypatch, switch):
+    torch = pytest.importorskip("torch")
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     x = np.random.default_rng(0).standard_normal((8, 32, 14, 14)).astype(np.float32)
     flow.clear_default_session()

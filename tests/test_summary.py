@@ -315,3 +315,26 @@ def test_every_n_steps_reads_only_the_calls_it_writes(tmp_path):
     assert [i.reads for i in infos] == [1, 1, 0, 0, 1, 0, 0, 1, 0, 0]  # indices 6, 9, 12 (and 5)
     events = [e for e in summary_cli.read_events(rec.path) if e.summary.value]
     assert [e.step for e in events] == [6, 9, 12]
+
+
+def test_jobflow_and_a_job_without_summaries_do_not_import_tensorboardx():
+    """tensorboardX imports torch when it is installed (about 1.5 s): only summaries load it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, jobflow as flow, jobflow.typing as tp\n"
+        "@flow.global_function(type='predict')\n"
+        "def job(x: tp.Numpy.Placeholder((2,))) -> tp.Numpy:\n"
+        "    return x * 2\n"
+        "assert (job(np.ones(2, np.float32)) == 2).all()\n"
+        "print(sorted(m for m in ('tensorboardX', 'torch') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(__file__).parents[1],
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

@@ -27,15 +27,18 @@ import atexit
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
-from tensorboardX import summary as _tbx_summary
-from tensorboardX.event_file_writer import EventsWriter
-from tensorboardX.proto.event_pb2 import Event
-from tensorboardX.proto.summary_pb2 import Summary
 
 from jobflow._src.core import trace as _trace
+
+if TYPE_CHECKING:
+    from tensorboardX.proto.summary_pb2 import Summary
+
+# tensorboardX is imported when the first event file opens or the first summary is made,
+# not with jobflow: its package imports torch (about 1.5 s) when torch is installed.
 
 __all__ = [
     "EventFile",
@@ -65,6 +68,8 @@ class EventFile:
     def __init__(self, logdir: str, suffix: str = ""):
         self.logdir = os.fspath(logdir)
         os.makedirs(self.logdir, exist_ok=True)
+        from tensorboardX.event_file_writer import EventsWriter
+
         self._writer = EventsWriter(os.path.join(self.logdir, "events"), suffix)
         self._lock = threading.Lock()
         self.closed = False
@@ -75,6 +80,8 @@ class EventFile:
 
     def write(self, summary: Summary, step: int, wall_time: float | None = None) -> None:
         """Appends one event holding ``summary`` at ``step``."""
+        from tensorboardX.proto.event_pb2 import Event
+
         event = Event(wall_time=time.time() if wall_time is None else wall_time, step=int(step))
         event.summary.CopyFrom(summary)
         with self._lock:
@@ -99,6 +106,8 @@ class EventFile:
 
 def scalar_summary(values: dict) -> Summary:
     """A ``Summary`` with one ``simple_value`` per ``{tag: number}`` item (TensorBoard's scalars)."""
+    from tensorboardX.proto.summary_pb2 import Summary
+
     return Summary(value=[Summary.Value(tag=t, simple_value=float(v)) for t, v in values.items()])
 
 
@@ -251,6 +260,8 @@ def histogram(value, step, tag, name=None) -> None:
     """Writes a histogram of every element of ``value`` as ``tag`` at ``step``."""
 
     def write(f, v, s, t):
+        from tensorboardX import summary as _tbx_summary
+
         v = v.astype(np.float64).ravel()
         f.write(_tbx_summary.histogram(t, v[np.isfinite(v)], "auto"), s)
 
@@ -268,6 +279,8 @@ def image(value, step=None, tag=None, name=None) -> None:
         )
 
     def write(f, v, s, t):
+        from tensorboardX import summary as _tbx_summary
+
         images = v[None] if v.ndim == 3 else v
         for i, img in enumerate(images):
             f.write(_tbx_summary.image(t if len(images) == 1 else f"{t}/{i}", img, dataformats="HWC"), s)
@@ -279,6 +292,8 @@ def pb(value, step=None, name=None) -> None:
     """Writes a serialized TensorBoard ``Summary`` protocol buffer (int8 bytes) at ``step``."""
 
     def write(f, v, s, _):
+        from tensorboardX.proto.summary_pb2 import Summary
+
         f.write(Summary.FromString(v.astype(np.uint8).tobytes()), s)
 
     _emit("pb", write, value, step, "")

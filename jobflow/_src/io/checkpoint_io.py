@@ -1,5 +1,6 @@
-"""Writing a checkpoint in either format, atomically (numpy, safetensors and the standard
-library only: no JAX, so a process doing nothing but this starts in a fraction of a second).
+"""Writing a checkpoint in either format, atomically (numpy, ml_dtypes, crc32c and the
+standard library only: no JAX, so a process doing nothing but this starts in a fraction of
+a second).
 """
 
 from __future__ import annotations

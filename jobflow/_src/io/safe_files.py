@@ -22,7 +22,6 @@ of a :class:`~jobflow.errors.CheckpointError`. Standard library and numpy only.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import math
 import os
@@ -45,7 +44,6 @@ __all__ = [
     "empty",
     "read_capped",
     "read_exact",
-    "PREAD",
     "shape_problem",
     "value_problems",
 ]
@@ -191,37 +189,23 @@ def read_capped(fd: int, limit: int, entry: str) -> bytes:
     return data
 
 
-def empty(shape: tuple, dtype: np.dtype, entry: str, *, align: int = 1) -> np.ndarray:
-    """``np.empty(shape, dtype)`` whose data starts at a multiple of ``align`` bytes (a
-    C-contiguous view into a slightly larger buffer when ``align`` exceeds numpy's own
-    alignment), or :class:`Unreadable` when memory cannot hold it."""
+def empty(shape: tuple, dtype: np.dtype, entry: str) -> np.ndarray:
+    """``np.empty(shape, dtype)``, or :class:`Unreadable` when memory cannot hold it."""
     try:
-        if align <= 1:
-            return np.empty(shape, dtype)
-        nbytes = math.prod(shape) * dtype.itemsize
-        raw = np.empty(nbytes + align, np.uint8)
-        start = -raw.ctypes.data % align
-        return raw[start : start + nbytes].view(dtype).reshape(shape)
+        return np.empty(shape, dtype)
     except (MemoryError, ValueError) as e:
         raise Unreadable(f"{entry} cannot be held in memory ({e})") from None
 
 
-PREAD = hasattr(os, "preadv")  # whether reads are positional (several threads may share a descriptor)
-
-
 def read_exact(fd: int, offset: int, out: np.ndarray, entry: str) -> None:
-    """Fills the C-contiguous array ``out`` with the bytes of ``fd`` from ``offset``.
-
-    Reads with ``pread`` (``os.preadv``: the descriptor's own position is neither used nor
-    moved, so several threads may read one descriptor) where the system has it
-    (:data:`PREAD`).
-    """
+    """Fills the C-contiguous array ``out`` with the bytes of ``fd`` from ``offset``."""
     view = out.reshape(-1).view(np.uint8).data  # a memoryview of out's bytes
     done = 0
     try:
-        with _positional_reader(fd) as read_at:
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
+            f.seek(offset)
             while done < len(view):
-                n = read_at(view[done:], offset + done)
+                n = f.readinto(view[done:])
                 if not n:
                     break
                 done += n
@@ -232,22 +216,6 @@ def read_exact(fd: int, offset: int, out: np.ndarray, entry: str) -> None:
             f"{entry} ended after {offset + done} bytes; {offset + len(view)} expected "
             f"(it was truncated while being read?)"
         )
-
-
-@contextlib.contextmanager
-def _positional_reader(fd: int):
-    """``read_at(buffer, offset) -> bytes read`` for ``fd``: ``os.preadv``, or where the
-    system lacks it (Windows) a private duplicate of ``fd`` that seeks."""
-    if PREAD:
-        yield lambda buf, pos: os.preadv(fd, [buf], pos)
-        return
-    with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
-
-        def read_at(buf, pos: int) -> int:
-            f.seek(pos)
-            return f.readinto(buf) or 0
-
-        yield read_at
 
 
 def shape_problem(shape, itemsize: int) -> str | None:

@@ -16,14 +16,20 @@ it parses JSON and copies bytes; nothing in it can execute code. jobflow's metad
 
 Any other safetensors file can be read too (without the checksum verification).
 
-Reading is jobflow's own and refuses hostile files (links, FIFOs, devices, absurd or
+Writing is jobflow's own (:func:`write`): the same header and bytes as safetensors'
+``save_file`` (tensors ordered by dtype, then name; the header padded with spaces to a
+multiple of 8 bytes), but the data is written first, at its final offset, while the
+checksums are computed beside it, and the disk's writeback starts while the file is
+being written (:mod:`.writeback`), so that the caller's ``fsync`` finds little left to do.
+
+Reading is jobflow's own too and refuses hostile files (links, FIFOs, devices, absurd or
 inconsistent headers) with a ValueError naming the problem; :mod:`.safe_files` has the
-rules. This module needs only numpy, ml_dtypes and safetensors (no JAX).
+rules. This module needs only numpy, ml_dtypes and crc32c (no JAX, and not the
+safetensors package, which the tests use as the independent reference).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import math
@@ -41,7 +47,6 @@ import numpy as np
 
 from jobflow._src.io import writeback as _writeback
 from jobflow._src.io.safe_files import (
-    PREAD,
     empty,
     label,
     open_file,
@@ -129,8 +134,7 @@ _FILE_ORDER = {
     )
 }
 RESERVED = "__metadata__"  # the header's key for the metadata: not a tensor name
-_THREAD_MIN = 16 * 2**20  # bytes from which a file is read, or its checksums computed, on threads
-_READERS = 2  # threads that read a large file
+_THREAD_MIN = 16 * 2**20  # file sizes from which the checksums are computed on a second thread
 _CLOEXEC, _BINARY = getattr(os, "O_CLOEXEC", 0), getattr(os, "O_BINARY", 0)
 
 
@@ -434,16 +438,11 @@ def _layout(fd: int) -> _Layout:
     return _Layout(header, _tile(tensors, n, size), metadata, n, size)
 
 
-# XLA's CPU client uses a host buffer aligned to 64 bytes as it is (jax.device_put
-# aliases it) and copies any other; numpy's own allocations are 16-byte aligned
-_ALIGN = 64
-
-
 def _read_tensor(fd: int, layout: _Layout, name: str) -> np.ndarray:
     """The tensor's bytes as they are in the file (little-endian), in a fresh array."""
     t = layout.tensors[name]
     entry = f"tensor {label(name)!r}"
-    arr = empty(t.shape, t.dtype, entry, align=_ALIGN)
+    arr = empty(t.shape, t.dtype, entry)
     read_exact(fd, 8 + layout.n + t.begin, arr, entry)
     return arr
 
@@ -556,40 +555,19 @@ def read(path: str) -> tuple[dict[str, np.ndarray], list[str]]:
     return arrays, value_problems(arrays) + _checksum_problems(arrays, meta, sums)
 
 
-def _reader_groups(layout: _Layout) -> list[list[str]]:
-    """The tensors split into runs of consecutive tensors of about equal bytes, one per
-    reading thread: one run for files under ``_THREAD_MIN`` bytes or without ``pread``."""
-    count = min(_READERS, len(layout.tensors)) if PREAD and layout.size >= _THREAD_MIN else 1
-    groups: list[list[str]] = [[] for _ in range(max(count, 1))]
-    share = layout.size / len(groups)
-    for name, t in layout.tensors.items():
-        groups[min(int(t.begin / share), len(groups) - 1)].append(name)
-    return [g for g in groups if g]
-
-
 def _read_all(fd: int, layout: _Layout) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     """``(arrays, metadata, {name: checksum})`` of every tensor. The checksums (jobflow's
-    files only) are of the bytes as stored, each computed right after its tensor is read,
-    while the bytes are in the CPU's cache. Large files are read by several threads
-    (:func:`_reader_groups`; reading and the checksums release the GIL), each reading
-    its part of the file in order."""
+    files only) are of the bytes as stored; for large files each is computed on a
+    second thread while the next tensor is read."""
     checksum = (
         _CHECKSUMS[_checksum_key(layout.metadata)][0] if layout.metadata.get("format") == FORMAT else None
     )
-
-    def read_group(names: list[str]) -> dict[str, tuple[np.ndarray, str]]:
-        out = {}
-        for n in names:
-            arr = _read_tensor(fd, layout, n)
-            out[n] = arr, (checksum(arr) if checksum is not None else "")
-        return out
-
-    groups = _reader_groups(layout)
-    if len(groups) <= 1:
-        parts = [read_group(g) for g in groups]
-    else:
-        with concurrent.futures.ThreadPoolExecutor(len(groups), "jobflow-checkpoint-read") as pool:
-            parts = list(pool.map(read_group, groups))
-    read = {n: got for part in parts for n, got in part.items()}
-    sums = {n: s for n, (_, s) in read.items()} if checksum is not None else {}
-    return _native({n: arr for n, (arr, _) in read.items()}), layout.metadata, sums
+    sums = _Checksums(checksum, _background(layout.size))
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        for name in layout.tensors:
+            arrays[name] = arr = _read_tensor(fd, layout, name)
+            sums.add(name, arr)
+        return _native(arrays), layout.metadata, sums.result()
+    finally:
+        sums.stop()

@@ -210,8 +210,8 @@ def test_a_large_file_round_trips_and_a_damaged_tensor_is_named(tmp_path):
     arrays["flag"] = np.array([True, False])
     arrays["scalar"] = np.array(2.5, np.float64)
     path = str(tmp_path / "m.safetensors")
-    sf.write(path, arrays, {}, "test")  # checksums computed on a second thread
-    back, problems = sf.read(path)  # here too
+    sf.write(path, arrays, {}, "test")
+    back, problems = sf.read(path)  # checksums computed on a second thread
     assert problems == [] and sorted(back) == sorted(arrays)
     for name, arr in arrays.items():
         assert np.array_equal(back[name], arr) and back[name].shape == arr.shape

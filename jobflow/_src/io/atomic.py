@@ -8,7 +8,9 @@ partial write. How:
 1. The new content is written as ``payload`` inside a private staging directory, a hidden
    sibling ``.<name>.tmp-<pid>-<token>`` of ``path`` (same directory, so the final rename
    never crosses file systems; anything a writer leaves beside its output stays in there),
-   then every file and directory of it is ``fsync``-ed.
+   then every file and directory of it is ``fsync``-ed. (A writer may start the disk's
+   writeback early, as the checkpoint writer does with ``sync_file_range``, so that these
+   ``fsync``-s have less left to do; the durability is still theirs.)
 2. ``payload`` is moved into place with one atomic system call:
 
    * ``path`` absent, or a file replaced by a file, or an empty directory replaced by a

@@ -17,6 +17,8 @@ What each contender does:
   reader (header checks, one read per tensor), CRC-32C verification (on a second thread
   from 16 MiB), the session's checks, and the values put into the store (on the job's
   devices).
+* jobflow save with ``durable=False``: the same without the ``fsync``s and the early
+  writeback (the opt-out; save only, its file loads as jobflow's).
 * safetensors ``save_file`` / ``load_file`` (numpy): no checksum, no ``fsync``;
   ``save_file + fsync`` adds the one ``fsync`` of the file (what durability costs).
 * ``torch.save`` / ``torch.load(weights_only=True)`` of the same arrays as CPU tensors.
@@ -38,6 +40,7 @@ from benchmarks import _harness as h
 MIB = 2**20
 CHUNK = 4 * MIB  # bytes per variable: 1 Mi float32 values
 SAFETENSORS = "safetensors save_file / load_file"
+NOT_DURABLE = "jobflow, durable=False (no fsync)"
 SIZES = {"full": ((100, 5), (1024, 3)), "quick": ((16, 3), (64, 2))}  # (MiB, rounds)
 
 
@@ -79,6 +82,7 @@ class _Contenders:
         self.arrays = arrays
         p = {
             "jobflow": os.path.join(root, "jobflow_ckpt"),
+            NOT_DURABLE: os.path.join(root, "jobflow_not_durable"),
             SAFETENSORS: os.path.join(root, "plain.safetensors"),
             "safetensors save_file + fsync": os.path.join(root, "synced.safetensors"),
         }
@@ -89,6 +93,7 @@ class _Contenders:
 
         self.save = {
             "jobflow": lambda: flow.checkpoint.save(p["jobflow"]),
+            NOT_DURABLE: lambda: flow.checkpoint.save(p[NOT_DURABLE], durable=False),
             SAFETENSORS: lambda: save_file(arrays, p[SAFETENSORS]),
             "safetensors save_file + fsync": st_synced,
         }

@@ -244,3 +244,32 @@ def test_a_read_error_midway_stops_the_checksum_thread(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"tensor 'v2' cannot be read \(test\)"):
         sf.read(path)
     assert {t.name for t in threading.enumerate()} == before
+
+
+def test_durable_false_skips_the_fsyncs_and_the_writeback(tmp_path, monkeypatch):
+    import jobflow as flow
+
+    synced, ranges = [], _Recorder()
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(wb, "sync_file_range", lambda: ranges)
+    values = {"w": np.arange(3 * MIB, dtype=np.float32)}  # 12 MiB: more than one 8 MiB window
+    flow.checkpoint.save(tmp_path / "fast", values, durable=False)
+    manager = flow.checkpoint.CheckpointManager(tmp_path / "managed", durable=False)
+    manager.save(step=1)
+    assert synced == [] and ranges.calls == []
+    flow.checkpoint.save(tmp_path / "durable", values)  # the default
+    # model.safetensors, its directory, the staging directory, the parent; writeback of 8 + 4 MiB
+    assert len(synced) == 4 and [c[2] for c in ranges.calls] == [2, 2]
+    for name in ("fast", "durable"):
+        assert np.array_equal(flow.checkpoint.get(tmp_path / name)["w"], values["w"])
+    assert manager.all_steps() == [1]
+    with pytest.raises(TypeError, match=r"checkpoint\.save\(durable\) must be True or False; got 'yes'"):
+        flow.checkpoint.save(tmp_path / "x", values, durable="yes")
+    with pytest.raises(TypeError, match=r"CheckpointManager\(durable\) must be True or False; got 1"):
+        flow.checkpoint.CheckpointManager(tmp_path / "m", durable=1)

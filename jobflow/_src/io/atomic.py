@@ -206,7 +206,7 @@ def _replace(tmp: str, path: str) -> None:
     _remove(aside)
 
 
-def write_atomically(path, write: Callable[[str], None], *, overwrite: bool) -> str:
+def write_atomically(path, write: Callable[[str], None], *, overwrite: bool, durable: bool = True) -> str:
     """Creates ``path`` with ``write(temp_path)`` and moves it into place atomically.
 
     Args:
@@ -215,6 +215,11 @@ def write_atomically(path, write: Callable[[str], None], *, overwrite: bool) -> 
         given, which does not exist yet (in a private staging directory).
       overwrite: whether existing content at ``path`` may be replaced. An empty directory
         counts as nothing. Checked before anything is written.
+      durable: ``fsync`` the new content before the rename and the parent after it (the
+        module's guarantee, power loss included). False skips both: the replacement is
+        still atomic for the processes of this machine and against a crash or kill of
+        the writer, but after a power loss or an OS crash ``path`` may hold the previous
+        content, the new one, or new content that was not completely on disk.
 
     Returns:
       the absolute path written.
@@ -233,9 +238,11 @@ def write_atomically(path, write: Callable[[str], None], *, overwrite: bool) -> 
     try:
         payload = os.path.join(staging, "payload")
         write(payload)
-        _fsync_tree(staging)
+        if durable:
+            _fsync_tree(staging)
         _replace(payload, path)
-        _fsync(parent)
+        if durable:
+            _fsync(parent)
     finally:
         _remove(staging)
     return path

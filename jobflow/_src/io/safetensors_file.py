@@ -210,7 +210,9 @@ def header_bytes(arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> byt
     return struct.pack("<Q", len(text)) + text
 
 
-def write(path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], version: str) -> None:
+def write(
+    path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], version: str, durable: bool = True
+) -> None:
     """Writes ``arrays`` (checked by :func:`check_dtypes`) as one safetensors file at
     ``path`` (created with the usual permissions, ``0o666`` less the umask, or truncated):
     the tensors' bytes first, in file order, the header last.
@@ -221,7 +223,8 @@ def write(path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], versi
     disk writes the tensors before: the disk's writeback of the data starts while it is
     written (:mod:`.writeback`). (A second thread for the checksums was measured: no
     faster, on a loaded machine slower.) The caller ``fsync``-s the file
-    (:func:`jobflow._src.io.atomic.write_atomically` does).
+    (:func:`jobflow._src.io.atomic.write_atomically` does); ``durable=False`` (a caller
+    that will not) starts no writeback.
     """
     stored = _file_order({n: _little_endian(a) for n, a in arrays.items()})
     draft = header_bytes(stored, _jobflow_metadata(stored, kinds, version, dict.fromkeys(stored, "0" * 8)))
@@ -229,7 +232,7 @@ def write(path: str, arrays: dict[str, np.ndarray], kinds: dict[str, str], versi
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC | _BINARY, 0o666)
     try:
         _writeback.preallocate(fd, len(draft) + sum(a.nbytes for a in stored.values()))
-        writer = _writeback.StreamingWriter(fd, len(draft))
+        writer = _writeback.StreamingWriter(fd, len(draft), sfr=... if durable else None)
         for name, arr in stored.items():
             sums[name] = crc32c(arr)  # while the disk writes the tensors before it
             writer.write(_bytes(arr))

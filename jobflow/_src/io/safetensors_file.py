@@ -570,6 +570,7 @@ def _read_all(fd: int, layout: _Layout) -> tuple[dict[str, np.ndarray], dict[str
         for name in layout.tensors:
             arrays[name] = arr = _read_tensor(fd, layout, name)
             sums.add(name, arr)
-        return _native(arrays), layout.metadata, sums.result()
+        checked = sums.result()  # before the arrays change byte order (big-endian machines)
+        return _native(arrays), layout.metadata, checked
     finally:
         sums.stop()

@@ -8,7 +8,9 @@ partial write. How:
 1. The new content is written as ``payload`` inside a private staging directory, a hidden
    sibling ``.<name>.tmp-<pid>-<token>`` of ``path`` (same directory, so the final rename
    never crosses file systems; anything a writer leaves beside its output stays in there),
-   then every file and directory of it is ``fsync``-ed.
+   then every file and directory of it is ``fsync``-ed. (A writer may start the disk's
+   writeback early, as the checkpoint writer does with ``sync_file_range``, so that these
+   ``fsync``-s have less left to do; the durability is still theirs.)
 2. ``payload`` is moved into place with one atomic system call:
 
    * ``path`` absent, or a file replaced by a file, or an empty directory replaced by a
@@ -204,7 +206,7 @@ def _replace(tmp: str, path: str) -> None:
     _remove(aside)
 
 
-def write_atomically(path, write: Callable[[str], None], *, overwrite: bool) -> str:
+def write_atomically(path, write: Callable[[str], None], *, overwrite: bool, durable: bool = True) -> str:
     """Creates ``path`` with ``write(temp_path)`` and moves it into place atomically.
 
     Args:
@@ -213,6 +215,11 @@ def write_atomically(path, write: Callable[[str], None], *, overwrite: bool) -> 
         given, which does not exist yet (in a private staging directory).
       overwrite: whether existing content at ``path`` may be replaced. An empty directory
         counts as nothing. Checked before anything is written.
+      durable: ``fsync`` the new content before the rename and the parent after it (the
+        module's guarantee, power loss included). False skips both: the replacement is
+        still atomic for the processes of this machine and against a crash or kill of
+        the writer, but after a power loss or an OS crash ``path`` may hold the previous
+        content, the new one, or new content that was not completely on disk.
 
     Returns:
       the absolute path written.
@@ -231,9 +238,11 @@ def write_atomically(path, write: Callable[[str], None], *, overwrite: bool) -> 
     try:
         payload = os.path.join(staging, "payload")
         write(payload)
-        _fsync_tree(staging)
+        if durable:
+            _fsync_tree(staging)
         _replace(payload, path)
-        _fsync(parent)
+        if durable:
+            _fsync(parent)
     finally:
         _remove(staging)
     return path

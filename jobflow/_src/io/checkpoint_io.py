@@ -1,5 +1,6 @@
-"""Writing a checkpoint in either format, atomically (numpy, safetensors and the standard
-library only: no JAX, so a process doing nothing but this starts in a fraction of a second).
+"""Writing a checkpoint in either format, atomically (numpy, ml_dtypes, crc32c and the
+standard library only: no JAX, so a process doing nothing but this starts in a fraction of
+a second).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def prepare(
     format: str,
     version: str,
     problems: tuple[str, ...] = (),
+    durable: bool = True,
 ) -> Callable[[str], None]:
     """Checks that every array can be stored in ``format``; returns ``writer(target)``,
     which writes them at ``target`` (for :func:`jobflow._atomic.write_atomically`): for
@@ -52,10 +54,11 @@ def prepare(
     ``arrays`` are C-contiguous host arrays in jobflow's representation; ``kinds`` maps
     names to model / slot / system (recorded by the jobflow format). ``problems`` found by
     the caller are reported together with the format's own in one CheckpointError.
+    ``durable=False``: the caller will not ``fsync`` (the writer starts no writeback).
     """
     if format == "jobflow":
         found = [*problems, *_sf.check_dtypes(arrays)]
-        writer = functools.partial(_sf.write, arrays=arrays, kinds=kinds, version=version)
+        writer = functools.partial(_sf.write, arrays=arrays, kinds=kinds, version=version, durable=durable)
         if not names_a_file(path):
             writer = functools.partial(_in_directory, writer)
     else:
@@ -75,7 +78,9 @@ def write(
     format: str,
     overwrite: bool,
     version: str,
+    durable: bool = True,
 ) -> None:
-    """:func:`prepare`, then writes atomically."""
-    writer = prepare(path, arrays, kinds=kinds, format=format, version=version)
-    _atomic.write_atomically(path, writer, overwrite=overwrite)
+    """:func:`prepare`, then writes atomically (``durable``: see
+    :func:`jobflow._src.io.atomic.write_atomically`)."""
+    writer = prepare(path, arrays, kinds=kinds, format=format, version=version, durable=durable)
+    _atomic.write_atomically(path, writer, overwrite=overwrite, durable=durable)

@@ -1,0 +1,148 @@
+"""The global gradient norm, the non-finite check and the optimizer's initial state, in
+the forms that keep a deep model's first call cheap (``optimizer/base.global_norm``,
+``runtime/step_guard.all_finite``, ``optimizer/host_init``)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jobflow as flow
+import jobflow.typing as tp
+from jobflow._src.optimizer import host_init
+from jobflow._src.optimizer.base import SMALL_GRADIENT, global_norm
+from jobflow._src.optimizer.plans import build_plan
+from jobflow._src.runtime.step_guard import all_finite
+from tests.optimizer_harness import random_problem, run_fixed_grads
+
+# two gradients reduced on their own, three concatenated (sizes around SMALL_GRADIENT)
+SHAPES = {"big": (150, 120), "long": (SMALL_GRADIENT + 1,), "edge": (SMALL_GRADIENT,), "bias": (7,), "s": ()}
+
+
+def _norm64(grads: dict) -> float:
+    return float(np.sqrt(sum(np.sum(np.square(g.astype(np.float64))) for g in grads.values())))
+
+
+def test_the_shapes_cover_both_forms():
+    sizes = [int(np.prod(s)) for s in SHAPES.values()]
+    assert sum(n > SMALL_GRADIENT for n in sizes) == 2 and sum(n <= SMALL_GRADIENT for n in sizes) == 3
+
+
+def test_global_grad_norm_and_the_clip_norm_equal_a_float64_norm():
+    w0, grads = random_problem(SHAPES, steps=2, seed=3)
+    clip = flow.optimizer.grad_clipping.by_global_norm(1.0)
+    _, job = run_fixed_grads(lambda: flow.optimizer.SGD(0.1, momentum=0.0, grad_clipping=clip), w0, grads)
+    expected = _norm64(grads[-1])
+    assert job.last_info["global_grad_norm"] == pytest.approx(expected, rel=2e-6)
+    assert job.last_info["grad_norm"] == pytest.approx(expected, rel=2e-6)
+
+
+def test_global_norm_propagates_inf_and_nan_from_any_gradient():
+    grads = {n: np.ones(s, np.float32) for n, s in SHAPES.items()}
+    for name in SHAPES:
+        for bad, check in ((np.inf, np.isposinf), (np.nan, np.isnan)):
+            g = dict(grads)
+            g[name] = np.full(SHAPES[name], bad, np.float32)
+            assert check(float(global_norm(g))), (name, bad)
+
+
+def test_all_finite_catches_inf_and_nan_in_any_gradient_and_in_the_loss():
+    grads = {n: np.ones(s, np.float32) for n, s in SHAPES.items()}
+    assert bool(all_finite(jnp.float32(1.0), grads))
+    for name, shape in SHAPES.items():
+        for bad in (np.inf, -np.inf, np.nan):
+            g = np.ones(shape, np.float32).ravel()
+            g[-1] = bad
+            assert not bool(all_finite(jnp.float32(1.0), {**grads, name: g.reshape(shape)})), (name, bad)
+    for bad in (np.inf, np.nan):
+        assert not bool(all_finite(jnp.float32(bad), grads))
+
+
+def test_a_huge_finite_gradient_is_applied_and_its_norm_overflows():
+    # every gradient element is 1e30: finite, but its square overflows float32
+    cfg = flow.function_config().skip_nonfinite_steps(True)
+
+    @flow.global_function(type="train", function_config=cfg)
+    def train(x: tp.Numpy.Placeholder((SMALL_GRADIENT + 1,))) -> tp.Numpy:
+        w = flow.get_variable("w", (SMALL_GRADIENT + 1,), initializer=flow.zeros_initializer())
+        b = flow.get_variable("b", (3,), initializer=flow.zeros_initializer())
+        loss = flow.math.reduce_sum(w * x) + flow.math.reduce_sum(b * x[:3])
+        flow.optimizer.SGD(1e-30, momentum=0.0).minimize(loss)
+        return loss
+
+    train(np.full(SMALL_GRADIENT + 1, 1e30, np.float32))
+    info = train.last_info
+    assert info["skipped"] is False and np.isposinf(info["global_grad_norm"])
+    values = flow.get_all_variables()
+    np.testing.assert_allclose(values["w"], -1.0, rtol=1e-6)
+    np.testing.assert_allclose(values["b"], -1.0, rtol=1e-6)
+    x = np.full(SMALL_GRADIENT + 1, 1.0, np.float32)
+    x[1] = np.inf  # reaches w's gradient only
+    train(x)
+    assert train.last_info["skipped"] is True
+    np.testing.assert_allclose(flow.get_all_variables()["w"], -1.0, rtol=1e-6)
+
+
+def _traced_init(init, params):
+    return jax.make_jaxpr(init)(params)
+
+
+def test_host_init_fills_casts_and_passes_variables_through():
+    params = {"a": jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3), "b": jnp.ones(4, jnp.bfloat16)}
+
+    def init(p):
+        unused = jnp.expm1(jnp.float32(2.0))  # traced, not needed by any output
+        del unused
+        return {
+            "zeros": jnp.zeros_like(p["a"]),
+            "half": jnp.full_like(p["b"], 0.5),
+            "count": jnp.zeros([], jnp.int32),
+            "cast": p["a"].astype(jnp.float16),
+            "same": p["b"],
+        }
+
+    jaxpr = _traced_init(init, params)
+    out = host_init.evaluate(jaxpr, jax.tree_util.tree_leaves(params))
+    expected = jax.tree_util.tree_leaves(init(params))
+    assert out is not None and len(out) == len(expected)
+    for got, want in zip(out, expected):
+        assert np.asarray(got).dtype == want.dtype and np.shape(got) == want.shape
+        np.testing.assert_array_equal(np.asarray(got, np.float64), np.asarray(want, np.float64))
+
+
+def test_host_init_declines_anything_else():
+    params = {"a": jnp.ones((2, 3), jnp.float32)}
+    jaxpr = _traced_init(lambda p: {"twice": p["a"] * 2}, params)
+    assert host_init.evaluate(jaxpr, jax.tree_util.tree_leaves(params)) is None
+
+
+def _copy_and_double():
+    init = lambda p: (dict(p), {n: v * 2 for n, v in p.items()})  # the second needs XLA
+    return optax.GradientTransformation(init, lambda u, s, p=None: (u, s))
+
+
+@pytest.mark.parametrize(
+    ("make", "on_host"),
+    [
+        (lambda: flow.optimizer.pytorch.Adam(0.1, amsgrad=True), True),
+        (lambda: flow.optimizer.SGD(0.1, momentum=0.9), True),
+        (lambda: flow.optimizer.Optax(optax.adam(1e-3)), True),
+        (lambda: flow.optimizer.Optax(_copy_and_double()), False),
+    ],
+    ids=["adam", "sgd", "optax_adam", "copy_and_double"],
+)
+def test_init_slots_equals_the_rule_s_own_init(make, on_host):
+    params = {"w": jnp.full((3, 2), 2.0, jnp.float32), "b": jnp.full(2, -1.0, jnp.bfloat16)}
+    avals = {n: jax.ShapeDtypeStruct(v.shape, v.dtype) for n, v in params.items()}
+    opt = make()
+    plan = build_plan(opt, sorted(params), avals, "System-Optimizer-test-0")
+    host = host_init.evaluate(plan.init_jaxpr, jax.tree_util.tree_leaves(params))
+    assert (host is not None) == on_host
+    got = plan.init_slots(params)
+    state = opt._build_tx(jnp.float32(0), jnp.int32(0)).init(params)
+    want = dict(zip(plan.tx_slot_names, jax.tree_util.tree_leaves(state)))
+    assert got.keys() == want.keys() and want
+    for name, value in want.items():
+        assert np.asarray(got[name]).dtype == value.dtype and np.shape(got[name]) == value.shape, name
+        np.testing.assert_array_equal(np.asarray(got[name], np.float64), np.asarray(value, np.float64))

@@ -13,6 +13,7 @@ import jobflow.typing as tp
 from jobflow._src.optimizer import host_init
 from jobflow._src.optimizer.base import SMALL_GRADIENT, global_norm
 from jobflow._src.optimizer.plans import build_plan
+from jobflow._src.runtime import plan as plan_impl
 from jobflow._src.runtime.step_guard import all_finite
 from tests.optimizer_harness import random_problem, run_fixed_grads
 
@@ -146,3 +147,12 @@ def test_init_slots_equals_the_rule_s_own_init(make, on_host):
     for name, value in want.items():
         assert np.asarray(got[name]).dtype == value.dtype and np.shape(got[name]) == value.shape, name
         np.testing.assert_array_equal(np.asarray(got[name], np.float64), np.asarray(value, np.float64))
+
+
+def test_a_slot_belongs_to_the_longest_variable_name_it_starts_with():
+    owners = {"dense", "dense-weight", "dense-weight-m"}
+    assert plan_impl._slot_owner("dense-weight-m-v", owners) == "dense-weight-m"
+    assert plan_impl._slot_owner("dense-weight-v", owners) == "dense-weight"
+    assert plan_impl._slot_owner("dense-bias-m", owners) == "dense"
+    assert plan_impl._slot_owner("densex-m", owners) is None
+    assert plan_impl._slot_owner("dense", owners) is None

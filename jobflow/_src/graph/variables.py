@@ -19,6 +19,7 @@ import math
 import numbers
 import os
 import sys
+import types
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -378,7 +379,7 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def user_location() -> str:
     """``file:line`` of the innermost stack frame outside jobflow and JAX."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         if _is_user_file(frame.f_code.co_filename):
             return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"

@@ -11,27 +11,35 @@ import pytest
 import jobflow as flow
 import jobflow.typing as tp
 from jobflow._src.optimizer import host_init
-from jobflow._src.optimizer.base import SMALL_GRADIENT, global_norm
+from jobflow._src.optimizer.base import SMALL_COUNT, SMALL_GRADIENT, global_norm
 from jobflow._src.optimizer.plans import build_plan
 from jobflow._src.runtime import plan as plan_impl
 from jobflow._src.runtime.step_guard import all_finite
 from tests.optimizer_harness import random_problem, run_fixed_grads
 
-# two gradients reduced on their own, three concatenated (sizes around SMALL_GRADIENT)
-SHAPES = {"big": (150, 120), "long": (SMALL_GRADIENT + 1,), "edge": (SMALL_GRADIENT,), "bias": (7,), "s": ()}
+_BIG = {"big": (150, 120), "long": (SMALL_GRADIENT + 1,)}
+# FEW: every gradient reduced on its own; MANY: the small ones reduced together
+FEW = {**_BIG, "edge": (SMALL_GRADIENT,), "s": ()}
+MANY = {**FEW, **{f"b{i}": (i + 1, 3) for i in range(SMALL_COUNT - 2)}}
+SHAPES = MANY
 
 
 def _norm64(grads: dict) -> float:
     return float(np.sqrt(sum(np.sum(np.square(g.astype(np.float64))) for g in grads.values())))
 
 
+def _small(shapes: dict) -> int:
+    return sum(int(np.prod(s)) <= SMALL_GRADIENT for s in shapes.values())
+
+
 def test_the_shapes_cover_both_forms():
-    sizes = [int(np.prod(s)) for s in SHAPES.values()]
-    assert sum(n > SMALL_GRADIENT for n in sizes) == 2 and sum(n <= SMALL_GRADIENT for n in sizes) == 3
+    assert _small(FEW) < SMALL_COUNT <= _small(MANY)
+    assert all(int(np.prod(_BIG[n])) > SMALL_GRADIENT for n in _BIG)
 
 
-def test_global_grad_norm_and_the_clip_norm_equal_a_float64_norm():
-    w0, grads = random_problem(SHAPES, steps=2, seed=3)
+@pytest.mark.parametrize("shapes", [FEW, MANY], ids=["few_small", "many_small"])
+def test_global_grad_norm_and_the_clip_norm_equal_a_float64_norm(shapes):
+    w0, grads = random_problem(shapes, steps=2, seed=3)
     clip = flow.optimizer.grad_clipping.by_global_norm(1.0)
     _, job = run_fixed_grads(lambda: flow.optimizer.SGD(0.1, momentum=0.0, grad_clipping=clip), w0, grads)
     expected = _norm64(grads[-1])
@@ -39,12 +47,13 @@ def test_global_grad_norm_and_the_clip_norm_equal_a_float64_norm():
     assert job.last_info["grad_norm"] == pytest.approx(expected, rel=2e-6)
 
 
-def test_global_norm_propagates_inf_and_nan_from_any_gradient():
-    grads = {n: np.ones(s, np.float32) for n, s in SHAPES.items()}
-    for name in SHAPES:
+@pytest.mark.parametrize("shapes", [FEW, MANY], ids=["few_small", "many_small"])
+def test_global_norm_propagates_inf_and_nan_from_any_gradient(shapes):
+    grads = {n: np.ones(s, np.float32) for n, s in shapes.items()}
+    for name in shapes:
         for bad, check in ((np.inf, np.isposinf), (np.nan, np.isnan)):
             g = dict(grads)
-            g[name] = np.full(SHAPES[name], bad, np.float32)
+            g[name] = np.full(shapes[name], bad, np.float32)
             assert check(float(global_norm(g))), (name, bad)
 
 

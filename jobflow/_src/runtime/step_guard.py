@@ -7,7 +7,8 @@ and the job's ``function_config``. The step (``step.py``)
 1. passes ``scale(state)`` (the scale ``S`` in use) to the body, which differentiates
    ``S * loss``;
 2. calls :meth:`StepGuard.check`: gradients divided by ``S``; ``finite`` is True when
-   every gradient element and the loss are finite; the global gradient norm;
+   every gradient element and the loss are finite (computed for a job that skips or has a
+   loss-scale policy, the steps that read it); the global gradient norm;
 3. runs the optimizers, then :meth:`StepGuard.commit`: when the job skips non-finite
    steps (a dynamic policy, ``FixedLossScaleManager(drop_overflow_update=True)`` or
    ``function_config.skip_nonfinite_steps``), every value the step would write (variables,

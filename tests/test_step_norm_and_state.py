@@ -165,3 +165,49 @@ def test_a_slot_belongs_to_the_longest_variable_name_it_starts_with():
     assert plan_impl._slot_owner("dense-bias-m", owners) == "dense"
     assert plan_impl._slot_owner("densex-m", owners) is None
     assert plan_impl._slot_owner("dense", owners) is None
+
+
+def _deep_job(shard: bool):
+    # 6 dense layers: 12 small gradients (the concatenated form), split across 8 devices
+    cfg = flow.function_config().default_placement_scope(flow.scope.placement("cpu", "0:0-7"))
+    cfg.shard_variables(shard).shard_optimizer_state(shard)
+
+    @flow.global_function(type="train", function_config=cfg)
+    def train(
+        x: tp.Numpy.Placeholder((16, 16)), y: tp.Numpy.Placeholder((16,), dtype=flow.int32)
+    ) -> tp.Numpy:
+        h = x
+        for i in range(5):
+            h = flow.layers.dense(h, 16, activation=flow.nn.relu, name=f"d{i}")
+        logits = flow.layers.dense(h, 8, name="head")
+        loss = flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+        clip = flow.optimizer.grad_clipping.by_global_norm(0.5)
+        flow.optimizer.pytorch.Adam(0.01, grad_clipping=clip).minimize(loss)
+        return loss
+
+    return train
+
+
+def test_the_concatenated_norm_of_split_variables_equals_the_replicated_one():
+    rng = np.random.default_rng(5)
+    batches = [
+        (rng.normal(size=(16, 16)).astype(np.float32), rng.integers(0, 8, 16).astype(np.int32))
+        for _ in range(2)
+    ]
+    runs = []
+    for shard in (False, True):
+        flow.clear_default_session()
+        flow.config.seed(0)
+        job = _deep_job(shard)
+        for x, y in batches:
+            job(x, y)
+        split = [n for n, sh in job.state_shardings.items() if any(a is not None for a in sh.spec)]
+        runs.append((dict(job.last_info), {k: v.numpy() for k, v in flow.get_all_variables().items()}, split))
+    (info_r, vars_r, split_r), (info_s, vars_s, split_s) = runs
+    params = {n: v.shape for n, v in vars_r.items() if n.endswith(("-weight", "-bias"))}
+    assert _small(params) >= SMALL_COUNT and len(params) == 12
+    assert not split_r and set(params) <= set(split_s)
+    assert info_s["global_grad_norm"] == pytest.approx(info_r["global_grad_norm"], rel=1e-5)
+    assert info_s["grad_norm"] == pytest.approx(info_r["grad_norm"], rel=1e-5)
+    for k in vars_r:
+        np.testing.assert_allclose(vars_s[k], vars_r[k], rtol=1e-5, atol=1e-6, err_msg=k)

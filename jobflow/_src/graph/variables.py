@@ -14,11 +14,12 @@ initializer's own ``seed``, else ``get_variable(random_seed=...)``, else the job
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import os
 import sys
-import traceback
+import types
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -378,15 +379,21 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def user_location() -> str:
     """``file:line`` of the innermost stack frame outside jobflow and JAX."""
-    for frame in reversed(traceback.extract_stack(sys._getframe(1))):
-        f = os.path.abspath(frame.filename)
-        if (
-            not f.startswith(_PKG_DIR)
-            and f"{os.sep}jax{os.sep}" not in f
-            and f"{os.sep}flax{os.sep}" not in f
-        ):
-            return f"{os.path.basename(f)}:{frame.lineno}"
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if _is_user_file(frame.f_code.co_filename):
+            return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+        frame = frame.f_back
     return "?"
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_user_file(filename: str) -> bool:
+    """True for a file outside jobflow, JAX and Flax (walked per variable definition:
+    reading the frames directly, not ``traceback.extract_stack``, which also reads every
+    frame's source line)."""
+    f = os.path.abspath(filename)
+    return not f.startswith(_PKG_DIR) and f"{os.sep}jax{os.sep}" not in f and f"{os.sep}flax{os.sep}" not in f
 
 
 def _check_shape(name: str, shape: Any) -> tuple[int, ...]:

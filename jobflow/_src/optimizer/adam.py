@@ -95,13 +95,14 @@ def adam_rule(
 
     def update(grads, state, params=None):
         ms, vs, maxs, deltas = {}, {}, {}, {}
+        neg_lr_t = -lr_t  # once, not per variable (the same number: negation is exact)
         for n, g in grads.items():
             m = beta1 * state.m[n] + (1 - beta1) * g
             v = beta2 * state.v[n] + (1 - beta2) * jnp.square(g)
             denom_v = v
             if amsgrad:
                 maxs[n] = denom_v = jnp.maximum(state.max_v[n], v).astype(g.dtype)
-            delta = -lr_t * ((m / bc1) / (jnp.sqrt(denom_v) / sqrt_bc2 + epsilon))
+            delta = neg_lr_t * ((m / bc1) / (jnp.sqrt(denom_v) / sqrt_bc2 + epsilon))
             rate = decay(n) if decay is not None else 0.0
             if rate:
                 delta = delta - lr_t * rate * params[n]

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import optax
 
 from jobflow._src.core import names as store_names
+from jobflow._src.optimizer import host_init
 from jobflow._src.optimizer.sparse_rows import apply_update, gathered_rows
 from jobflow._src.optimizer.transforms import ClipState, add_regularization, clip, partition, row_sparse
 from jobflow._src.schedule import state as schedule_state
@@ -138,6 +139,8 @@ class OptimizerPlan:
     row_sparse: list = dataclasses.field(default_factory=list)  # indexed-slices variables
     # variables whose gradient arrives as sparse_rows.IndexedRows (set by the runtime)
     gathered: list = dataclasses.field(default_factory=list)
+    # the rule's init traced over the variables' avals (host_init.evaluate), or None
+    init_jaxpr: Any = None
 
     def lazy_names(self) -> list[str]:
         """The variables whose untouched rows this plan's rule leaves unchanged: all of a
@@ -161,12 +164,19 @@ class OptimizerPlan:
     def init_slots(self, params: dict) -> dict:
         """Initial slot values from the variables' current values.
 
-        The rule's ``init`` runs op by op, not under ``jax.jit``: its operations (zeros,
-        fills, copies of the variables) are compiled once per shape and dtype and reused,
-        where one jitted ``init`` over every variable was a compilation of its own at each
-        job's first call (about 0.5 s of a 128-layer MLP's first call on 2 cores)."""
-        state = self.optimizer._build_tx(jnp.float32(0), jnp.int32(0)).init(params)
-        return {**self.rule_slots(state), **self.lr_state.initial()}
+        When the rule's ``init`` only fills, casts or copies (Adam's zeros, SGD's
+        momentum, optax's ``count``), the values are made on the host from its traced
+        jaxpr (``host_init.evaluate``); otherwise ``init`` runs op by op, not under
+        ``jax.jit``: its operations are compiled once per shape and dtype and reused, where
+        one jitted ``init`` over every variable was a compilation of its own at each job's
+        first call (about 0.5 s of a 128-layer MLP's first call on 2 cores)."""
+        values = None
+        if self.init_jaxpr is not None:
+            values = host_init.evaluate(self.init_jaxpr, jax.tree_util.tree_leaves(params))
+        if values is None:
+            state = self.optimizer._build_tx(jnp.float32(0), jnp.int32(0)).init(params)
+            values = jax.tree_util.tree_leaves(state)
+        return {**dict(zip(self.tx_slot_names, values)), **self.lr_state.initial()}
 
     def rule_state(self, slots: dict):
         """The rule's state tree from the store's ``slots``."""
@@ -190,7 +200,8 @@ def build_plan(
     """Traces ``opt``'s state structure for ``var_names`` (abstractly) and names its leaves;
     ``state_access`` (a ``schedule_state.StateAccess``) is attached to its schedule."""
     params = {n: avals[n] for n in var_names}
-    state = jax.eval_shape(lambda p: opt._build_tx(jnp.float32(0), jnp.int32(0)).init(p), params)
+    init = lambda p: opt._build_tx(jnp.float32(0), jnp.int32(0)).init(p)
+    init_jaxpr, state = jax.make_jaxpr(init, return_shape=True)(params)
     leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
     names = _slot_names([p for p, _ in leaves_with_paths], set(var_names), system_prefix)
     lr_state = schedule_state.plan_state(opt.lr_scheduler, system_prefix, state_access)
@@ -201,6 +212,7 @@ def build_plan(
         treedef,
         [leaf for _, leaf in leaves_with_paths] + lr_state.avals(),
         lr_state,
+        init_jaxpr=init_jaxpr,
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from jobflow._src.core import gc_pause as _gc_pause
 from jobflow._src.core import trace as _trace
 from jobflow._src.core import tracebacks as _tracebacks
 from jobflow._src.core.dtypes import Float32Value
@@ -147,7 +148,7 @@ class Job:
         key = shapes if steps is None else ("run_steps", steps, shapes)
         program = self._programs.get(key)
         if program is None:
-            with sess.lock:  # one thread compiles; the others then find its program
+            with sess.lock, _gc_pause.paused():  # one thread compiles; the others then find its program
                 program = self._programs.get(key)
                 if program is None:
                     plan = self._plan(shapes)

@@ -401,13 +401,20 @@ def _optimizer_plans(definition, session, disc: Discovery) -> list[OptimizerPlan
     )
 
 
-def _slot_layout(slot: str, shape: tuple, plan, var_specs: dict) -> tuple:
-    """The layout a slot takes from its variable: the slot ``<var>-...`` of a variable
-    with a split layout and of the variable's shape shares it; others have none."""
-    owners = [v for v in plan.var_names if slot.startswith(f"{v}-") and v in var_specs]
-    if not owners:
+def _slot_owner(slot: str, var_names) -> str | None:
+    """The longest variable name ``v`` in ``var_names`` with ``slot`` starting ``<v>-``."""
+    ends = [i for i, c in enumerate(slot) if c == "-"]
+    return next((slot[:i] for i in reversed(ends) if slot[:i] in var_names), None)
+
+
+def _slot_layout(slot: str, shape: tuple, owners: set, var_specs: dict) -> tuple:
+    """The layout a slot takes from its variable (the longest of ``owners``, the plan's
+    variables in ``var_specs``, that the slot's name ``<var>-...`` starts with): the slot of
+    a variable with a split layout and of the variable's shape shares it; others have none."""
+    owner_name = _slot_owner(slot, owners)
+    if owner_name is None:
         return ()
-    owner = var_specs[max(owners, key=len)]
+    owner = var_specs[owner_name]
     has_split = any(isinstance(d, _distribute.SplitDistribute) for d in owner.distribute)
     return owner.distribute if has_split and tuple(owner.shape) == shape else ()
 
@@ -417,6 +424,7 @@ def _slot_specs(definition, plans, values=None, var_specs=None) -> list[Variable
     gives their initializers, else they have none (for the checks before anything is made).
     ``var_specs`` (the job's variables) gives each slot its variable's split layout."""
     var_specs = var_specs or {}
+    owners = [set(plan.var_names).intersection(var_specs) for plan in plans]
     return [
         dataclasses.replace(
             _system_spec(
@@ -427,9 +435,9 @@ def _slot_specs(definition, plans, values=None, var_specs=None) -> list[Variable
                 definition.name,
                 kind="slot",
             ),
-            distribute=_slot_layout(n, tuple(a.shape), plan, var_specs),
+            distribute=_slot_layout(n, tuple(a.shape), own, var_specs),
         )
-        for plan in plans
+        for plan, own in zip(plans, owners)
         for n, a in zip(plan.slot_names, plan.slot_avals)
     ]
 

@@ -12,7 +12,8 @@ result (the new state, the outputs, the info scalars), in the order of one train
    (:func:`make_forward`; a row-sparse table, ``plan.row_sparse_tables``, is differentiated
    at the rows its gathers read, ``optimizer/sparse_rows.py``); with gradient accumulation once per micro-batch
    (``steps.accumulate``), in the mirrored view once per device (``sharding.per_device``);
-3. *guard check*: gradients unscaled, ``finite`` computed (``StepGuard.check``);
+3. *guard check*: gradients unscaled, the global norm, ``finite`` where the step uses it
+   (``StepGuard.check``);
 4. *update*: ``optimizer.base.apply_plans`` with the optimizer of this trace, the step
    counter, the gradients and what the body fed (a ``CustomScheduler``'s lr, a metric);
 5. *counter*: the step counter advances (``core.counters.increment``, saturating);

@@ -7,7 +7,8 @@ and the job's ``function_config``. The step (``step.py``)
 1. passes ``scale(state)`` (the scale ``S`` in use) to the body, which differentiates
    ``S * loss``;
 2. calls :meth:`StepGuard.check`: gradients divided by ``S``; ``finite`` is True when
-   every gradient element and the loss are finite; the global gradient norm;
+   every gradient element and the loss are finite (computed for a job that skips or has a
+   loss-scale policy, the steps that read it); the global gradient norm;
 3. runs the optimizers, then :meth:`StepGuard.commit`: when the job skips non-finite
    steps (a dynamic policy, ``FixedLossScaleManager(drop_overflow_update=True)`` or
    ``function_config.skip_nonfinite_steps``), every value the step would write (variables,
@@ -43,9 +44,18 @@ from jobflow._src.optimizer import loss_scale as _ls
 from jobflow._src.optimizer import sparse_rows as _rows
 from jobflow._src.optimizer.base import global_norm
 
-__all__ = ["NonFiniteStepsError", "StepGuard"]
+__all__ = ["NonFiniteStepsError", "StepGuard", "all_finite"]
 
 SKIP_WINDOW = 16  # results of calls not yet finished that the limit check keeps
+
+
+def all_finite(loss, grads: dict):
+    """True (a bool scalar) when ``loss`` and every element of every gradient are finite
+    (of a row-sparse gradient, its rows: the rest is zero)."""
+    finite = jnp.isfinite(loss)
+    for g in grads.values():
+        finite = finite & jnp.all(jnp.isfinite(_rows.values(g)))
+    return finite
 
 
 @dataclasses.dataclass
@@ -106,13 +116,18 @@ class StepGuard:
             return jnp.float32(1.0)
         return self.policy.scale({f: state[n] for f, n in self._policy_names().items()})
 
+    @property
+    def needs_finite(self) -> bool:
+        """True when the step uses ``finite``: the job skips non-finite steps or has a
+        loss-scale policy (its next state reads it)."""
+        return self.skips or self.policy is not None
+
     def check(self, grads: dict, loss, scale):
-        """``(unscaled grads, finite, info)`` for the gradients of ``scale * loss``."""
+        """``(unscaled grads, finite, info)`` for the gradients of ``scale * loss``;
+        ``finite`` is None when the step does not use it (:attr:`needs_finite`)."""
         if self.policy is not None:
             grads = {n: _rows.map_values(lambda x: (x / scale).astype(x.dtype), g) for n, g in grads.items()}
-        finite = jnp.isfinite(loss)
-        for g in grads.values():  # a row-sparse gradient: its rows (the rest is zero)
-            finite = finite & jnp.all(jnp.isfinite(_rows.values(g)))
+        finite = all_finite(loss, grads) if self.needs_finite else None
         info = {"loss_scale": scale, "global_grad_norm": global_norm(grads)}
         return grads, finite, info
 
@@ -122,11 +137,12 @@ class StepGuard:
         skips, plus the policy's next state (it sees the gradients' ``finite`` only: a
         non-finite rate is no overflow of the scale) and the counters."""
         out = dict(new)
-        applied = finite
-        for rate in rates:  # a schedule's nan or inf rate would write nan weights
-            applied = applied & jnp.all(jnp.isfinite(rate))
-        info = {"skipped": ~applied if self.skips else jnp.bool_(False)}
+        info = {"skipped": jnp.bool_(False)}
         if self.skips:
+            applied = finite
+            for rate in rates:  # a schedule's nan or inf rate would write nan weights
+                applied = applied & jnp.all(jnp.isfinite(rate))
+            info["skipped"] = ~applied
             # rows written by a row-sparse update (sparse_rows.RowWrite) are selected row-wise
             out = {n: _rows.select(applied, v, state[n]) for n, v in new.items()}
             total, run = (

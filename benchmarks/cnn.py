@@ -17,8 +17,6 @@ jobflow job, hand-written JAX + optax, PyTorch eager and ``torch.compile``.
 Every loop feeds numpy batches and reads the loss on the host each step.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,13 +39,6 @@ class HandLeNetNHWC(models.HandLeNet):
 
     def __init__(self, seed=0):
         super().__init__(seed)
-        tx = optax.chain(
-            optax.clip_by_global_norm(5.0),
-            optax.scale_by_schedule(
-                lambda s: -models.oneflow_cosine(models.LENET["base_lr"], models.LENET["total_steps"])(s)
-            ),
-            optax.trace(decay=0.9),
-        )
 
         def conv(x, wb):
             w, b = wb
@@ -58,24 +49,11 @@ class HandLeNetNHWC(models.HandLeNet):
             n, hh, ww, c = x.shape
             return jnp.max(x.reshape(n, hh // 2, 2, ww // 2, 2, c), axis=(2, 4))
 
-        @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
-        def train_step(params, opt, key, x, y):
-            key, sub = jax.random.split(key)
+        def features(x, p):
+            h = pool(conv(pool(conv(jnp.transpose(x, (0, 2, 3, 1)), p["conv1"])), p["conv2"]))
+            return jnp.transpose(h, (0, 3, 1, 2)).reshape(h.shape[0], -1)  # OneFlow's flatten order
 
-            def loss_fn(p):
-                h = pool(conv(pool(conv(jnp.transpose(x, (0, 2, 3, 1)), p["conv1"])), p["conv2"]))
-                h = jnp.transpose(h, (0, 3, 1, 2)).reshape(h.shape[0], -1)  # OneFlow's flatten order
-                h = jax.nn.relu(h @ p["dense1"][0].T + p["dense1"][1])
-                keep = jax.random.bernoulli(sub, 0.5, h.shape)
-                h = jnp.where(keep, h / 0.5, 0.0)
-                logits = h @ p["dense2"][0].T + p["dense2"][1]
-                return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-            loss, grads = jax.value_and_grad(loss_fn)(params)
-            updates, opt = tx.update(grads, opt, params)
-            return optax.apply_updates(params, updates), opt, key, loss
-
-        self._step = train_step
+        self._step = models.lenet_train_step(self.tx, features)
 
 
 class TorchLoop:

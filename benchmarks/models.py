@@ -258,6 +258,29 @@ def oneflow_cosine(base_lr, total_steps):
     return lr
 
 
+def lenet_train_step(tx, features):
+    """The jitted train step of the hand-written LeNet: ``features(x, params)`` (the two
+    conv + pool stages, flattened in OneFlow's (N, C*H*W) order), then dense 512 + ReLU,
+    dropout 0.5 from the carried key, dense 10, softmax cross-entropy and ``tx``."""
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
+    def train_step(params, opt, key, x, y):
+        key, sub = jax.random.split(key)
+
+        def loss_fn(p):
+            h = jax.nn.relu(features(x, p) @ p["dense1"][0].T + p["dense1"][1])
+            keep = jax.random.bernoulli(sub, 0.5, h.shape)
+            h = jnp.where(keep, h / 0.5, 0.0)
+            logits = h @ p["dense2"][0].T + p["dense2"][1]
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, key, loss
+
+    return train_step
+
+
 class HandLeNet:
     """The example's LeNet by hand: ``lax.conv`` (NCHW/OIHW), ``reduce_window`` pooling,
     dense weights ``(out, in)`` as jobflow's, dropout from a carried key, and optax
@@ -277,12 +300,12 @@ class HandLeNet:
             "dense2": (tn((10, 512)), jnp.zeros(10)),
         }
         sched = oneflow_cosine(LENET["base_lr"], LENET["total_steps"])
-        tx = optax.chain(
+        self.tx = optax.chain(
             optax.clip_by_global_norm(5.0),
             optax.scale_by_schedule(lambda s: -sched(s)),
             optax.trace(decay=0.9),
         )
-        self.opt = tx.init(self.params)
+        self.opt = self.tx.init(self.params)
         self.key = jax.random.key(seed)
 
         def conv(x, wb):
@@ -293,24 +316,11 @@ class HandLeNet:
         def pool(x):
             return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "SAME")
 
-        @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
-        def train_step(params, opt, key, x, y):
-            key, sub = jax.random.split(key)
+        def features(x, p):
+            h = pool(conv(pool(conv(x, p["conv1"])), p["conv2"]))
+            return h.reshape(h.shape[0], -1)
 
-            def loss_fn(p):
-                h = pool(conv(pool(conv(x, p["conv1"])), p["conv2"]))
-                h = h.reshape(h.shape[0], -1)
-                h = jax.nn.relu(h @ p["dense1"][0].T + p["dense1"][1])
-                keep = jax.random.bernoulli(sub, 0.5, h.shape)
-                h = jnp.where(keep, h / 0.5, 0.0)
-                logits = h @ p["dense2"][0].T + p["dense2"][1]
-                return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-            loss, grads = jax.value_and_grad(loss_fn)(params)
-            updates, opt = tx.update(grads, opt, params)
-            return optax.apply_updates(params, updates), opt, key, loss
-
-        self._step = train_step
+        self._step = lenet_train_step(self.tx, features)
 
     def step(self, x, y):
         self.params, self.opt, self.key, loss = self._step(self.params, self.opt, self.key, x, y)

@@ -552,11 +552,6 @@ class _Checksums:
             self._thread = None
 
 
-def _background(nbytes: int) -> bool:
-    """Whether checksums of ``nbytes`` bytes are worth a second thread."""
-    return nbytes >= _THREAD_MIN
-
-
 def _read_all(fd: int, layout: _Layout) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     """``(arrays, metadata, {name: checksum})`` of every tensor. The checksums (jobflow's
     files only) are of the bytes as stored; for large files each is computed on a
@@ -564,7 +559,7 @@ def _read_all(fd: int, layout: _Layout) -> tuple[dict[str, np.ndarray], dict[str
     checksum = (
         _CHECKSUMS[_checksum_key(layout.metadata)][0] if layout.metadata.get("format") == FORMAT else None
     )
-    sums = _Checksums(checksum, _background(layout.size))
+    sums = _Checksums(checksum, background=layout.size >= _THREAD_MIN)
     arrays: dict[str, np.ndarray] = {}
     try:
         for name in layout.tensors:

@@ -121,10 +121,14 @@ def test_workers_run_as_python_runs_a_script(tmp_path):
     code, out, err, _ = _launch(
         tmp_path,
         """\
-        import os, sys
+        import os, sys, time
         print(__name__, os.path.basename(__file__), sys.argv[1:], sys.path[0] == os.path.dirname(__file__))
         rank = int(os.environ["JAX_PROCESS_ID"])
+        if rank == 0:
+            open("printed-0", "w").close()
         if rank == 1:
+            while not os.path.exists("printed-0"):  # the failing exit stops rank 0: after its print
+                time.sleep(0.01)
             sys.exit("a message for the user")
         """,
     )

@@ -21,6 +21,8 @@ What each contender does:
   writeback (the opt-out; save only, its file loads as jobflow's).
 * safetensors ``save_file`` / ``load_file`` (numpy): no checksum, no ``fsync``;
   ``save_file + fsync`` adds the one ``fsync`` of the file (what durability costs).
+  ``safetensors.flax`` ``load_file``: the same file read into JAX arrays (what a JAX
+  program would otherwise call; the ratios stay against the numpy ``load_file``).
 * ``torch.save`` / ``torch.load(weights_only=True)`` of the same arrays as CPU tensors.
 """
 
@@ -31,6 +33,7 @@ import time
 import zlib
 
 import crc32c
+import jax
 import numpy as np
 
 import jobflow as flow
@@ -41,7 +44,8 @@ MIB = 2**20
 CHUNK = 4 * MIB  # bytes per variable: 1 Mi float32 values
 SAFETENSORS = "safetensors save_file / load_file"
 NOT_DURABLE = "jobflow, durable=False (no fsync)"
-SIZES = {"full": ((100, 5), (1024, 3)), "quick": ((16, 3), (64, 2))}  # (MiB, rounds)
+SAFETENSORS_JAX = "safetensors.flax load_file (JAX arrays)"
+SIZES = {"full": ((100, 15), (1024, 3)), "quick": ((16, 3), (64, 2))}  # (MiB, rounds)
 
 
 def make_variables(total_mib: int, chunk: int = CHUNK, seed: int = 0) -> dict[str, np.ndarray]:
@@ -63,6 +67,14 @@ def make_variables(total_mib: int, chunk: int = CHUNK, seed: int = 0) -> dict[st
     flow.load_variables(values)
     flow.sync_default_session()
     return values
+
+
+def _flax_load(path: str) -> dict:
+    """safetensors' loader for JAX: ``load_file`` then ``jnp.array`` of each (device arrays,
+    as jobflow's load gives), finished."""
+    from safetensors.flax import load_file
+
+    return jax.block_until_ready(load_file(path))
 
 
 def _fsync(path: str) -> None:
@@ -100,6 +112,7 @@ class _Contenders:
         self.load = {
             "jobflow": lambda: flow.checkpoint.load(p["jobflow"]),
             SAFETENSORS: lambda: load_file(p[SAFETENSORS]),
+            SAFETENSORS_JAX: lambda: _flax_load(p[SAFETENSORS]),
         }
         try:
             import torch

@@ -249,6 +249,42 @@ def test_load_variables_checks_everything_and_loads_nothing_on_error():
         flow.load_variables([("w", 1)])
 
 
+def _aligned(values, align=64):
+    """A float32 copy of ``values`` whose data starts on an ``align``-byte boundary: the
+    arrays that ``jax.device_put`` on the CPU would use in place."""
+    values = np.asarray(values, np.float32)
+    raw = np.empty(values.size + align, np.float32)
+    start = (-raw.ctypes.data % align) // 4
+    out = raw[start : start + values.size].reshape(values.shape)
+    out[...] = values
+    assert out.ctypes.data % align == 0
+    return out
+
+
+def test_loaded_and_initial_values_are_copies_of_the_callers_arrays():
+    kept = _aligned(np.full(4096, 2.0))
+
+    def kept_initializer(shape, dtype, rng):  # returns an array its caller keeps
+        return kept
+
+    job = _predict(
+        lambda x: (
+            x * flow.get_variable("w", (4096,), initializer=flow.ones_initializer())
+            + flow.get_variable("v", (4096,), initializer=kept_initializer)
+        ),
+        shape=(4096,),
+    )
+    ones = np.ones(4096, np.float32)
+    np.testing.assert_array_equal(job(ones), 3.0)
+    kept[:] = 100.0  # the initializer's caller changes its array: v keeps its initial value
+    values = _aligned(np.full(4096, 5.0))
+    flow.load_variables({"w": values})
+    values[:] = -1.0  # the caller reuses its buffer after loading
+    np.testing.assert_array_equal(flow.get_all_variables()["w"], 5.0)
+    np.testing.assert_array_equal(flow.get_all_variables()["v"], 2.0)
+    np.testing.assert_array_equal(job(ones), 7.0)
+
+
 def test_load_before_first_call_initializes_jobs_first():
     job = _predict(lambda x: x * flow.get_variable("w", (2,), initializer=flow.ones_initializer()))
     flow.load_variables({"w": np.full(2, 3.0, np.float32)})

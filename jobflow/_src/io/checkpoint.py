@@ -385,7 +385,7 @@ def _load_contents(sess, path: str, contents: _Contents, problems: list, ignore_
         )
     if problems:
         raise CheckpointError("load", path, problems, "nothing was loaded, the variables are unchanged")
-    sess.assign(host)
+    sess.assign(host, owned=True)  # the reader's own arrays: no copy needed
     return LoadReport(tuple(sorted(host)), tuple(ignored))
 
 

@@ -30,6 +30,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# One read asks for at most this many bytes (Linux reads at most 2 GiB - 4 KiB at once anyway).
+_MAX_READ = 1 << 30
+
 __all__ = [
     "MAX_DIMS",
     "MAX_BYTES",
@@ -197,18 +200,26 @@ def empty(shape: tuple, dtype: np.dtype, entry: str) -> np.ndarray:
         raise Unreadable(f"{entry} cannot be held in memory ({e})") from None
 
 
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """One positional read into ``view`` (``os.preadv`` where the platform has it)."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    data = os.pread(fd, len(view), offset)
+    view[: len(data)] = data
+    return len(data)
+
+
 def read_exact(fd: int, offset: int, out: np.ndarray, entry: str) -> None:
-    """Fills the C-contiguous array ``out`` with the bytes of ``fd`` from ``offset``."""
-    view = out.reshape(-1).view(np.uint8).data  # a memoryview of out's bytes
+    """Fills the C-contiguous array ``out`` with the bytes of ``fd`` from ``offset``
+    (positional reads straight into ``out``: the file offset of ``fd`` is left alone)."""
+    view = memoryview(out.reshape(-1).view(np.uint8)).cast("B")
     done = 0
     try:
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
-            f.seek(offset)
-            while done < len(view):
-                n = f.readinto(view[done:])
-                if not n:
-                    break
-                done += n
+        while done < len(view):
+            n = _pread_into(fd, view[done : done + _MAX_READ], offset + done)
+            if not n:
+                break
+            done += n
     except OSError as e:
         raise Unreadable(f"{entry} cannot be read ({e.strerror})") from None
     if done < len(view):

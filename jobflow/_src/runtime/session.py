@@ -172,7 +172,8 @@ class Session:
                     f"the initializer of {s.name!r} returned shape {values[s.name].shape}; expected {s.shape}"
                 )
         for s in new:
-            self.store[s.name] = jax.device_put(values[s.name], sharding_for(s))
+            # a copy (see assign): an initializer may return an array that its caller keeps
+            self.store[s.name] = jax.device_put(np.array(values[s.name]), sharding_for(s))
             self.specs[s.name] = s
 
     def initialize_jobs(self) -> None:
@@ -237,12 +238,16 @@ class Session:
         problems += _data_feed.check(self, host)
         return host, problems
 
-    def assign(self, host: Mapping[str, np.ndarray]) -> None:
-        """Puts checked host arrays (from :meth:`check_values`) into the store."""
+    def assign(self, host: Mapping[str, np.ndarray], owned: bool = False) -> None:
+        """Puts checked host arrays (from :meth:`check_values`) into the store. Unless
+        ``owned`` (the arrays are the caller's private ones, a checkpoint reader's), each is
+        copied first: on the CPU ``jax.device_put`` uses an array whose data starts on a
+        64-byte boundary in place (even with ``may_alias=False``, jax 0.10), and changing
+        the caller's array later must not change a variable."""
         with self.lock:
             for name, arr in host.items():
                 old = self.store[name]
-                self.store[name] = jax.device_put(arr, old.sharding)
+                self.store[name] = jax.device_put(arr if owned else np.array(arr), old.sharding)
             _data_feed.restore(self, host)  # pipelines continue from loaded positions
 
     def load(self, values: Mapping[str, Any], ignore_mismatch: bool = True) -> None:

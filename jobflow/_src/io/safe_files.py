@@ -212,7 +212,7 @@ def _pread_into(fd: int, view: memoryview, offset: int) -> int:
 def read_exact(fd: int, offset: int, out: np.ndarray, entry: str) -> None:
     """Fills the C-contiguous array ``out`` with the bytes of ``fd`` from ``offset``
     (positional reads straight into ``out``: the file offset of ``fd`` is left alone)."""
-    view = memoryview(out.reshape(-1).view(np.uint8)).cast("B")
+    view = out.reshape(-1).view(np.uint8).data  # a memoryview of out's bytes
     done = 0
     try:
         while done < len(view):

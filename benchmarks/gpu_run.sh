@@ -3,7 +3,7 @@
 # (train_step, cnn, transformer) on one GPU with bf16 AMP, f16 AMP and float32, jobflow vs
 # hand-written JAX vs PyTorch eager vs torch.compile, in ONE call of the device tool:
 #
-#   run(command="bash benchmarks/gpu_run.sh", carry=[".whl"], timeout_s=540)
+#   run(command="bash benchmarks/gpu_run.sh", carry=[".whl"], timeout_s=500)
 #
 # What it does, in order, everything logged to $OUT/log:
 #   1. installs the wheels carried in .whl/ (crc32c, tensorboardX: the GPU machine lacks them
@@ -12,12 +12,12 @@
 #      stops with the import error in the log when jobflow does not import;
 #   3. runs `python -m benchmarks --only <sections> --amp <mode> --device gpu` for each mode
 #      (bf16, f16, off: the most wanted first), each given the time left of the budget
-#      (GPU_RUN_BUDGET_S, default 450 s; stopped with SIGINT when it runs out). The JSON and
+#      (GPU_RUN_BUDGET_S, default 420 s; stopped with SIGINT when it runs out). The JSON and
 #      markdown are rewritten after every section, so a mode cut short keeps what it measured.
 #
 # Results: $OUT/<mode>.json and $OUT/<mode>.md ($OUT defaults to benchmarks/results/gpu).
 # Settings (environment): GPU_RUN_MODES ("bf16 f16 off"), GPU_RUN_SECTIONS ("train_step cnn
-# transformer"), GPU_RUN_BUDGET_S (450), GPU_RUN_ARGS (extra arguments, e.g. "--quick"),
+# transformer"), GPU_RUN_BUDGET_S (420), GPU_RUN_ARGS (extra arguments, e.g. "--quick"),
 # GPU_RUN_DEVICE (gpu). `--dry-run` (or GPU_RUN_DRY_RUN=1) prints the commands only.
 set -u -o pipefail
 
@@ -28,7 +28,7 @@ DRY_RUN=${GPU_RUN_DRY_RUN:-0}
 if [[ "${1:-}" == "--dry-run" ]]; then DRY_RUN=1; fi
 MODES=${GPU_RUN_MODES:-bf16 f16 off}
 SECTIONS=${GPU_RUN_SECTIONS:-train_step cnn transformer}
-BUDGET=${GPU_RUN_BUDGET_S:-450}
+BUDGET=${GPU_RUN_BUDGET_S:-420}
 DEVICE=${GPU_RUN_DEVICE:-gpu}
 EXTRA=${GPU_RUN_ARGS:-}
 START=$SECONDS

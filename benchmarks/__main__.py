@@ -1,5 +1,5 @@
-"""jobflow measured side by side:
-``python -m benchmarks [--quick] [--only SECTION ...] [--out PATH] [--markdown PATH]``.
+"""jobflow measured side by side: ``python -m benchmarks [--quick] [--only SECTION ...]
+[--amp off|bf16|f16] [--device auto|cpu|gpu] [--out PATH] [--markdown PATH]``.
 
 Sections (all by default, in this order):
 
@@ -26,6 +26,13 @@ Sections (all by default, in this order):
   overhead      per-call overhead with 10 / 100 / 1000 variables vs a hand-written jax.jit call
   checkpoint_io checkpoint save / load throughput at 100 MiB and 1 GiB vs safetensors and torch
 
+--amp (train_step, cnn, transformer; default off): bf16 / f16 mixed precision for every
+contender (jobflow's AMP, torch.autocast, casts in the hand-written JAX steps; f16 with
+dynamic loss scaling); other sections run float32 and say so in a note. --device (default
+auto: gpu when JAX's default backend is gpu and torch.cuda.is_available(), else cpu):
+jobflow and JAX use JAX's backend (pinned to the CPU for cpu), PyTorch moves to cuda on
+gpu in the same three sections. benchmarks/gpu_run.sh runs them on a GPU machine.
+
 Timings are medians over interleaved rounds (each round runs every contender in turn);
 ratios are medians of per-round ratios. The table is printed and the results (with the
 machine, the load average before and after, and any warning raised) are written as JSON
@@ -41,7 +48,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import _harness, data_pipeline, sections
+from benchmarks import _harness, data_pipeline, precision, sections
 
 SECTIONS = {
     "train_step": sections.train_step,
@@ -58,6 +65,9 @@ SECTIONS = {
     "cnn": sections.cnn,
     **sections.OWN_FILES,
 }
+
+# the sections that apply --amp and put PyTorch on --device
+PRECISION_SECTIONS = ("train_step", "cnn", "transformer")
 
 SCALES = {
     "full": dict(
@@ -125,8 +135,16 @@ def render(console: Console, result: dict) -> None:
 
 
 def markdown(report: dict) -> str:
-    """The report's tables as markdown (what the README and docs/performance.md show)."""
-    lines = []
+    """The report's tables as markdown (what the README and docs/performance.md show), after
+    a line naming the run's scale, precision and devices."""
+    m = report.get("machine", {})
+    devices = ", ".join(filter(None, [m.get("jax_device_kind"), m.get("torch_device")]))
+    lines = [
+        f"{report.get('mode', '')} run, {precision.label(report.get('amp', 'off'), report.get('device', 'cpu'))} "
+        f"({devices}); jax {m.get('jax')}, torch {m.get('torch')}; started {report.get('started')}, "
+        f"load average before {report.get('load_average_before')}",
+        "",
+    ]
     for result in report["sections"].values():
         cols = result["columns"]
         lines += [f"#### {result['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -135,11 +153,38 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def precision_notes(name: str, amp: str, device: str) -> list:
+    """The notes of a section that does not apply ``--amp`` / ``--device`` (none for the
+    sections that do: their own notes say how they were applied)."""
+    if name in PRECISION_SECTIONS:
+        return []
+    notes = []
+    if amp != "off":
+        notes.append(f"--amp {amp} is not applied in this section: it ran in float32.")
+    if device == "gpu":
+        notes.append(
+            "--device gpu: jobflow and JAX ran on the GPU; this section's PyTorch rows (if any) on the CPU."
+        )
+    return notes
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes (a smoke run)")
+    parser.add_argument(
+        "--amp",
+        choices=precision.AMP_MODES,
+        default="off",
+        help="mixed precision of train_step, cnn and transformer: off (float32), bf16 or f16 (default off)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=precision.DEVICES,
+        default="auto",
+        help="auto (gpu when JAX and PyTorch both see one, else cpu), cpu or gpu (default auto)",
+    )
     parser.add_argument(
         "--only",
         nargs="+",
@@ -152,35 +197,55 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--markdown", type=pathlib.Path, help="also write the tables as markdown there")
     args = parser.parse_args(argv)
-    scale = SCALES["quick" if args.quick else "full"]
+    try:
+        args.device = precision.select_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))
+    return args
+
+
+def write(report: dict, out: pathlib.Path, markdown_path: pathlib.Path | None) -> None:
+    """Writes the report (after every section, so a run stopped early keeps what it measured)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    if markdown_path:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(markdown(report))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    scale = dict(SCALES[mode], amp=args.amp, device=args.device)
     console = Console(width=None if sys.stdout.isatty() else 140)
-    machine = _harness.machine()
+    machine = {**_harness.machine(), **precision.device_info(args.device)}
     console.print(
-        f"[bold]jobflow benchmarks[/] ({'quick' if args.quick else 'full'}) on {machine['cpu']}, "
+        f"[bold]jobflow benchmarks[/] ({mode}, {precision.label(args.amp, args.device)}) on {machine['cpu']}, "
         f"{machine['cores']} cores, jax {machine['jax']}, devices {machine['devices']}"
     )
     report = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        "mode": "quick" if args.quick else "full",
+        "mode": mode,
+        "amp": args.amp,
+        "device": args.device,
         "machine": machine,
         "load_average_before": _harness.load_average(),
         "sections": {},
     }
+    out = args.out or _harness.ROOT / "benchmarks" / "results" / f"{report['started'].replace(':', '-')}.json"
     for name in args.only or SECTIONS:
         console.print(f"[dim]running {name} ...[/]")
         result = sections.capture_warnings(SECTIONS[name], scale)
+        result["notes"] = result.get("notes", []) + precision_notes(name, args.amp, args.device)
         report["sections"][name] = result
         render(console, result)
+        write(report, out, args.markdown)
     report["load_average_after"] = _harness.load_average()
     console.print(
         f"load average before {report['load_average_before']}, after {report['load_average_after']}"
     )
-    out = args.out or _harness.ROOT / "benchmarks" / "results" / f"{report['started'].replace(':', '-')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    write(report, out, args.markdown)
     console.print(f"results written to {out}")
-    if args.markdown:
-        args.markdown.write_text(markdown(report))
     return 0
 
 

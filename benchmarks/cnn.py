@@ -25,7 +25,7 @@ import optax
 import jobflow as flow
 import jobflow.typing as tp
 from benchmarks import _harness as h
-from benchmarks import models
+from benchmarks import models, precision
 
 RESNET = dict(batch=32, image=(3, 32, 32), lr=0.05, momentum=0.9, stages=(64, 128, 256, 512))
 EPS = 1e-5
@@ -37,11 +37,13 @@ class HandLeNetNHWC(models.HandLeNet):
     """``HandLeNet`` with the convolutions in NHWC / HWIO and 2x2 max pooling as reshape +
     max (the issue's fastest hand-written form); the same parameters and update."""
 
-    def __init__(self, seed=0):
-        super().__init__(seed)
+    def __init__(self, seed=0, amp="off"):
+        super().__init__(seed, amp)
+        dtype = self.dtype
 
         def conv(x, wb):
-            w, b = wb
+            x, w = precision.low(dtype, x, wb[0])
+            b = wb[1]
             dn = ("NHWC", "OIHW", "NHWC")
             return jax.nn.relu(jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dn) + b)
 
@@ -53,17 +55,20 @@ class HandLeNetNHWC(models.HandLeNet):
             h = pool(conv(pool(conv(jnp.transpose(x, (0, 2, 3, 1)), p["conv1"])), p["conv2"]))
             return jnp.transpose(h, (0, 3, 1, 2)).reshape(h.shape[0], -1)  # OneFlow's flatten order
 
-        self._step = models.lenet_train_step(self.tx, features)
+        self._step = models.lenet_train_step(self.tx, features, dtype)
 
 
 class TorchLoop:
     """A PyTorch model trained with SGD momentum (optionally clipping and a schedule),
-    ``loss.item()`` each step; ``compile=True`` wraps the model in ``torch.compile``."""
+    ``loss.item()`` each step; ``compile=True`` wraps the model in ``torch.compile``;
+    ``amp`` and ``device`` as ``precision.TorchAmp``."""
 
-    def __init__(self, model, lr, clip=None, schedule=None, compile=False):
+    def __init__(self, model, lr, clip=None, schedule=None, compile=False, amp="off", device="cpu"):
         import torch
 
         self.torch = torch
+        self.amp = precision.TorchAmp(amp, device)
+        model = model.to(self.amp.device)
         self.model = torch.compile(model) if compile else model
         self.params = list(model.parameters())
         self.opt = torch.optim.SGD(self.params, lr=lr, momentum=0.9)
@@ -71,20 +76,18 @@ class TorchLoop:
         self.clip = clip
 
     def step(self, x, y):
-        torch = self.torch
+        amp = self.amp
         self.opt.zero_grad(set_to_none=True)
-        logits = self.model(torch.from_numpy(x))
-        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).long())
-        loss.backward()
-        if self.clip:
-            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
-        self.opt.step()
+        with amp.autocast():
+            logits = self.model(amp.tensor(x))
+            loss = self.torch.nn.functional.cross_entropy(logits, amp.tensor(y).long())
+        amp.update(loss, self.opt, self.params, self.clip)
         if self.sched:
             self.sched.step()
         return loss.item()
 
     def sync(self):
-        pass
+        self.amp.sync()
 
 
 def torch_lenet():
@@ -105,7 +108,7 @@ def torch_lenet():
     )
 
 
-def torch_lenet_loop(compile=False):
+def torch_lenet_loop(compile=False, amp="off", device="cpu"):
     total, base = models.LENET["total_steps"], models.LENET["base_lr"]
     warmup = max(1, total // 20)
 
@@ -114,7 +117,7 @@ def torch_lenet_loop(compile=False):
             return step / warmup
         return 0.5 * (1 + np.cos(np.pi * min(step, total) / total))
 
-    return TorchLoop(torch_lenet(), base, clip=5.0, schedule=factor, compile=compile)
+    return TorchLoop(torch_lenet(), base, clip=5.0, schedule=factor, compile=compile, amp=amp, device=device)
 
 
 # ------------------------------------------------------------------------------- ResNet-18
@@ -154,15 +157,16 @@ def flow_resnet(x):
     return flow.layers.dense(h, 10, kernel_initializer=flow.xavier_uniform_initializer(), name="fc")
 
 
-def resnet_job(name="resnet_train"):
+def resnet_job(name="resnet_train", amp="off"):
     shape = (RESNET["batch"], *RESNET["image"])
+    policy = precision.loss_scale_policy(amp)
 
     def body(x: tp.Numpy.Placeholder(shape), y: tp.Numpy.Placeholder((RESNET["batch"],), dtype=flow.int32)):
         loss = flow.math.reduce_mean(flow.nn.sparse_softmax_cross_entropy_with_logits(y, flow_resnet(x)))
-        flow.optimizer.SGD(RESNET["lr"], momentum=RESNET["momentum"]).minimize(loss)
+        flow.optimizer.SGD(RESNET["lr"], momentum=RESNET["momentum"], loss_scale_policy=policy).minimize(loss)
         return loss
 
-    return models._declare(body, name, tp.Numpy)
+    return models._declare(body, name, tp.Numpy, config=precision.job_config(amp))
 
 
 def torch_resnet(variables):
@@ -213,9 +217,13 @@ def torch_resnet(variables):
 class HandResNet(models.HandOptax):
     """The ResNet-18-style net by hand in JAX (NHWC, HWIO weights transposed once from the
     jobflow variables), batch statistics in training mode, ``optax.sgd`` with momentum
-    (PyTorch's form: the same as OneFlow's for a constant learning rate)."""
+    (PyTorch's form: the same as OneFlow's for a constant learning rate). ``amp``: the
+    convolutions' and the dense layer's operands cast to bfloat16 / float16; batch-norm
+    statistics in float32."""
 
-    def __init__(self, variables):
+    def __init__(self, variables, amp="off"):
+        dtype = precision.jax_dtype(amp)
+
         def hwio(name):
             return jnp.asarray(np.array(variables[f"{name}-weight"]).transpose(2, 3, 1, 0))
 
@@ -234,10 +242,12 @@ class HandResNet(models.HandOptax):
 
         def conv(x, w, stride):
             k = w.shape[0] // 2
+            x, w = precision.low(dtype, x, w)
             dn = ("NHWC", "HWIO", "NHWC")
             return jax.lax.conv_general_dilated(x, w, (stride, stride), [(k, k)] * 2, dimension_numbers=dn)
 
         def bn(x, gb):
+            x = x.astype(jnp.float32)
             mean, var = jnp.mean(x, axis=(0, 1, 2)), jnp.var(x, axis=(0, 1, 2))
             return (x - mean) * jax.lax.rsqrt(var + EPS) * gb[0] + gb[1]
 
@@ -249,7 +259,8 @@ class HandResNet(models.HandOptax):
                 if f"{name}_down" in p:
                     h = bn(conv(h, p[f"{name}_down"], stride), p[f"{name}_down_bn"])
                 h = jax.nn.relu(out + h)
-            logits = jnp.mean(h, axis=(1, 2)) @ p["fc"][0].T + p["fc"][1]
+            pooled, w = precision.low(dtype, jnp.mean(h, axis=(1, 2)), p["fc"][0])
+            logits = pooled @ w.T + p["fc"][1][None]
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
         super().__init__(params, optax.sgd(RESNET["lr"], momentum=RESNET["momentum"]), loss_fn)
@@ -294,28 +305,30 @@ def _cnn_rows(model, times, reference, first=None):
     return rows
 
 
-def lenet_loops(notes):
+def lenet_loops(notes, amp="off", device="cpu"):
     flow.clear_default_session()
     flow.config.seed(0)
     loops = {
-        "jobflow": models.JobLoop(models.lenet_job("cnn_lenet")),
-        "JAX NCHW + reduce_window": models.HandLeNet(),
-        "JAX NHWC + reshape pooling": HandLeNetNHWC(),
+        "jobflow": models.JobLoop(models.lenet_job("cnn_lenet", amp=amp)),
+        "JAX NCHW + reduce_window": models.HandLeNet(amp=amp),
+        "JAX NHWC + reshape pooling": HandLeNetNHWC(amp=amp),
     }
-    eager = _torch_or_note(torch_lenet_loop, "PyTorch", notes)
+    eager = _torch_or_note(lambda: torch_lenet_loop(amp=amp, device=device), "PyTorch", notes)
     if eager is not None:
         loops["PyTorch eager"] = eager
     return loops
 
 
-def resnet_loops(batches, notes):
+def resnet_loops(batches, notes, amp="off", device="cpu"):
     flow.clear_default_session()
     flow.config.seed(0)
-    job = resnet_job()
+    job = resnet_job(amp=amp)
     job.compile()
     variables = {k: np.array(v) for k, v in flow.get_all_variables().items()}
-    loops = {"jobflow": models.JobLoop(job), "JAX NHWC by hand": HandResNet(variables)}
-    eager = _torch_or_note(lambda: TorchLoop(torch_resnet(variables), RESNET["lr"]), "PyTorch", notes)
+    loops = {"jobflow": models.JobLoop(job), "JAX NHWC by hand": HandResNet(variables, amp=amp)}
+    eager = _torch_or_note(
+        lambda: TorchLoop(torch_resnet(variables), RESNET["lr"], amp=amp, device=device), "PyTorch", notes
+    )
     if eager is not None:
         loops["PyTorch eager"] = eager
     return loops, variables
@@ -323,13 +336,17 @@ def resnet_loops(batches, notes):
 
 def cnn(scale) -> dict:
     """Train-step time of LeNet (batch 100) and a ResNet-18-style CNN (32x32, batch 32):
-    jobflow vs hand-written JAX vs PyTorch eager vs ``torch.compile``."""
-    notes, rows = [], []
+    jobflow vs hand-written JAX vs PyTorch eager vs ``torch.compile``, in ``scale["amp"]``'s
+    precision on ``scale["device"]``."""
+    amp, device = scale.get("amp", "off"), scale.get("device", "cpu")
+    notes, rows = [precision.note(amp, device)], []
     compile_torch = scale.get("torch_compile", True)
     lenet_batches = models.class_batches(4, models.LENET["batch"], models.LENET["image"])
-    loops = lenet_loops(notes)
+    loops = lenet_loops(notes, amp, device)
     if compile_torch and "PyTorch eager" in loops:
-        c = _torch_or_note(lambda: torch_lenet_loop(compile=True), "torch.compile", notes)
+        c = _torch_or_note(
+            lambda: torch_lenet_loop(compile=True, amp=amp, device=device), "torch.compile", notes
+        )
         c = _compiled_or_note(c, lenet_batches, "torch.compile", notes)
         if c is not None:
             loops["torch.compile"] = c
@@ -337,11 +354,13 @@ def cnn(scale) -> dict:
     rows += _cnn_rows("LeNet", times, "PyTorch eager")
 
     resnet_batches = models.class_batches(2, RESNET["batch"], RESNET["image"])
-    loops, variables = resnet_loops(resnet_batches, notes)
+    loops, variables = resnet_loops(resnet_batches, notes, amp, device)
     first = {name: float(np.asarray(loop.step(*resnet_batches[0]))) for name, loop in loops.items()}
     if compile_torch and "PyTorch eager" in loops:
         c = _torch_or_note(
-            lambda: TorchLoop(torch_resnet(variables), RESNET["lr"], compile=True), "torch.compile", notes
+            lambda: TorchLoop(torch_resnet(variables), RESNET["lr"], compile=True, amp=amp, device=device),
+            "torch.compile",
+            notes,
         )
         c = _compiled_or_note(c, resnet_batches, "torch.compile (ResNet)", notes)
         if c is not None:
@@ -364,7 +383,7 @@ def cnn(scale) -> dict:
         "lr 0.05 amplifies float rounding. LeNet's dropout masks differ, so no check."
     )
     return {
-        "title": "Convolution nets (CPU)",
+        "title": f"Convolution nets ({precision.label(amp, device)})",
         "columns": ["model", "implementation", "ms/step", "vs PyTorch eager", "spread", "first losses"],
         "rows": rows,
         "notes": notes,

@@ -25,6 +25,7 @@ import optax
 
 import jobflow as flow
 import jobflow.typing as tp
+from benchmarks import precision
 from jobflow._src.runtime import session as session_impl
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -122,9 +123,9 @@ class HandTiny(HandOptax):
 # ------------------------------------------------------------------------------------ MLP
 
 
-def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1, summary=None):
+def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1, summary=None, amp="off"):
     sizes = MLP["sizes"]
-    config = flow.function_config()
+    config = precision.job_config(amp)
     if accumulation > 1:
         config.train.gradient_accumulation_steps(accumulation)
     if summary is not None:  # a log directory: TensorBoard curves of every step
@@ -144,7 +145,10 @@ def mlp_job(name="mlp", returns=tp.Numpy, batch=MLP["batch"], accumulation=1, su
             h, sizes[-1], name="mlp_head", kernel_initializer=flow.xavier_uniform_initializer()
         )
         loss = flow.math.reduce_mean(flow.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        flow.optimizer.pytorch.Adam(MLP["lr"]).minimize(loss)  # optax.adam's and torch.optim.Adam's math
+        # optax.adam's and torch.optim.Adam's math
+        flow.optimizer.pytorch.Adam(MLP["lr"], loss_scale_policy=precision.loss_scale_policy(amp)).minimize(
+            loss
+        )
         return loss
 
     return _declare(body, name, returns, config=config)
@@ -176,9 +180,11 @@ class HandMLP(HandOptax):
 
     ``layout="oneflow"``: weights ``(out, in)`` and ``x @ W.T``, as jobflow's
     ``layers.dense`` stores them (the same model); ``"jax"``: the usual ``(in, out)``.
+    ``amp``: the matmuls' operands cast to bfloat16 / float16 (``precision.low``).
     """
 
-    def __init__(self, init=None, layout="oneflow"):
+    def __init__(self, init=None, layout="oneflow", amp="off"):
+        dtype = precision.jax_dtype(amp)
         transpose = layout == "oneflow"
         params = [
             (jnp.asarray(np.ascontiguousarray(w.T) if transpose else w), jnp.asarray(b))
@@ -186,7 +192,8 @@ class HandMLP(HandOptax):
         ]
 
         def dense(h, w, b):
-            return (h @ w.T if transpose else h @ w) + b
+            h, w = precision.low(dtype, h, w)
+            return (h @ w.T if transpose else h @ w) + b[None]
 
         def loss_fn(params, x, y):
             h = x
@@ -198,12 +205,14 @@ class HandMLP(HandOptax):
 
 
 class TorchMLP:
-    """The MLP in PyTorch eager on the CPU: ``torch.optim.Adam``, ``loss.item()`` each step."""
+    """The MLP in PyTorch eager: ``torch.optim.Adam``, ``loss.item()`` each step; ``amp`` and
+    ``device`` as ``precision.TorchAmp``."""
 
-    def __init__(self, init=None):
+    def __init__(self, init=None, amp="off", device="cpu"):
         import torch
 
         self.torch = torch
+        self.amp = precision.TorchAmp(amp, device)
         layers = []
         for w, b in init or mlp_init():
             lin = torch.nn.Linear(*w.shape)
@@ -211,20 +220,19 @@ class TorchMLP:
                 lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
                 lin.bias.copy_(torch.from_numpy(b))
             layers += [lin, torch.nn.ReLU()]
-        self.model = torch.nn.Sequential(*layers[:-1])
+        self.model = torch.nn.Sequential(*layers[:-1]).to(self.amp.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=MLP["lr"])
         self.loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(self, x, y):
-        torch = self.torch
         self.opt.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y).long())
-        loss.backward()
-        self.opt.step()
+        with self.amp.autocast():
+            loss = self.loss_fn(self.model(self.amp.tensor(x)), self.amp.tensor(y).long())
+        self.amp.update(loss, self.opt)
         return loss.item()
 
     def sync(self):
-        pass
+        self.amp.sync()
 
 
 # ---------------------------------------------------------------------------------- LeNet
@@ -238,9 +246,15 @@ def load_example():
     return module
 
 
-def lenet_job(name="train_job"):
+def lenet_job(name="train_job", amp="off"):
     """The example's train job (cosine schedule with linear warmup, momentum SGD, clipping)."""
-    train_job, _ = load_example().build_jobs(LENET["image"], LENET["total_steps"], LENET["base_lr"])
+    train_job, _ = load_example().build_jobs(
+        LENET["image"],
+        LENET["total_steps"],
+        LENET["base_lr"],
+        config=precision.job_config(amp),
+        loss_scale_policy=precision.loss_scale_policy(amp),
+    )
     train_job.__name__ = name
     return train_job
 
@@ -258,20 +272,25 @@ def oneflow_cosine(base_lr, total_steps):
     return lr
 
 
-def lenet_train_step(tx, features):
+def lenet_train_step(tx, features, dtype=None):
     """The jitted train step of the hand-written LeNet: ``features(x, params)`` (the two
     conv + pool stages, flattened in OneFlow's (N, C*H*W) order), then dense 512 + ReLU,
-    dropout 0.5 from the carried key, dense 10, softmax cross-entropy and ``tx``."""
+    dropout 0.5 from the carried key, dense 10, softmax cross-entropy and ``tx``; the dense
+    layers' operands cast to ``dtype`` (None: float32)."""
+
+    def dense(h, wb):
+        h, w = precision.low(dtype, h, wb[0])
+        return h @ w.T + wb[1][None]
 
     @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
     def train_step(params, opt, key, x, y):
         key, sub = jax.random.split(key)
 
         def loss_fn(p):
-            h = jax.nn.relu(features(x, p) @ p["dense1"][0].T + p["dense1"][1])
+            h = jax.nn.relu(dense(features(x, p), p["dense1"]))
             keep = jax.random.bernoulli(sub, 0.5, h.shape)
             h = jnp.where(keep, h / 0.5, 0.0)
-            logits = h @ p["dense2"][0].T + p["dense2"][1]
+            logits = dense(h, p["dense2"])
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
@@ -285,10 +304,11 @@ class HandLeNet:
     """The example's LeNet by hand: ``lax.conv`` (NCHW/OIHW), ``reduce_window`` pooling,
     dense weights ``(out, in)`` as jobflow's, dropout from a carried key, and optax
     ``clip_by_global_norm -> -lr(step) -> trace(0.9)`` (OneFlow's rule: the lr inside the
-    momentum buffer)."""
+    momentum buffer). ``amp``: convolutions' and matmuls' operands in bfloat16 / float16."""
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, amp="off"):
         rng = np.random.default_rng(seed)
+        self.dtype = dtype = precision.jax_dtype(amp)
 
         def tn(shape):
             return jnp.asarray(np.clip(rng.normal(0, 0.1, shape), -0.2, 0.2).astype(np.float32))
@@ -309,7 +329,8 @@ class HandLeNet:
         self.key = jax.random.key(seed)
 
         def conv(x, wb):
-            w, b = wb
+            x, w = precision.low(dtype, x, wb[0])
+            b = wb[1]
             y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW"))
             return jax.nn.relu(y + b[None, :, None, None])
 
@@ -320,7 +341,7 @@ class HandLeNet:
             h = pool(conv(pool(conv(x, p["conv1"])), p["conv2"]))
             return h.reshape(h.shape[0], -1)
 
-        self._step = lenet_train_step(self.tx, features)
+        self._step = lenet_train_step(self.tx, features, dtype)
 
     def step(self, x, y):
         self.params, self.opt, self.key, loss = self._step(self.params, self.opt, self.key, x, y)

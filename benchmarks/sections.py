@@ -9,7 +9,7 @@ import numpy as np
 
 import jobflow as flow
 from benchmarks import _harness as h
-from benchmarks import checkpoint_io, first_call, models, overhead, transformer
+from benchmarks import checkpoint_io, first_call, models, overhead, precision, transformer
 from benchmarks.cnn import cnn as cnn  # the conv-net section (benchmarks/cnn.py)
 from benchmarks.wide_deep import wide_deep as wide_deep  # the "wide_deep" section (issue #15)
 
@@ -28,33 +28,40 @@ def _first_losses(loop, batches, n=3):
 # ------------------------------------------------------------------------ train step time
 
 
-def train_step(scale) -> dict:
-    """Train-step time per model: jobflow vs hand-written JAX + optax (and PyTorch eager for
-    the MLP). Every loop feeds numpy batches and reads the loss on the host each step."""
-    rows, notes = [], []
-    # MLP: all three start from the jobflow job's initial variables, so the first losses
-    # must agree (a check that the same model and optimizer are compared).
+def mlp_loops(amp: str, device: str, notes: list) -> dict:
+    """The MLP's contenders under ``--amp`` / ``--device``, all from the jobflow job's initial
+    variables (so their first losses must agree: the same model and optimizer)."""
     _fresh()
-    mlp_batches = models.class_batches(8, models.MLP["batch"], (models.MLP["sizes"][0],))
-    job = models.mlp_job()
+    job = models.mlp_job(amp=amp)
     job.compile()
     init = models.mlp_init(flow.get_all_variables())
     loops = {
         "jobflow": models.JobLoop(job),
-        HAND: models.HandMLP(init),
-        "JAX + optax, (in, out) weights": models.HandMLP(init, layout="jax"),
+        HAND: models.HandMLP(init, amp=amp),
+        "JAX + optax, (in, out) weights": models.HandMLP(init, layout="jax", amp=amp),
     }
     try:
-        loops["PyTorch eager (CPU)"] = models.TorchMLP(init)
+        loops[f"PyTorch eager ({device.upper()})"] = models.TorchMLP(init, amp=amp, device=device)
     except ImportError:
         notes.append("PyTorch is not installed: its row is missing.")
+    return loops
+
+
+def train_step(scale) -> dict:
+    """Train-step time per model: jobflow vs hand-written JAX + optax (and PyTorch eager for
+    the MLP), in ``scale["amp"]``'s precision on ``scale["device"]``. Every loop feeds numpy
+    batches and reads the loss on the host each step."""
+    amp, device = scale.get("amp", "off"), scale.get("device", "cpu")
+    notes = [precision.note(amp, device)]
+    mlp_batches = models.class_batches(8, models.MLP["batch"], (models.MLP["sizes"][0],))
+    loops = mlp_loops(amp, device, notes)
     first = {name: _first_losses(loop, mlp_batches) for name, loop in loops.items()}
     times = h.interleaved(loops, scale["mlp_steps"], scale["rounds"], mlp_batches)
-    rows += _rows("MLP", times, first, HAND)
+    rows = _rows("MLP", times, first, HAND)
 
     _fresh()
     lenet_batches = models.class_batches(4, models.LENET["batch"], models.LENET["image"])
-    loops = {"jobflow": models.JobLoop(models.lenet_job()), HAND: models.HandLeNet()}
+    loops = {"jobflow": models.JobLoop(models.lenet_job(amp=amp)), HAND: models.HandLeNet(amp=amp)}
     times = h.interleaved(loops, scale["lenet_steps"], scale["rounds"], lenet_batches)
     rows += _rows("LeNet", times, None, HAND)
     notes.append(
@@ -74,7 +81,7 @@ def train_step(scale) -> dict:
         "initial weights (same model, same optimizer). LeNet's dropout masks differ, so no check."
     )
     return {
-        "title": "Train step",
+        "title": f"Train step ({precision.label(amp, device)})",
         "columns": ["model", "implementation", "ms/step", "vs hand-written", "spread", "first losses"],
         "rows": rows,
         "notes": notes,

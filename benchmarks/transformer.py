@@ -18,6 +18,7 @@ update uses ``lr(0) = 0`` everywhere.
 """
 
 import functools
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -28,7 +29,7 @@ import optax
 import jobflow as flow
 import jobflow.typing as tp
 from benchmarks import _harness as h
-from benchmarks import models
+from benchmarks import models, precision
 from jobflow._src.ops.flax_interop import _path_name
 
 CONFIGS = {
@@ -42,17 +43,20 @@ NAME = "encoder"
 
 
 class Block(nn.Module):
-    """Pre-LN block: ``x + MHA(LN(x))``, then ``x + W2 gelu(W1 LN(x))``."""
+    """Pre-LN block: ``x + MHA(LN(x))``, then ``x + W2 gelu(W1 LN(x))``. ``dtype`` is flax's
+    computation dtype (float32; under AMP jobflow's ``flax_module`` sets the low one)."""
 
     heads: int
     d_ff: int
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        h = nn.LayerNorm()(x)
-        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads)(h, h)
-        h = nn.LayerNorm()(x)
-        return x + nn.Dense(x.shape[-1])(nn.gelu(nn.Dense(self.d_ff)(h)))
+        dt = self.dtype
+        h = nn.LayerNorm(dtype=dt)(x)
+        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, dtype=dt)(h, h)
+        h = nn.LayerNorm(dtype=dt)(x)
+        return x + nn.Dense(x.shape[-1], dtype=dt)(nn.gelu(nn.Dense(self.d_ff, dtype=dt)(h)))
 
 
 class Encoder(nn.Module):
@@ -63,14 +67,17 @@ class Encoder(nn.Module):
     d_ff: int
     layers: int
     classes: int
+    dtype: Any = jnp.float32  # passed to every layer
 
     @nn.compact
     def __call__(self, tokens):
-        x = nn.Embed(self.vocab, self.d_model)(tokens)
-        x = x + self.param("position", nn.initializers.normal(0.02), (self.length, self.d_model))[None]
+        dt = self.dtype
+        x = nn.Embed(self.vocab, self.d_model, dtype=dt)(tokens)
+        position = self.param("position", nn.initializers.normal(0.02), (self.length, self.d_model))
+        x = x + position[None].astype(x.dtype)
         for _ in range(self.layers):
-            x = Block(self.heads, self.d_ff)(x)
-        return nn.Dense(self.classes)(jnp.mean(nn.LayerNorm()(x), axis=1))
+            x = Block(self.heads, self.d_ff, dtype=dt)(x)
+        return nn.Dense(self.classes, dtype=dt)(jnp.mean(nn.LayerNorm(dtype=dt)(x), axis=1))
 
 
 def _module(cfg) -> Encoder:
@@ -96,9 +103,12 @@ def warmup_factor(t):
 # ------------------------------------------------------------------------------ jobflow
 
 
-def transformer_job(cfg, name="transformer"):
+def transformer_job(cfg, name="transformer", amp="off"):
+    """The encoder as a jobflow job; under ``amp`` the module is applied in the low dtype
+    (``flax_module`` clones it with ``dtype=low``: float32 params, low dots)."""
     module = _module(cfg)
     b, n = cfg["batch"], cfg["length"]
+    policy = precision.loss_scale_policy(amp)
 
     def body(
         tokens: tp.Numpy.Placeholder((b, n), dtype=flow.int32),
@@ -107,11 +117,13 @@ def transformer_job(cfg, name="transformer"):
         logits = flow.layers.flax_module(module, tokens, name=NAME)
         loss = flow.math.reduce_mean(flow.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
         sched = flow.schedule.transformers.get_linear_schedule_with_warmup(LR, WARMUP, TOTAL)
-        flow.optimizer.pytorch.AdamW(sched, weight_decay=WEIGHT_DECAY).minimize(loss)
+        flow.optimizer.pytorch.AdamW(sched, weight_decay=WEIGHT_DECAY, loss_scale_policy=policy).minimize(
+            loss
+        )
         return loss
 
     body.__name__ = body.__qualname__ = name
-    return flow.global_function(type="train")(body)
+    return flow.global_function(type="train", function_config=precision.job_config(amp))(body)
 
 
 # ---------------------------------------------------------------------------- hand-written
@@ -129,16 +141,20 @@ def flax_params(cfg, variables: dict):
 
 
 class HandTransformer(models.HandOptax):
-    """The same flax module in a hand-written ``jax.jit`` step with ``optax.adamw``."""
+    """The same flax module in a hand-written ``jax.jit`` step with ``optax.adamw``; under
+    ``amp`` applied as ``module.clone(dtype=low)`` (what jobflow's ``flax_module`` does), the
+    loss in float32."""
 
-    def __init__(self, cfg, params):
+    def __init__(self, cfg, params, amp="off"):
         module = _module(cfg)
+        if amp != "off":
+            module = module.clone(dtype=precision.jax_dtype(amp))
         sched = optax.join_schedules(
             [optax.linear_schedule(0.0, LR, WARMUP), optax.linear_schedule(LR, 0.0, TOTAL - WARMUP)], [WARMUP]
         )
 
         def loss_fn(p, x, y):
-            logits = module.apply({"params": p}, x)
+            logits = module.apply({"params": p}, x).astype(jnp.float32)
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
         super().__init__(params, optax.adamw(sched, weight_decay=WEIGHT_DECAY), loss_fn)
@@ -183,75 +199,80 @@ def torch_model(cfg):
 
 class TorchTransformer:
     """PyTorch eager (or ``compiled=True``: the model under ``torch.compile``), AdamW with
-    ``LambdaLR``, ``loss.item()`` each step."""
+    ``LambdaLR``, ``loss.item()`` each step; ``amp`` and ``device`` as ``precision.TorchAmp``."""
 
-    def __init__(self, cfg, compiled=False):
+    def __init__(self, cfg, compiled=False, amp="off", device="cpu"):
         import torch
 
         self.torch = torch
-        model = torch_model(cfg)
+        self.amp = precision.TorchAmp(amp, device)
+        model = torch_model(cfg).to(self.amp.device)
         self.opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, warmup_factor)
         self.model = torch.compile(model) if compiled else model
         self.loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(self, x, y):
-        torch = self.torch
+        amp = self.amp
         self.opt.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(torch.from_numpy(x).long()), torch.from_numpy(y).long())
-        loss.backward()
-        self.opt.step()
+        with amp.autocast():
+            loss = self.loss_fn(self.model(amp.tensor(x).long()), amp.tensor(y).long())
+        amp.update(loss, self.opt)
         self.sched.step()
         return loss.item()
 
     def sync(self):
-        pass
+        self.amp.sync()
 
 
 # -------------------------------------------------------------------------------- section
 
 
-def _contenders(cfg, data, quick: bool, with_torch: bool, notes: list) -> tuple[dict, float]:
-    """The loops, and max |loss difference| of jobflow and the hand-written step over their
-    first 3 steps from the same initial variables."""
+def contenders(cfg, data, quick: bool, with_torch: bool, notes: list, amp="off", device="cpu"):
+    """``(loops, first)``: the contenders under ``amp`` / ``device``, and the first 3 losses of
+    jobflow and the hand-written step (both from the same initial variables)."""
     flow.clear_default_session()
     flow.config.seed(0)
-    job = transformer_job(cfg)
+    job = transformer_job(cfg, amp=amp)
     job.compile()
     params = flax_params(cfg, {n: v.numpy() for n, v in flow.get_all_variables().items()})
-    loops = {"jobflow": models.JobLoop(job), HAND: HandTransformer(cfg, params)}
+    loops = {"jobflow": models.JobLoop(job), HAND: HandTransformer(cfg, params, amp=amp)}
     first = {
         k: [float(np.asarray(loop.step(*data[i])).mean()) for i in range(3)] for k, loop in loops.items()
     }
-    check = max(abs(a - b) for a, b in zip(first["jobflow"], first[HAND]))
     if not with_torch:
-        return loops, check
+        return loops, first
+    eager = f"PyTorch eager ({device.upper()})"
     try:
-        loops["PyTorch eager (CPU)"] = TorchTransformer(cfg)
+        loops[eager] = TorchTransformer(cfg, amp=amp, device=device)
     except ImportError:
         notes.append("PyTorch is not installed: its rows are missing.")
-        return loops, check
+        return loops, first
     if quick:
         notes.append("torch.compile: skipped in the quick run (its compilation takes minutes on 2 cores).")
-        return loops, check
+        return loops, first
     try:
-        compiled = TorchTransformer(cfg, compiled=True)
+        compiled = TorchTransformer(cfg, compiled=True, amp=amp, device=device)
         for i in range(2):  # compiles (forward and backward)
             compiled.step(*data[i])
-        loops["PyTorch torch.compile (CPU)"] = compiled
+        loops[f"PyTorch torch.compile ({device.upper()})"] = compiled
     except Exception as e:  # inductor needs a C++ compiler; report why and go on
         reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}"
         print(f"torch.compile skipped: {reason}")
         notes.append(f"torch.compile skipped: {reason}")
-    return loops, check
+    return loops, first
 
 
-def run(cfg, steps: int, rounds: int, quick: bool = False, with_torch: bool = True) -> dict:
+def run(
+    cfg, steps: int, rounds: int, quick: bool = False, with_torch: bool = True, amp="off", device="cpu"
+) -> dict:
     """The section's table for the model ``cfg`` (``quick``: no torch.compile; ``with_torch``:
-    the PyTorch rows)."""
+    the PyTorch rows) in ``amp``'s precision on ``device``. ``first_losses``: the first 3
+    losses of jobflow and the hand-written step."""
     notes: list = []
     data = batches(cfg)
-    loops, check = _contenders(cfg, data, quick, with_torch, notes)
+    loops, first = contenders(cfg, data, quick, with_torch, notes, amp, device)
+    check = max(abs(a - b) for a, b in zip(first["jobflow"], first[HAND]))
     times = h.interleaved(loops, steps, rounds, data, warmup=2)
     rows = [
         {
@@ -271,16 +292,19 @@ def run(cfg, steps: int, rounds: int, quick: bool = False, with_torch: bool = Tr
         f"{steps} steps, the loss read each step.",
         "first losses: max |jobflow's loss - the hand-written step's| over the first 3 steps from the same "
         "initial variables (same flax module, same optimizer). PyTorch starts from its own initialization.",
+        precision.note(amp, device),
     ]
     return {
-        "title": "Transformer encoder train step (AdamW + warmup)",
+        "title": f"Transformer encoder train step (AdamW + warmup; {precision.label(amp, device)})",
         "columns": ["implementation", "ms/step", "vs hand-written", "spread", "first losses"],
         "rows": rows,
         "notes": notes,
+        "first_losses": first,
     }
 
 
 def section(scale) -> dict:
     """``python -m benchmarks --only transformer``."""
     mode = "quick" if scale.get("quick") else "full"
-    return run(CONFIGS[mode], quick=mode == "quick", **TIMING[mode])
+    amp, device = scale.get("amp", "off"), scale.get("device", "cpu")
+    return run(CONFIGS[mode], quick=mode == "quick", amp=amp, device=device, **TIMING[mode])

@@ -90,9 +90,13 @@ def lenet(images, train: bool):
     return flow.layers.dense(h, 10, kernel_initializer=init, name="dense2")
 
 
-def build_jobs(image_shape, total_steps: int, base_lr: float, logdir=None):
+def build_jobs(
+    image_shape, total_steps: int, base_lr: float, logdir=None, config=None, loss_scale_policy=None
+):
+    """The train and eval jobs; ``config`` (a ``flow.function_config()``, e.g. with AMP) and
+    ``loss_scale_policy`` (the optimizer's) are for ``python -m benchmarks --amp``."""
     shape = (None, *image_shape)  # None: the last, smaller batch compiles once more
-    config = flow.function_config()
+    config = config if config is not None else flow.function_config()
     if logdir:  # loss, lr, gradient norm, ... of every step as TensorBoard curves
         config.summary(logdir)
 
@@ -108,7 +112,10 @@ def build_jobs(image_shape, total_steps: int, base_lr: float, logdir=None):
             warmup=flow.optimizer.warmup.linear(max(1, total_steps // 20), 0),
         )
         flow.optimizer.SGD(
-            sched, momentum=0.9, grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0)
+            sched,
+            momentum=0.9,
+            grad_clipping=flow.optimizer.grad_clipping.by_global_norm(5.0),
+            loss_scale_policy=loss_scale_policy,
         ).minimize(loss)
         return loss
 

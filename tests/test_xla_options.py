@@ -46,8 +46,20 @@ def _ynn_convolutions(text: str) -> int:
 
 def test_cpu_devices_get_the_option(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
+    if not xla_options._supported(tuple(xla_options._CPU_OPTIONS.items())):
+        pytest.skip("this jaxlib does not know the option (see test_an_unknown_option_is_left_out...)")
     options = xla_options.compiler_options([_Device("cpu"), _Device("cpu")])
     assert options == {FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+def test_an_unknown_option_is_left_out_and_jobs_still_compile(monkeypatch):
+    """What a jaxlib without the option gets: XLA's defaults, no error."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(xla_options, "_CPU_OPTIONS", {"xla_cpu_no_such_option": "1"})
+    assert xla_options.compiler_options([_Device("cpu")]) == {}
+    flow.clear_default_session()
+    x = np.ones((8, 32, 14, 14), np.float32)
+    assert _conv_job("unknown")(x).shape == (8, 16, 14, 14)
 
 
 def test_left_out_off_cpu_when_switched_off_or_set_by_the_user(monkeypatch, switch):

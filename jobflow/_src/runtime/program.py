@@ -78,6 +78,15 @@ def pinned(step: Callable, shardings: dict, packer: _dispatch.InfoPacker) -> Cal
     return pinned_step
 
 
+def _cpu_convolutions(lowered, devices) -> bool:
+    """Whether a program for CPU devices holds a convolution."""
+    return (
+        bool(devices)
+        and all(d.platform == "cpu" for d in devices)
+        and "stablehlo.convolution" in lowered.as_text()
+    )
+
+
 def compile_program(definition, plan, store, steps: int | None = None, on_trace=None) -> Program:
     """Compiles the step of ``plan``; with ``steps``, the program running that many steps
     over inputs stacked along a new leading axis (``run_steps``).
@@ -87,22 +96,29 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
     """
     shardings = plan.shardings
     packer = _dispatch.InfoPacker()
-    run = pinned(build_step(definition, plan, on_trace or (lambda: None)), shardings, packer)
-    layouts = plan.layouts
-    if steps is not None:  # run_steps: the whole step scanned over stacked inputs
-        run, layouts = _steps.scan_steps(run, layouts), _steps.stacked_layouts(layouts, steps)
-    mutable = {n: shardings[n] for n in plan.mutable}
-    readonly = {n: shardings[n] for n in plan.readonly}
-    jitted = jax.jit(
-        run, donate_argnums=(0,), in_shardings=(mutable, readonly, [lay.sharding for lay in layouts])
-    )
+    layouts = plan.layouts if steps is None else _steps.stacked_layouts(plan.layouts, steps)
 
-    def aval(n):
-        return jax.ShapeDtypeStruct(store[n].shape, store[n].dtype, sharding=shardings[n])
+    def lower():
+        run = pinned(build_step(definition, plan, on_trace or (lambda: None)), shardings, packer)
+        if steps is not None:  # run_steps: the whole step scanned over stacked inputs
+            run = _steps.scan_steps(run, plan.layouts)
+        mutable = {n: shardings[n] for n in plan.mutable}
+        readonly = {n: shardings[n] for n in plan.readonly}
+        jitted = jax.jit(
+            run, donate_argnums=(0,), in_shardings=(mutable, readonly, [lay.sharding for lay in layouts])
+        )
 
-    lowered = jitted.lower(
-        {n: aval(n) for n in mutable}, {n: aval(n) for n in readonly}, [lay.aval for lay in layouts]
-    )
+        def aval(n):
+            return jax.ShapeDtypeStruct(store[n].shape, store[n].dtype, sharding=shardings[n])
+
+        return jitted.lower(
+            {n: aval(n) for n in mutable}, {n: aval(n) for n in readonly}, [lay.aval for lay in layouts]
+        )
+
+    lowered = lower()
+    if steps is not None and _cpu_convolutions(lowered, plan.devices):
+        with _steps.unrolled_loops():  # see runtime/steps.py: XLA's CPU convolutions in loops
+            lowered = lower()
     local = all(d.process_index == jax.process_index() for d in plan.devices)
     return Program(
         lowered.compile(compiler_options=_xla_options.compiler_options(plan.devices)),

@@ -98,10 +98,10 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
     packer = _dispatch.InfoPacker()
     layouts = plan.layouts if steps is None else _steps.stacked_layouts(plan.layouts, steps)
 
-    def lower():
+    def lower(unroll=False):
         run = pinned(build_step(definition, plan, on_trace or (lambda: None)), shardings, packer)
         if steps is not None:  # run_steps: the whole step scanned over stacked inputs
-            run = _steps.scan_steps(run, plan.layouts)
+            run = _steps.scan_steps(run, plan.layouts, unroll)
         mutable = {n: shardings[n] for n in plan.mutable}
         readonly = {n: shardings[n] for n in plan.readonly}
         jitted = jax.jit(
@@ -116,9 +116,8 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
         )
 
     lowered = lower()
-    if steps is not None and _cpu_convolutions(lowered, plan.devices):
-        with _steps.unrolled_loops():  # see runtime/steps.py: XLA's CPU convolutions in loops
-            lowered = lower()
+    if steps is not None and steps <= _steps.MAX_UNROLLED and _cpu_convolutions(lowered, plan.devices):
+        lowered = lower(unroll=True)  # see runtime/steps.py: XLA's CPU convolutions in loops
     local = all(d.process_index == jax.process_index() for d in plan.devices)
     return Program(
         lowered.compile(compiler_options=_xla_options.compiler_options(plan.devices)),

@@ -26,7 +26,7 @@ backward pass) whatever the number of steps, and memory holds one step's activat
 only the convolutions of a program's top level to its fast (Eigen) kernels; one inside a
 loop body runs a naive loop nest, 10-40x slower (a LeNet layer's step: 114 ms unrolled,
 5139 ms in a 4-step scan). So a CPU ``run_steps`` program whose scan holds a convolution
-is lowered a second time with the scan unrolled (:func:`unrolled_loops`, chosen by
+is lowered a second time with the scan unrolled (``scan_steps(unroll=True)``, chosen by
 ``program.compile_program``) when ``K <= MAX_UNROLLED``: the program holds K copies of the
 step (compile time and XLA's temporary memory grow with K: LeNet at K = 4 needs 50 MiB of
 temporaries instead of 31) and runs at the speed of single calls. Larger K stay loops.
@@ -38,8 +38,6 @@ net's accumulation therefore runs about 11x slower than one step on the whole ba
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 
 import jax
@@ -54,7 +52,6 @@ from jobflow._src.runtime import typing as tp
 
 __all__ = [
     "MAX_UNROLLED",
-    "unrolled_loops",
     "stacked_placeholder",
     "steps_of",
     "stacked_layouts",
@@ -68,25 +65,6 @@ __all__ = [
 
 
 MAX_UNROLLED = 8  # run_steps scans of at most this many steps are unrolled by unrolled_loops()
-
-_UNROLL = contextvars.ContextVar("jobflow_unroll_scans", default=False)
-
-
-@contextlib.contextmanager
-def unrolled_loops():
-    """While active, the ``run_steps`` scans traced here of at most :data:`MAX_UNROLLED`
-    steps are unrolled (see the module docstring)."""
-    token = _UNROLL.set(True)
-    try:
-        yield
-    finally:
-        _UNROLL.reset(token)
-
-
-def _scan(body, init, xs, length: int):
-    """``jax.lax.scan``, unrolled under :func:`unrolled_loops` when ``length`` allows."""
-    return jax.lax.scan(body, init, xs, unroll=bool(_UNROLL.get() and length <= MAX_UNROLLED) or 1)
-
 
 # ------------------------------------------------------------------------------ run_steps
 
@@ -135,11 +113,12 @@ def stacked_layouts(layouts: list, k: int) -> list:
     return out
 
 
-def scan_steps(step, layouts: list):
+def scan_steps(step, layouts: list, unroll: bool = False):
     """``run(mutable, readonly, stacks) -> (mutable, stacked outputs, stacked infos)``: ``step``
     scanned over the leading step axis of ``stacks`` (a mirrored stack's step axis is its
     second one). ``step(mutable, readonly, inputs) -> (mutable, outputs, info)`` must return
-    the mutable state with the structure it took (the scan carries it)."""
+    the mutable state with the structure it took (the scan carries it). ``unroll`` writes
+    the steps out instead of looping (see the module docstring)."""
 
     def run(mutable, readonly, stacks):
         stacks = [jnp.moveaxis(x, 1, 0) if lay.mirrored else x for x, lay in zip(stacks, layouts)]
@@ -148,8 +127,7 @@ def scan_steps(step, layouts: list):
             new, out, info = step(state, readonly, list(inputs))
             return new, (out, info)
 
-        steps = stacks[0].shape[0] if stacks else 0
-        new, (outs, infos) = _scan(body, mutable, stacks, steps)
+        new, (outs, infos) = jax.lax.scan(body, mutable, stacks, unroll=unroll or 1)
         mirrored = [lay for lay in layouts if lay.mirrored]
         if mirrored:  # (steps, devices, ...): keep the device axis split, as the host conversion reads it
             per_device = NamedSharding(mirrored[0].sharding.mesh, P(None, _sharding.AXIS))

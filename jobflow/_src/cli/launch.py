@@ -94,9 +94,13 @@ def child_environment(base: dict, rank: int, nprocs: int, port: int, cpu_devices
 # connection reports (on stdout), the C++ runtime's absl INFO/WARNING lines (the
 # preemption notifier's "SIGTERM caught" during a teardown) and absl's notice about
 # logging before its initialization. ERROR and FATAL lines, and Python's own absl
-# logging (``train.py:10]``), are kept.
+# logging (``train.py:10]``), are kept. gloo's threads write their reports piece by piece
+# at once, so a line may hold pieces of two of them ("[Gloo] Rank [Gloo] Rank 2 is
+# connected to 3 peer ranks. ...", then "3 is connected to ..."): a line made only of
+# those pieces and numbers, with at least one of the pieces, is noise too.
+_GLOO_PIECES = r"(?:\[Gloo\] Rank|is connected to|peer ranks\.?|Expected number of connected peer ranks is :)"
 _NOISE = re.compile(
-    r"\[Gloo\] Rank \d+ is connected to \d+ peer ranks"
+    rf"\s*(?:\d+\b\s*)*{_GLOO_PIECES}(?:\s*(?:{_GLOO_PIECES}|\d+\b))*\s*$"
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w./-]+\.(?:cc|cpp|h):\d+\] "
 )

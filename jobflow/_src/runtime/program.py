@@ -5,9 +5,9 @@ Where it sits in a call: ``Job`` asks for the program of a call's input shapes (
 signature's :class:`~jobflow._src.runtime.plan.Plan` (``step.build_step``) so that the
 new state keeps the donated structure and the store's shardings and the info scalars
 come back packed in one vector (``dispatch.InfoPacker``), scans it for ``run_steps``
-(``steps.scan_steps``), and lowers and compiles it with ``jax.jit`` (mutable state
-donated; the compiler options of ``xla_options``). Every later call of the signature runs ``Program.compiled`` through
-``dispatch.run``.
+(``steps.scan_steps``; unrolled for a conv net on the CPU), and lowers and compiles it
+with ``jax.jit`` (mutable state donated; the compiler options of ``xla_options``). Every
+later call of the signature runs ``Program.compiled`` through ``dispatch.run``.
 """
 
 from __future__ import annotations
@@ -80,11 +80,7 @@ def pinned(step: Callable, shardings: dict, packer: _dispatch.InfoPacker) -> Cal
 
 def _cpu_convolutions(lowered, devices) -> bool:
     """Whether a program for CPU devices holds a convolution."""
-    return (
-        bool(devices)
-        and all(d.platform == "cpu" for d in devices)
-        and "stablehlo.convolution" in lowered.as_text()
-    )
+    return _xla_options.all_cpu(devices) and "stablehlo.convolution" in lowered.as_text()
 
 
 def compile_program(definition, plan, store, steps: int | None = None, on_trace=None) -> Program:
@@ -97,20 +93,19 @@ def compile_program(definition, plan, store, steps: int | None = None, on_trace=
     shardings = plan.shardings
     packer = _dispatch.InfoPacker()
     layouts = plan.layouts if steps is None else _steps.stacked_layouts(plan.layouts, steps)
+    mutable = {n: shardings[n] for n in plan.mutable}
+    readonly = {n: shardings[n] for n in plan.readonly}
+
+    def aval(n):
+        return jax.ShapeDtypeStruct(store[n].shape, store[n].dtype, sharding=shardings[n])
 
     def lower(unroll=False):
         run = pinned(build_step(definition, plan, on_trace or (lambda: None)), shardings, packer)
         if steps is not None:  # run_steps: the whole step scanned over stacked inputs
             run = _steps.scan_steps(run, plan.layouts, unroll)
-        mutable = {n: shardings[n] for n in plan.mutable}
-        readonly = {n: shardings[n] for n in plan.readonly}
         jitted = jax.jit(
             run, donate_argnums=(0,), in_shardings=(mutable, readonly, [lay.sharding for lay in layouts])
         )
-
-        def aval(n):
-            return jax.ShapeDtypeStruct(store[n].shape, store[n].dtype, sharding=shardings[n])
-
         return jitted.lower(
             {n: aval(n) for n in mutable}, {n: aval(n) for n in readonly}, [lay.aval for lay in layouts]
         )

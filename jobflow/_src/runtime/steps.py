@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 
-MAX_UNROLLED = 8  # run_steps scans of at most this many steps are unrolled by unrolled_loops()
+MAX_UNROLLED = 8  # on the CPU a conv net's run_steps scan is unrolled up to this many steps
 
 # ------------------------------------------------------------------------------ run_steps
 

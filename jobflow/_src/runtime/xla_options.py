@@ -24,7 +24,7 @@ import os
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ENABLED", "compiler_options"]
+__all__ = ["ENABLED", "all_cpu", "compiler_options"]
 
 ENABLED = {"eigen_cpu_conv": True}
 
@@ -45,10 +45,15 @@ def _supported(options: tuple) -> bool:
     return True
 
 
+def all_cpu(devices) -> bool:
+    """Whether a program runs on CPU devices only (and on some)."""
+    return bool(devices) and all(d.platform == "cpu" for d in devices)
+
+
 def compiler_options(devices) -> dict[str, str | bool]:
     """The ``compiler_options`` for a program running on ``devices`` (empty: XLA's defaults)."""
     if not ENABLED["eigen_cpu_conv"] or _FLAG in os.environ.get("XLA_FLAGS", ""):
         return {}
-    if not devices or any(d.platform != "cpu" for d in devices):
+    if not all_cpu(devices):
         return {}
     return dict(_CPU_OPTIONS) if _supported(tuple(_CPU_OPTIONS.items())) else {}

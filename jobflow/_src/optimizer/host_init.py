@@ -42,7 +42,6 @@ _RULES: dict[str, Callable[..., np.ndarray]] = {
     "broadcast_in_dim": _fill,
     "convert_element_type": _convert,
     "copy": lambda aval, x: np.array(x, dtype=aval.dtype),
-    "copy_p": lambda aval, x: np.array(x, dtype=aval.dtype),
 }
 
 
